@@ -1,0 +1,144 @@
+"""Build mmengine Runners from configs and command-line options.
+
+``tools/train.py``, ``tools/test.py`` and ``tools/search.py`` share these
+steps, so every entry point treats ``--work-dir``, ``--resume``, ``--amp``,
+``--cfg-options``, ``--launcher`` and ``--trust-checkpoint`` alike.
+"""
+import argparse
+import os
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mmrazor.registry import RUNNERS, explain_unknown_types
+from mmrazor.utils import (init_distributed, prepare_distributed_cfg,
+                           register_all_modules, setup_multi_processes,
+                           trust_checkpoint)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Add the options every mmrazor tool accepts.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+    """
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. train_cfg.max_epochs=2 '
+        "'train_dataloader.batch_size=32'")
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher; `pytorch` for torchrun / '
+        'torch.distributed.launch')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load the checkpoints named by this command (--resume, '
+        'load_from, CHECKPOINT) with weights_only=False. Only for files from '
+        'a trusted source: a pickle can run arbitrary code')
+    # torch.distributed.launch without --use-env passes --local-rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Read the config and apply the common command-line options.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments with ``config`` and the
+            options of :func:`add_common_args`.
+
+    Returns:
+        Config: The config, ready for :func:`build_runner`.
+    """
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file {args.config!r} does not exist')
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        name = osp.splitext(osp.basename(args.config))[0]
+        cfg.work_dir = osp.join('./work_dirs', name)
+    return cfg
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the config's optimizer wrapper to mixed precision.
+
+    Args:
+        cfg (Config): Changed in place.
+    """
+    wrapper = cfg.optim_wrapper
+    kind = wrapper.get('type', 'OptimWrapper')
+    if kind in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
+        return
+    if kind not in ('OptimWrapper', 'mmengine.OptimWrapper'):
+        raise ValueError(f'--amp needs optim_wrapper.type "OptimWrapper", '
+                         f'but the config uses {kind!r}')
+    wrapper.type = 'AmpOptimWrapper'
+    wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def apply_resume(cfg: Config, resume: Optional[str]) -> None:
+    """Apply ``--resume [CHECKPOINT]`` to the config.
+
+    Args:
+        cfg (Config): Changed in place.
+        resume (str | None): ``None`` (no resume), ``'auto'`` (the latest
+            checkpoint of the work dir) or a checkpoint path.
+    """
+    if resume is None:
+        return
+    cfg.resume = True
+    if resume != 'auto':
+        cfg.load_from = resume
+    else:
+        cfg.load_from = None
+
+
+def setup_launch(cfg: Config, trust: bool = False,
+                 *checkpoints: Optional[str]) -> None:
+    """Prepare multi-processing, distributed init and trusted files.
+
+    Args:
+        cfg (Config): The config (``launcher`` set).
+        trust (bool): Mark ``checkpoints`` and ``cfg.load_from`` trusted.
+        *checkpoints (str | None): Checkpoint files named on the command line.
+    """
+    setup_multi_processes(cfg)
+    if trust:
+        for path in (*checkpoints, cfg.get('load_from')):
+            if path:
+                trust_checkpoint(path)
+    launcher = cfg.get('launcher', 'none')
+    prepare_distributed_cfg(cfg, launcher)
+    if launcher != 'none':
+        init_distributed(launcher, **cfg.env_cfg.get('dist_cfg', {}))
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the Runner a config asks for (``runner_type`` or mmengine's).
+
+    Args:
+        cfg (Config): A full config.
+
+    Returns:
+        Runner: The runner; unknown config types raise
+        :class:`mmrazor.registry.UnknownTypeError`.
+    """
+    with explain_unknown_types():
+        if 'runner_type' in cfg:
+            return RUNNERS.build(cfg)
+        return Runner.from_cfg(cfg)

@@ -1,0 +1,9 @@
+"""Small real datasets used by the quickstart, the configs and the tests."""
+from .fashion_mnist import (FASHION_MNIST_CLASSES, FULL_FASHION_MNIST_ROOT,
+                            SUBSET_FASHION_MNIST_ROOT, FashionMNIST)
+from .idx import read_idx, write_idx
+
+__all__ = [
+    'FashionMNIST', 'FASHION_MNIST_CLASSES', 'FULL_FASHION_MNIST_ROOT',
+    'SUBSET_FASHION_MNIST_ROOT', 'read_idx', 'write_idx'
+]

@@ -1,0 +1,1 @@
+"""architectures of mmrazor."""

@@ -1,0 +1,1 @@
+"""mutables of mmrazor."""

@@ -1,0 +1,1 @@
+"""mutators of mmrazor."""

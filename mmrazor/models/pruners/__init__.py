@@ -1,0 +1,1 @@
+"""pruners of mmrazor."""

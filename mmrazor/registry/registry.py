@@ -1,0 +1,312 @@
+"""Registries of mmrazor.
+
+Every registry here is a child of mmengine's root registry of the same kind,
+with scope ``'mmrazor'``. Two things make configs written for the OpenMMLab
+toolboxes work unchanged:
+
+* A type that is not registered in mmrazor (or in mmengine) is looked up in
+  the registries of the sibling toolboxes (mmpretrain, mmdet, mmseg), so one
+  config can hold ``type='SPOS'`` and ``type='ImageClassifier'`` side by side.
+* The scope ``mmcls`` of the older toolbox generation is an alias of
+  ``mmpretrain``, its maintained successor (``type='mmcls.ImageClassifier'``).
+
+An unknown type fails with :class:`UnknownTypeError`, which names the type,
+the registry, and the closest registered names.
+"""
+import contextlib
+import difflib
+import functools
+import importlib
+import importlib.util
+import re
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import INFERENCERS as MMENGINE_INFERENCERS
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
+from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import \
+    OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
+from mmengine.registry import \
+    RUNNER_CONSTRUCTORS as MMENGINE_RUNNER_CONSTRUCTORS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
+from mmengine.registry import \
+    WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
+from mmengine.registry import Registry
+
+#: Toolboxes whose registries are searched when a type is not found in
+#: mmrazor or mmengine, in this order of preference.
+SIBLING_SCOPES: Tuple[str, ...] = ('mmpretrain', 'mmdet', 'mmseg')
+
+#: Scopes of the older toolbox generation mapped to their successors.
+SCOPE_ALIASES: Dict[str, str] = {'mmcls': 'mmpretrain'}
+
+_MMENGINE_MISSING_TYPE = re.compile(
+    r"(?P<type>\S+) is not in the (?P<scope>[\w.]+)::(?P<name>[\w ]+) "
+    r'registry')
+
+_unimportable_scopes: set = set()
+
+
+class UnknownTypeError(KeyError):
+    """A config names a ``type`` that no registry knows.
+
+    The message names the type, the registry that was searched and the
+    closest registered names.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''
+
+
+def _import_sibling_registry(scope: str) -> bool:
+    """Import ``<scope>.registry`` so that its registries join the tree.
+
+    Args:
+        scope (str): A toolbox scope such as ``'mmpretrain'``.
+
+    Returns:
+        bool: Whether the toolbox's registries are available.
+    """
+    if scope in _unimportable_scopes:
+        return False
+    if importlib.util.find_spec(scope) is None:
+        _unimportable_scopes.add(scope)
+        return False
+    try:
+        importlib.import_module(f'{scope}.registry')
+    except Exception:  # e.g. mmdet without compiled mmcv.ops
+        _unimportable_scopes.add(scope)
+        return False
+    return True
+
+
+class RazorRegistry(Registry):
+    """An mmengine :class:`Registry` that resolves sibling toolboxes' types.
+
+    Lookup order for an unscoped name: this registry, its parents (mmengine),
+    then the registries of the same kind in :data:`SIBLING_SCOPES`.
+    A scoped name (``'mmpretrain.ResNet'``) is looked up in that scope only;
+    ``mmcls.`` is read as ``mmpretrain.``.
+    """
+
+    def _sibling(self, scope: str) -> Optional[Registry]:
+        if not _import_sibling_registry(scope):
+            return None
+        root = self._get_root_registry()
+        sibling = root._children.get(scope)
+        if sibling is None or sibling.name != self.name:
+            # Registries of one kind share their name across toolboxes.
+            sibling = self._find_named_child(root, scope)
+        return sibling
+
+    def _find_named_child(self, root: Registry,
+                          scope: str) -> Optional[Registry]:
+        for child in root._children.values():
+            if child.scope == scope and child.name == self.name:
+                return child
+        return None
+
+    def get(self, key: str) -> Any:
+        """Get the registered class or function of ``key``.
+
+        Args:
+            key (str): A name, optionally prefixed by a scope
+                (``'mmpretrain.ImageClassifier'``).
+
+        Returns:
+            The registered object, or None if no registry holds ``key``.
+        """
+        scope, real_key = self.split_scope_key(key)
+        if scope in SCOPE_ALIASES:
+            scope = SCOPE_ALIASES[scope]
+            key = f'{scope}.{real_key}'
+        if scope is not None and scope != self.scope:
+            sibling = self._sibling(scope)
+            if sibling is not None:
+                return sibling.get(real_key)
+        obj = super().get(key)
+        if obj is None and scope in (None, self.scope):
+            for sibling_scope in SIBLING_SCOPES:
+                sibling = self._sibling(sibling_scope)
+                if sibling is None:
+                    continue
+                obj = sibling.get(real_key)
+                if obj is not None:
+                    break
+        return obj
+
+    def known_names(self) -> List[str]:
+        """All names this registry can resolve, scoped where not its own.
+
+        Returns:
+            list[str]: Names of this registry, its parents and siblings.
+        """
+        self.import_from_location()
+        names = list(self.module_dict)
+        parent = self.parent
+        while parent is not None:
+            names += [f'{parent.scope}.{n}' for n in parent.module_dict]
+            parent = parent.parent
+        for sibling_scope in SIBLING_SCOPES:
+            sibling = self._sibling(sibling_scope)
+            if sibling is not None:
+                sibling.import_from_location()
+                names += [f'{sibling_scope}.{n}' for n in sibling.module_dict]
+        return names
+
+
+def near_matches(registry_name: str, type_name: str, n: int = 5) -> List[str]:
+    """Registered names close to ``type_name`` in the mmrazor registry of
+    ``registry_name`` (and everything it resolves).
+
+    Args:
+        registry_name (str): Registry name, e.g. ``'model'``.
+        type_name (str): The unknown type.
+        n (int): How many matches to return. Defaults to 5.
+
+    Returns:
+        list[str]: The closest names, best first.
+    """
+    registry = _REGISTRIES_BY_NAME.get(registry_name)
+    if registry is None:
+        return []
+    names = registry.known_names()
+    short = {name.split('.')[-1].lower(): name for name in names}
+    query = type_name.split('.')[-1].lower()
+    hits = difflib.get_close_matches(query, list(short), n=n, cutoff=0.6)
+    # Prefer substring matches too (``'ShuffleNet'`` → ``'ShuffleNetV2'``).
+    hits += [k for k in short if query and query in k and k not in hits]
+    return [short[h] for h in hits[:n]]
+
+
+def unknown_type_error(err: KeyError) -> Optional[UnknownTypeError]:
+    """Turn mmengine's "X is not in the S::N registry" error into an
+    :class:`UnknownTypeError` listing near matches.
+
+    Args:
+        err (KeyError): The error raised while building from a config.
+
+    Returns:
+        UnknownTypeError | None: The clearer error, or None when ``err`` is
+        not about an unknown type.
+    """
+    if isinstance(err, UnknownTypeError):
+        return err
+    text = str(err.args[0]) if err.args else ''
+    found = _MMENGINE_MISSING_TYPE.search(text)
+    if found is None:
+        return None
+    type_name = found.group('type').strip('`\'"')
+    registry = f"{found.group('scope')}::{found.group('name')}"
+    matches = near_matches(found.group('name'), type_name)
+    hint = (f' Did you mean: {", ".join(matches)}?'
+            if matches else ' No registered name is close to it.')
+    return UnknownTypeError(
+        f"Unknown type '{type_name}' in the {registry} registry (searched "
+        f"mmrazor, mmengine and {', '.join(SIBLING_SCOPES)}).{hint} "
+        'Check the spelling of `type` in your config, or import the module '
+        'that registers it via `custom_imports`.')
+
+
+def with_clear_errors(build_func: Callable) -> Callable:
+    """Wrap a registry build function so that unknown types are explained.
+
+    Args:
+        build_func (Callable): mmengine's build function of the parent
+            registry (``build_from_cfg``, ``build_model_from_cfg``, ...).
+
+    Returns:
+        Callable: The same function raising :class:`UnknownTypeError`.
+    """
+
+    @functools.wraps(build_func)
+    def build(cfg: Any, *args, **kwargs) -> Any:
+        with explain_unknown_types():
+            return build_func(cfg, *args, **kwargs)
+
+    return build
+
+
+@contextlib.contextmanager
+def explain_unknown_types() -> Iterator[None]:
+    """Re-raise mmengine's "X is not in the registry" errors raised inside
+    the block as :class:`UnknownTypeError` with near matches.
+
+    Use it around anything that builds from configs lazily, such as
+    ``Runner.from_cfg(cfg)`` and ``runner.train()``.
+    """
+    try:
+        yield
+    except KeyError as err:
+        clear = unknown_type_error(err)
+        if clear is None or clear is err:
+            raise
+        raise clear from err
+
+
+def _child(name: str, parent: Registry, location: str) -> RazorRegistry:
+    return RazorRegistry(
+        name,
+        parent=parent,
+        scope='mmrazor',
+        locations=[location],
+        build_func=with_clear_errors(parent.build_func))
+
+
+# manage all kinds of runners like `EpochBasedRunner` and `IterBasedRunner`
+RUNNERS = _child('runner', MMENGINE_RUNNERS, 'mmrazor.core')
+RUNNER_CONSTRUCTORS = _child('runner constructor',
+                             MMENGINE_RUNNER_CONSTRUCTORS, 'mmrazor.core')
+LOOPS = _child('loop', MMENGINE_LOOPS, 'mmrazor.core')
+HOOKS = _child('hook', MMENGINE_HOOKS, 'mmrazor.core')
+LOG_PROCESSORS = _child('log_processor', MMENGINE_LOG_PROCESSORS,
+                        'mmrazor.core')
+OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, 'mmrazor.core')
+OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS,
+                        'mmrazor.core')
+OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
+                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                    'mmrazor.core')
+PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS,
+                          'mmrazor.core')
+DATASETS = _child('dataset', MMENGINE_DATASETS, 'mmrazor.datasets')
+DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS,
+                       'mmrazor.datasets')
+TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, 'mmrazor.datasets')
+MODELS = _child('model', MMENGINE_MODELS, 'mmrazor.models')
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS,
+                        'mmrazor.core')
+WEIGHT_INITIALIZERS = _child('weight initializer',
+                             MMENGINE_WEIGHT_INITIALIZERS, 'mmrazor.models')
+TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS,
+                    'mmrazor.models.task_modules')
+METRICS = _child('metric', MMENGINE_METRICS, 'mmrazor.core')
+EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, 'mmrazor.core')
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, 'mmrazor.core')
+VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, 'mmrazor.core')
+FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, 'mmrazor.core')
+INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS, 'mmrazor.apis')
+
+_REGISTRIES_BY_NAME: Dict[str, RazorRegistry] = {
+    r.name: r
+    for r in (RUNNERS, RUNNER_CONSTRUCTORS, LOOPS, HOOKS, LOG_PROCESSORS,
+              OPTIMIZERS, OPTIM_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS,
+              PARAM_SCHEDULERS, DATASETS, DATA_SAMPLERS, TRANSFORMS, MODELS,
+              MODEL_WRAPPERS, WEIGHT_INITIALIZERS, TASK_UTILS, METRICS,
+              EVALUATOR, VISUALIZERS, VISBACKENDS, FUNCTIONS, INFERENCERS)
+}

@@ -1,0 +1,1 @@
+"""Subnets as data: export, load and validate fixed subnets."""

@@ -1,0 +1,16 @@
+"""Utilities of mmrazor."""
+from .checkpoint import (TRUSTED_ENV, AtomicLocalBackend,
+                         UnsafeCheckpointError, add_safe_checkpoint_types,
+                         atomic_write_bytes, is_trusted, safe_torch_load,
+                         trust_checkpoint)
+from .setup_env import (default_dist_backend, init_distributed,
+                        prepare_distributed_cfg, register_all_modules,
+                        setup_multi_processes)
+
+__all__ = [
+    'register_all_modules', 'setup_multi_processes', 'init_distributed',
+    'default_dist_backend', 'prepare_distributed_cfg', 'safe_torch_load',
+    'trust_checkpoint', 'is_trusted', 'add_safe_checkpoint_types',
+    'UnsafeCheckpointError', 'AtomicLocalBackend', 'atomic_write_bytes',
+    'TRUSTED_ENV'
+]
