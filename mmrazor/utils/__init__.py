@@ -3,6 +3,7 @@ from .checkpoint import (TRUSTED_ENV, AtomicLocalBackend,
                          UnsafeCheckpointError, add_safe_checkpoint_types,
                          atomic_write_bytes, is_trusted, safe_torch_load,
                          trust_checkpoint)
+from .misc import make_divisible
 from .setup_env import (default_dist_backend, init_distributed,
                         prepare_distributed_cfg, register_all_modules,
                         setup_multi_processes)
@@ -12,5 +13,5 @@ __all__ = [
     'default_dist_backend', 'prepare_distributed_cfg', 'safe_torch_load',
     'trust_checkpoint', 'is_trusted', 'add_safe_checkpoint_types',
     'UnsafeCheckpointError', 'AtomicLocalBackend', 'atomic_write_bytes',
-    'TRUSTED_ENV'
+    'TRUSTED_ENV', 'make_divisible'
 ]
