@@ -6,6 +6,8 @@ Examples:
 """
 import argparse
 
+from mmengine.dist import is_main_process
+
 from mmrazor.apis import (add_common_args, build_runner, config_from_args,
                           setup_launch)
 from mmrazor.registry import explain_unknown_types
@@ -43,7 +45,11 @@ def main() -> None:
     runner = build_runner(cfg)
     with explain_unknown_types():
         metrics = runner.test()
-    runner.logger.info(f'test metrics: {metrics}')
+    if is_main_process():
+        # Printed as well as logged: the result must show whatever log_level.
+        print('Test metrics: ' + ', '.join(
+            f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
+            for k, v in metrics.items()))
 
 
 if __name__ == '__main__':

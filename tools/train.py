@@ -9,6 +9,7 @@ import argparse
 
 from mmrazor.apis import (add_common_args, apply_resume, build_runner,
                           config_from_args, enable_amp, setup_launch)
+from mmrazor.registry import explain_unknown_types
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,7 +44,8 @@ def main() -> None:
     apply_resume(cfg, args.resume)
     setup_launch(cfg, args.trust_checkpoint)
     runner = build_runner(cfg)
-    runner.train()
+    with explain_unknown_types():
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -9,6 +9,7 @@ import os
 import os.path as osp
 from typing import Optional
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -77,18 +78,26 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def enable_amp(cfg: Config) -> None:
     """Switch the config's optimizer wrapper to mixed precision.
 
+    On CUDA this is mmengine's ``AmpOptimWrapper`` (float16 with dynamic
+    loss scaling); on a CPU-only machine it is
+    :class:`mmrazor.core.CPUAmpOptimWrapper` (bfloat16 autocast).
+
     Args:
         cfg (Config): Changed in place.
     """
     wrapper = cfg.optim_wrapper
     kind = wrapper.get('type', 'OptimWrapper')
-    if kind in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
+    if kind.split('.')[-1] in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
         return
     if kind not in ('OptimWrapper', 'mmengine.OptimWrapper'):
         raise ValueError(f'--amp needs optim_wrapper.type "OptimWrapper", '
                          f'but the config uses {kind!r}')
-    wrapper.type = 'AmpOptimWrapper'
-    wrapper.setdefault('loss_scale', 'dynamic')
+    if torch.cuda.is_available():
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        wrapper.type = 'mmrazor.CPUAmpOptimWrapper'
+
 
 
 def apply_resume(cfg: Config, resume: Optional[str]) -> None:

@@ -99,7 +99,6 @@ def train_model(model: nn.Module,
             train_dataloader=train_loader,
             custom_hooks=custom_hooks,
             launcher=launcher,
-            model_wrapper_cfg=cfg.get('model_wrapper_cfg'),
             experiment_name=experiment,
             cfg=cfg,
             **kwargs)

@@ -1,4 +1,5 @@
 """Engine: hooks, loops, runners, searchers and model wrappers."""
+from .optim_wrappers import CPUAmpOptimWrapper
 from .wrappers import RazorDistributedDataParallel
 
-__all__ = ['RazorDistributedDataParallel']
+__all__ = ['RazorDistributedDataParallel', 'CPUAmpOptimWrapper']

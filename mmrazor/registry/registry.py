@@ -186,7 +186,9 @@ def near_matches(registry_name: str, type_name: str, n: int = 5) -> List[str]:
     if registry is None:
         return []
     names = registry.known_names()
-    short = {name.split('.')[-1].lower(): name for name in names}
+    short: Dict[str, str] = {}
+    for name in names:  # own names first: they win over siblings' twins
+        short.setdefault(name.split('.')[-1].lower(), name)
     query = type_name.split('.')[-1].lower()
     hits = difflib.get_close_matches(query, list(short), n=n, cutoff=0.6)
     # Prefer substring matches too (``'ShuffleNet'`` → ``'ShuffleNetV2'``).
@@ -216,9 +218,12 @@ def unknown_type_error(err: KeyError) -> Optional[UnknownTypeError]:
     matches = near_matches(found.group('name'), type_name)
     hint = (f' Did you mean: {", ".join(matches)}?'
             if matches else ' No registered name is close to it.')
+    searched = ['mmrazor', 'mmengine'] + [
+        s for s in SIBLING_SCOPES if _import_sibling_registry(s)
+    ]
     return UnknownTypeError(
         f"Unknown type '{type_name}' in the {registry} registry (searched "
-        f"mmrazor, mmengine and {', '.join(SIBLING_SCOPES)}).{hint} "
+        f"{', '.join(searched)}).{hint} "
         'Check the spelling of `type` in your config, or import the module '
         'that registers it via `custom_imports`.')
 

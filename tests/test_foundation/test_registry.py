@@ -1,0 +1,94 @@
+"""Registries: scopes, cross-toolbox resolution and unknown-type errors."""
+import pytest
+import torch
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import DefaultScope
+from torch import nn
+
+import mmrazor.registry as razor_registry
+from mmrazor.registry import DATASETS, MODELS, UnknownTypeError
+from mmrazor.utils import register_all_modules
+
+register_all_modules()
+
+
+@MODELS.register_module(force=True)
+class _TinyTestBackbone(nn.Module):
+    """An mmrazor-registered backbone used only by these tests."""
+
+    def __init__(self, out_channels: int = 8) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, out_channels, 3, padding=1)
+
+    def forward(self, x):
+        return (self.conv(x), )
+
+
+def test_every_registry_is_an_mmrazor_child_of_mmengine_root():
+    import mmengine.registry as mmengine_registry
+    for name in razor_registry.__all__:
+        reg = getattr(razor_registry, name)
+        if not isinstance(reg, razor_registry.RazorRegistry):
+            continue
+        assert reg.scope == 'mmrazor'
+        root = getattr(mmengine_registry, name)
+        assert reg.parent is root, name
+        assert root._children['mmrazor'] is reg, name
+
+
+def test_one_config_mixes_mmrazor_and_mmpretrain_types():
+    # ImageClassifier comes from mmpretrain, the backbone from mmrazor, the
+    # dataset from mmrazor: all from one config, as a user writes it.
+    model_cfg = dict(
+        type='ImageClassifier',
+        backbone=dict(type='_TinyTestBackbone', out_channels=8),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=3, in_channels=8))
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        # Built the way mmengine's Runner does: from the root registry.
+        model = MMENGINE_MODELS.build(model_cfg)
+    from mmpretrain.models import ImageClassifier
+    assert isinstance(model, ImageClassifier)
+    assert isinstance(model.backbone, _TinyTestBackbone)
+    out = model(torch.rand(2, 1, 8, 8), mode='tensor')
+    assert out.shape == (2, 3)
+
+    dataset = DATASETS.build(
+        dict(type='FashionMNIST', split='test', indices=4))
+    from mmrazor.datasets import FashionMNIST
+    assert isinstance(dataset, FashionMNIST) and len(dataset) == 4
+
+
+def test_scoped_names_and_mmcls_alias():
+    from mmpretrain.models import ImageClassifier, ResNet
+    assert MODELS.get('mmpretrain.ResNet') is ResNet
+    assert MODELS.get('mmcls.ImageClassifier') is ImageClassifier
+    assert MODELS.get('mmrazor._TinyTestBackbone') is _TinyTestBackbone
+    assert MODELS.get('NoSuchThingAnywhere') is None
+
+
+def test_unknown_type_names_type_registry_and_near_matches():
+    with pytest.raises(UnknownTypeError) as info:
+        MODELS.build(dict(type='ImageClasifier'))
+    text = str(info.value)
+    assert "'ImageClasifier'" in text
+    assert 'mmrazor::model registry' in text
+    assert 'mmpretrain.ImageClassifier' in text  # the near match
+
+    with pytest.raises(UnknownTypeError) as info:
+        DATASETS.build(dict(type='FashionMnist'))
+    assert 'FashionMNIST' in str(info.value)
+    assert 'mmrazor::dataset' in str(info.value)
+
+
+def test_unknown_nested_type_through_runner_is_explained(tmp_path):
+    from mmengine import Config
+
+    from mmrazor.apis import build_runner
+    from tiny_config import tiny_cfg
+    cfg = Config(tiny_cfg(str(tmp_path)))
+    cfg.model.backbone.type = 'LeNet55'
+    with pytest.raises(UnknownTypeError) as info:
+        build_runner(cfg)
+    assert "'LeNet55'" in str(info.value)
+    assert 'LeNet5' in str(info.value)

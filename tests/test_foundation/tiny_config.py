@@ -1,0 +1,54 @@
+"""A tiny classification config for fast runner tests (imported by tests)."""
+import os.path as osp
+
+SUBSET_ROOT = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'data',
+    'fashion_mnist_subset')
+
+
+def tiny_cfg(work_dir: str, max_epochs: int = 2, num_train: int = 256,
+             **extra) -> dict:
+    """A runner config: a 2-conv classifier on a few Fashion-MNIST images.
+
+    Args:
+        work_dir (str): The work dir.
+        max_epochs (int): Training epochs.
+        num_train (int): Training images used.
+
+    Returns:
+        dict: A full mmengine Runner config.
+    """
+    cfg = dict(
+        default_scope='mmrazor',
+        work_dir=work_dir,
+        model=dict(
+            type='ImageClassifier',
+            data_preprocessor=dict(
+                type='ClsDataPreprocessor', num_classes=10, mean=[72.94],
+                std=[90.02], to_rgb=False),
+            backbone=dict(type='LeNet5', num_classes=-1),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(
+                type='LinearClsHead', num_classes=10, in_channels=120,
+                loss=dict(type='CrossEntropyLoss'))),
+        train_dataloader=dict(
+            batch_size=32,
+            num_workers=0,
+            dataset=dict(
+                type='FashionMNIST', data_root=SUBSET_ROOT, split='train',
+                indices=num_train,
+                pipeline=[dict(type='Pad', size=(32, 32)),
+                          dict(type='PackInputs')]),
+            sampler=dict(type='DefaultSampler', shuffle=True)),
+        optim_wrapper=dict(
+            optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=1),
+            logger=dict(type='LoggerHook', interval=100)),
+        env_cfg=dict(dist_cfg=dict(backend='gloo')),
+        randomness=dict(seed=0),
+        log_level='WARNING',
+    )
+    cfg.update(extra)
+    return cfg
