@@ -1,0 +1,4 @@
+"""Searchers: evolution and greedy search over trained supernets."""
+from .evolution_searcher import EvolutionSearcher, subnet_key
+
+__all__ = ['EvolutionSearcher', 'subnet_key']
