@@ -1,12 +1,20 @@
-"""Engine: hooks, loops, runners, searchers and model wrappers."""
+"""Engine: hooks, loops, runners, searchers, optimizers and wrappers."""
+from .hooks import DistSamplerSeedHook, DropPathProbHook, SearchSubnetHook
 from .optim_wrappers import CPUAmpOptimWrapper
+from .optimizers import build_optimizers
+from .runners import (MultiLoaderEpochBasedRunner,
+                      MultiLoaderEpochBasedTrainLoop,
+                      MultiLoaderIterBasedRunner, MultiLoaderIterBasedTrainLoop)
 from .searchers import EvolutionSearcher
 from .utils import (all_gather_objects, broadcast_object_list, get_dist_info,
-                    recalibrate_bn)
+                    recalibrate_bn, set_lr)
 from .wrappers import RazorDistributedDataParallel
 
 __all__ = [
     'RazorDistributedDataParallel', 'CPUAmpOptimWrapper', 'EvolutionSearcher',
     'broadcast_object_list', 'all_gather_objects', 'get_dist_info',
-    'recalibrate_bn'
+    'recalibrate_bn', 'set_lr', 'build_optimizers', 'DistSamplerSeedHook',
+    'DropPathProbHook', 'SearchSubnetHook', 'MultiLoaderEpochBasedRunner',
+    'MultiLoaderIterBasedRunner', 'MultiLoaderEpochBasedTrainLoop',
+    'MultiLoaderIterBasedTrainLoop'
 ]

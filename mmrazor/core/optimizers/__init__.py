@@ -1,0 +1,4 @@
+"""Optimizer builders."""
+from .builder import build_optimizers
+
+__all__ = ['build_optimizers']

@@ -1,0 +1,10 @@
+"""Runners and loops."""
+from .multi_loader import (MultiLoaderEpochBasedRunner,
+                           MultiLoaderEpochBasedTrainLoop,
+                           MultiLoaderIterBasedRunner,
+                           MultiLoaderIterBasedTrainLoop)
+
+__all__ = [
+    'MultiLoaderEpochBasedRunner', 'MultiLoaderIterBasedRunner',
+    'MultiLoaderEpochBasedTrainLoop', 'MultiLoaderIterBasedTrainLoop'
+]
