@@ -46,7 +46,7 @@ from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import \
     WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
-from mmengine.registry import Registry
+from mmengine.registry import DefaultScope, Registry
 
 #: Toolboxes whose registries are searched when a type is not found in
 #: mmrazor or mmengine, in this order of preference.
@@ -241,7 +241,13 @@ def with_clear_errors(build_func: Callable) -> Callable:
 
     @functools.wraps(build_func)
     def build(cfg: Any, *args, **kwargs) -> Any:
-        with explain_unknown_types():
+        # Without a default scope, types nested inside a sibling toolbox's
+        # type (an mmrazor backbone in an mmpretrain ImageClassifier) would
+        # be looked up in the sibling's registry only; building from an
+        # mmrazor registry makes 'mmrazor' the default scope meanwhile.
+        scope = None if DefaultScope.get_current_instance() else 'mmrazor'
+        with explain_unknown_types(), \
+                DefaultScope.overwrite_default_scope(scope):
             return build_func(cfg, *args, **kwargs)
 
     return build

@@ -92,3 +92,23 @@ def test_unknown_nested_type_through_runner_is_explained(tmp_path):
         build_runner(cfg)
     assert "'LeNet55'" in str(info.value)
     assert 'LeNet5' in str(info.value)
+
+
+def test_nested_mmrazor_type_in_mmpretrain_type_without_default_scope():
+    # No default scope at all (research code that only imports mmrazor).
+    saved = DefaultScope._instance_dict.copy()
+    DefaultScope._instance_dict.clear()
+    try:
+        assert DefaultScope.get_current_instance() is None
+        model = MODELS.build(
+            dict(
+                type='mmpretrain.ImageClassifier',
+                backbone=dict(type='_TinyTestBackbone', out_channels=4),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='LinearClsHead', num_classes=2,
+                          in_channels=4)))
+        assert isinstance(model.backbone, _TinyTestBackbone)
+        assert DefaultScope.get_current_instance() is None  # restored
+    finally:
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(saved)
