@@ -148,6 +148,25 @@ def build_runner(cfg: Config) -> Runner:
         :class:`mmrazor.registry.UnknownTypeError`.
     """
     with explain_unknown_types():
-        if 'runner_type' in cfg:
-            return RUNNERS.build(cfg)
-        return Runner.from_cfg(cfg)
+        if 'runner_type' not in cfg:
+            return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    _restore_default_scope(runner)
+    return runner
+
+
+def _restore_default_scope(runner: Runner) -> None:
+    """Make the runner's default scope current again.
+
+    A registry build runs under ``DefaultScope.overwrite_default_scope``,
+    which on exit restores the scopes known before the build and so drops
+    the one the runner created inside it; unscoped types built later (e.g.
+    the val dataset in ``runner.train()``) would then miss the ``mmrazor``
+    registries.
+    """
+    from mmengine.registry import DefaultScope
+    scope = getattr(runner, 'default_scope', None)
+    if scope is None or DefaultScope.get_current_instance() is scope:
+        return
+    runner.default_scope = DefaultScope.get_instance(
+        scope.instance_name, scope_name=scope.scope_name)

@@ -245,6 +245,12 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write_bytes(obj.encode(encoding), filepath)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     """Write ``data`` to ``filepath`` atomically (temporary file + rename).
 
@@ -258,6 +264,9 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     fd, tmp = tempfile.mkstemp(
         dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
     try:
+        # mkstemp creates the file 0600; give it the mode a plain open()
+        # would (0666 minus the umask), so shared work dirs stay readable.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()

@@ -63,7 +63,17 @@ def setup_multi_processes(cfg: Config) -> None:
         cv2.setNumThreads(threads)
     except ImportError:
         pass
-    workers = cfg.get('train_dataloader', {}).get('num_workers', 0)
+    loaders = cfg.get('train_dataloader', None) or {}
+    # multi-loader configs (e.g. DARTS) give a list or dict of loaders
+    if isinstance(loaders, dict) and 'dataset' not in loaders and all(
+            isinstance(v, dict) for v in loaders.values()):
+        loaders = list(loaders.values())
+    if not isinstance(loaders, (list, tuple)):
+        loaders = [loaders]
+    workers = max([
+        loader.get('num_workers', 0) for loader in loaders
+        if isinstance(loader, dict)
+    ] or [0])
     if 'OMP_NUM_THREADS' not in os.environ and workers > 1:
         os.environ['OMP_NUM_THREADS'] = '1'
     if 'MKL_NUM_THREADS' not in os.environ and workers > 1:

@@ -174,3 +174,15 @@ def test_local_writes_are_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert target.read_bytes() == b'old'
     assert os.listdir(tmp_path) == ['ckpt.pth']  # no temporary left behind
+
+
+def test_atomic_writes_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(b'x', tmp_path / 'a.pth')
+        plain = tmp_path / 'b.pth'
+        plain.write_bytes(b'x')
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'a.pth').stat().st_mode & 0o777 == \
+        plain.stat().st_mode & 0o777 == 0o644

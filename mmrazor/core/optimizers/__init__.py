@@ -1,4 +1,5 @@
 """Optimizer builders."""
 from .builder import build_optimizers
+from .separate_constructor import SeparateOptimWrapperConstructor
 
-__all__ = ['build_optimizers']
+__all__ = ['build_optimizers', 'SeparateOptimWrapperConstructor']

@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import random
+import zlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -12,6 +13,7 @@ from mmengine.logging import MMLogger
 from torch import nn
 
 from mmrazor.utils import atomic_write_bytes
+from .registry import SEARCHERS
 from ..utils import (all_gather_objects, broadcast_object_list,
                      get_dist_info, recalibrate_bn)
 
@@ -59,6 +61,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@SEARCHERS.register_module()
 class EvolutionSearcher:
     """Evolution search (as in single-path one-shot NAS) under resource
     constraints.
@@ -285,8 +288,13 @@ class EvolutionSearcher:
     # ---------------------------------------------------------- evaluation
     def _evaluate(self, encoded: Dict[str, Any], epoch: int) -> Dict:
         subnet = _decode(encoded)
+        key = subnet_key(subnet)
         ok, resources = self.check_constraints(subnet)
         self.mutator.set_subnet(subnet)
+        # Random data transforms of the calibration draw from the global
+        # generators: seed them per candidate so a score does not depend on
+        # the order of evaluation (nor on a crash and resume in between).
+        seed_everything(self.seed * 1000003 + zlib.crc32(key.encode()))
         if self.calib_dataloader is not None and self.calib_batches > 0:
             recalibrate_bn(self.algorithm, self.calib_dataloader,
                            self.calib_batches)
@@ -296,7 +304,7 @@ class EvolutionSearcher:
             raise KeyError(f'score_key {self.score_key!r} is not among the '
                            f'metrics of test_fn: {sorted(metrics)}')
         return dict(
-            key=subnet_key(subnet),
+            key=key,
             subnet=encoded,
             score=float(metrics[self.score_key]),
             metrics={

@@ -1,7 +1,25 @@
 """Mutables: the searchable decisions of a search space."""
 from .base_mutable import BaseMutable, MutableFixedError
 from .derived_mutable import DerivedMethodMixin, DerivedMutable
+from .mutable_channel import (DerivedChannelMutable, MutableChannel,
+                              OneShotMutableChannel, SimpleMutableChannel,
+                              SquentialMutableChannel, concat_channel_mutables)
+from .mutable_module import (DiffChoiceRoute, DifferentiableEdge,
+                             DifferentiableOP, DiffMutableModule,
+                             DiffMutableOP, GumbelChoiceRoute, GumbelEdge,
+                             GumbelOP, MutableEdge, MutableModule, MutableOP,
+                             OneShotMutableModule, OneShotMutableOP,
+                             OneShotOP, OneShotProbMutableOP)
+from .mutable_value import MutableValue, OneShotMutableValue
 
 __all__ = [
-    'BaseMutable', 'MutableFixedError', 'DerivedMutable', 'DerivedMethodMixin'
+    'BaseMutable', 'MutableFixedError', 'DerivedMutable', 'DerivedMethodMixin',
+    'MutableValue', 'OneShotMutableValue', 'MutableChannel',
+    'SimpleMutableChannel', 'SquentialMutableChannel', 'OneShotMutableChannel',
+    'concat_channel_mutables', 'DerivedChannelMutable', 'MutableModule',
+    'OneShotMutableModule',
+    'OneShotMutableOP', 'OneShotProbMutableOP', 'DiffMutableModule',
+    'DiffMutableOP', 'DiffChoiceRoute', 'GumbelChoiceRoute', 'MutableOP',
+    'OneShotOP', 'DifferentiableOP', 'GumbelOP', 'MutableEdge',
+    'DifferentiableEdge', 'GumbelEdge'
 ]

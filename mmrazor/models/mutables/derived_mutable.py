@@ -5,7 +5,9 @@ give a :class:`DerivedMutable`: it follows its sources automatically, is not
 itself searched (mutators skip it, subnet files do not store it) and is fixed
 exactly when all its sources are.
 """
+import copy
 import itertools
+import types
 from typing import Any, Callable, Iterable, List, Optional, Union
 
 import torch
@@ -18,6 +20,29 @@ Number = Union[int, float]
 
 def _value_of(x: Any) -> Any:
     return x.current_choice if isinstance(x, BaseMutable) else x
+
+
+def _copy_function(fn: types.FunctionType, memo: dict) -> Any:
+    """Deep-copy a closure: its captured values (e.g. source mutables) are
+    deep-copied with ``memo``, so the copy follows the copied sources."""
+    if not fn.__closure__:
+        return fn
+    cells = tuple(
+        types.CellType(_deepcopy_value(c.cell_contents, memo))
+        for c in fn.__closure__)
+    new = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__,
+                             fn.__defaults__, cells)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    new.__dict__.update(fn.__dict__)
+    return new
+
+
+def _deepcopy_value(value: Any, memo: dict) -> Any:
+    if isinstance(value, types.FunctionType):
+        if id(value) not in memo:
+            memo[id(value)] = _copy_function(value, memo)
+        return memo[id(value)]
+    return copy.deepcopy(value, memo)
 
 
 def _sources_of(*xs: Any) -> List[BaseMutable]:
@@ -214,3 +239,13 @@ class DerivedMutable(DerivedMethodMixin, BaseMutable):
 
     def dump_chosen(self) -> Any:
         return self.current_choice
+
+    def __deepcopy__(self, memo: dict) -> 'DerivedMutable':
+        # ``copy.deepcopy`` keeps functions as they are, so the value and
+        # mask functions of a copied supernet would still read the ORIGINAL
+        # sources. Rebuild the closures around the copied sources instead.
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = _deepcopy_value(value, memo)
+        return new

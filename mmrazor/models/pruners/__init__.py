@@ -1,1 +1,10 @@
 """pruners of mmrazor."""
+from .ratio_pruning import RatioPruner
+from .structure_pruning import StructurePruner
+from .switchable_bn import SwitchableBatchNorm2d
+from .utils import MaskHooks, slice_layer, stale_attributes
+
+__all__ = [
+    'StructurePruner', 'RatioPruner', 'SwitchableBatchNorm2d', 'MaskHooks',
+    'slice_layer', 'stale_attributes'
+]

@@ -1,1 +1,3 @@
 """task_modules of mmrazor."""
+from .estimators import *  # noqa: F401,F403
+from .channel_analysis import *  # noqa: F401,F403

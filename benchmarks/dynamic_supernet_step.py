@@ -1,0 +1,132 @@
+"""Training-step time: weight-sharing supernet (dynamic ops) vs static subnet.
+
+Builds ``SearchableMobileNetV2`` (per-block kernel and expand ratio,
+per-stage width, all weight-shared through dynamic ops), sets one subnet
+(``--subnet random|min|max``), exports it as a static model
+(``export_fix_subnet(..., slice_weight=True)``), then times full training
+steps (forward, loss, backward, SGD step) of both, interleaved in one
+process, and prints the median step times and their ratio. The supernet
+pays for slicing its weights every step (and its gradients flow into the
+full weight tensors).
+
+Example::
+
+    python benchmarks/dynamic_supernet_step.py --batch-size 16 --img-size 96
+"""
+import argparse
+import random
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+from mmrazor.models.architectures.backbones import SearchableMobileNetV2
+from mmrazor.models.mutators import OneShotChannelMutator, OneShotValueMutator
+from mmrazor.structures import export_fix_subnet
+
+
+class Classifier(nn.Module):
+    """Backbone + global average pooling + linear head."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.fc = nn.Linear(1280, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.backbone(x)[-1].mean((2, 3)))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--img-size', type=int, default=64)
+    parser.add_argument('--widen-factor', type=float, default=1.0)
+    parser.add_argument(
+        '--subnet', choices=['random', 'min', 'max'], default='random')
+    parser.add_argument('--steps', type=int, default=20)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='torch threads (0: leave the default). With 1 thread the '
+        'process CPU time is a step time robust to other load.')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cpu', help='cpu or cuda')
+    return parser.parse_args()
+
+
+def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+
+    def step() -> tuple:
+        sync()
+        wall, cpu = time.perf_counter(), time.process_time()
+        optimizer.zero_grad(set_to_none=True)
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        sync()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    return step
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+
+    backbone = SearchableMobileNetV2(widen_factor=args.widen_factor)
+    supernet = Classifier(backbone, num_classes=1000)
+    mutators = [OneShotChannelMutator(), OneShotValueMutator()]
+    for mutator in mutators:
+        mutator.prepare_from_supernet(supernet)
+        if args.subnet == 'random':
+            mutator.set_choices(mutator.sample_choices())
+        elif args.subnet == 'min':
+            mutator.set_min_choices()
+        else:
+            mutator.set_max_choices()
+    _, static = export_fix_subnet(supernet, slice_weight=True)
+    supernet.to(args.device).train()
+    static.to(args.device).train()
+
+    x = torch.randn(args.batch_size, 3, args.img_size, args.img_size,
+                    device=args.device)
+    y = torch.randint(0, 1000, (args.batch_size, ), device=args.device)
+    steps = {'supernet': make_step(supernet, x, y),
+             'static': make_step(static, x, y)}
+    times = {name: [] for name in steps}
+    for i in range(args.warmup + args.steps):
+        order = list(steps) if i % 2 == 0 else list(reversed(steps))
+        for name in order:
+            t = steps[name]()
+            if i >= args.warmup:
+                times[name].append(t)
+
+    def median_ms(name: str, i: int) -> float:
+        return statistics.median(t[i] for t in times[name]) * 1e3
+
+    n_static = sum(p.numel() for p in static.parameters())
+    sup, sta = median_ms('supernet', 0), median_ms('static', 0)
+    sup_cpu, sta_cpu = median_ms('supernet', 1), median_ms('static', 1)
+    print(f'input {args.batch_size}x3x{args.img_size}x{args.img_size}, '
+          f'{args.subnet} subnet ({n_static / 1e6:.2f}M params), '
+          f'{args.steps} steps after {args.warmup} warm-up, {args.device}, '
+          f'{torch.get_num_threads()} threads')
+    print('                 wall ms/step   cpu ms/step')
+    print(f'supernet:       {sup:12.2f} {sup_cpu:13.2f}')
+    print(f'static subnet:  {sta:12.2f} {sta_cpu:13.2f}')
+    print(f'ratio supernet/static: wall {sup / sta:.3f}, '
+          f'cpu {sup_cpu / sta_cpu:.3f}')
+
+
+if __name__ == '__main__':
+    main()

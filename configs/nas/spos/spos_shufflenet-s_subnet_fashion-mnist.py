@@ -1,0 +1,10 @@
+# Retrain the subnet found by the search from scratch:
+#   python tools/train.py configs/nas/spos/spos_shufflenet-s_subnet_fashion-mnist.py \
+#       --cfg-options model.fix_subnet=work_dirs/spos_shufflenet-s_search_fashion-mnist/best_subnet.yaml
+_base_ = ['./spos_shufflenet-s_supernet_fashion-mnist.py']
+
+model = dict(
+    fix_subnet='work_dirs/spos_shufflenet-s_search_fashion-mnist/'
+    'best_subnet.yaml',
+    bn_training_mode=False)
+find_unused_parameters = False

@@ -1,0 +1,128 @@
+"""The base class of every mmrazor algorithm."""
+import contextlib
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import nn
+
+from mmrazor.registry import MODELS
+
+#: Attribute under which a DDP wrapper puts itself on the algorithm while
+#: the algorithm's own ``train_step`` runs (outside nn.Module registration;
+#: see :class:`mmrazor.core.RazorDistributedDataParallel`).
+DDP_WRAPPER_ATTR = '_razor_ddp_wrapper'
+
+
+@MODELS.register_module()
+class BaseAlgorithm(BaseModel):
+    """An algorithm holds the ``architecture`` it compresses or searches.
+
+    NAS, pruning and distillation algorithms subclass it. By itself it trains
+    and evaluates the architecture unchanged: :meth:`forward` delegates to
+    it, so losses and predictions are the architecture's.
+
+    Args:
+        architecture (dict | nn.Module): The model, or its config (any
+            registry scope, e.g. ``dict(type='MMClsArchitecture', ...)`` or
+            ``dict(type='mmcls.ImageClassifier', ...)``).
+        data_preprocessor (dict | nn.Module, optional): The data
+            preprocessor; by default the architecture's own.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 architecture: Union[dict, nn.Module],
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if isinstance(architecture, dict):
+            architecture = MODELS.build(architecture)
+        elif not isinstance(architecture, nn.Module):
+            raise TypeError(
+                f'{type(self).__name__}: `architecture` must be a config dict '
+                f'or an nn.Module, got {type(architecture)}')
+        if data_preprocessor is None:
+            data_preprocessor = getattr(architecture, 'data_preprocessor',
+                                        None)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.architecture = architecture
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[List[Any]] = None,
+                mode: str = 'tensor') -> Any:
+        """mmengine's entry point.
+
+        Args:
+            inputs (Tensor): Preprocessed inputs.
+            data_samples (list, optional): Annotations of the inputs.
+            mode (str): ``'loss'`` (dict of losses), ``'predict'`` (data
+                samples with predictions) or ``'tensor'`` (raw outputs).
+
+        Returns:
+            dict | list | Tensor: Depends on ``mode``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self._predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode {mode!r}: use "loss", "predict" '
+                           'or "tensor"')
+
+    def _run_forward(self,
+                     data: Union[dict, tuple, list],
+                     mode: str,
+                     sync_grads: bool = True) -> Any:
+        """One forward pass, through the DDP wrapper when there is one.
+
+        Algorithms whose ``train_step`` runs several forward/backward passes
+        (DARTS, AutoSlim, distillation) call this for every pass. Trained
+        distributed, the pass then goes through DDP's ``forward`` so that
+        its backward synchronises gradients; with ``sync_grads=False`` the
+        gradients only accumulate locally (``DistributedDataParallel.
+        no_sync``) and are all-reduced by a later synchronised pass.
+
+        Args:
+            data (dict | tuple | list): Preprocessed data.
+            mode (str): ``'loss'``, ``'predict'`` or ``'tensor'``.
+            sync_grads (bool): Synchronise this pass's gradients.
+                Defaults to True.
+
+        Returns:
+            The output of ``forward`` in ``mode``.
+        """
+        wrapper = self.__dict__.get(DDP_WRAPPER_ATTR)
+        if wrapper is None:
+            return super()._run_forward(data, mode)
+        context = (contextlib.nullcontext() if sync_grads
+                   else wrapper.no_sync())
+        with context:
+            return wrapper._run_forward(data, mode)
+
+    def loss(self,
+             inputs: torch.Tensor,
+             data_samples: Optional[List[Any]] = None
+             ) -> Dict[str, torch.Tensor]:
+        """The training losses (by default the architecture's).
+
+        Args:
+            inputs (Tensor): Preprocessed inputs.
+            data_samples (list, optional): Annotations.
+
+        Returns:
+            dict[str, Tensor]: The losses.
+        """
+        return self.architecture(inputs, data_samples, mode='loss')
+
+    def _predict(self,
+                 inputs: torch.Tensor,
+                 data_samples: Optional[List[Any]] = None) -> Any:
+        return self.architecture(inputs, data_samples, mode='predict')
+
+    def _forward(self,
+                 inputs: torch.Tensor,
+                 data_samples: Optional[List[Any]] = None) -> Any:
+        return self.architecture(inputs, data_samples, mode='tensor')

@@ -1,0 +1,150 @@
+"""Single Path One-Shot NAS (Guo et al., 2020)."""
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmrazor.registry import MODELS
+from ..base import BaseAlgorithm
+
+SubnetLike = Union[str, Path, Dict[str, Any]]
+
+
+def _subnet_prefix(architecture: nn.Module) -> str:
+    """Module-path prefix of the wrapped model: subnet files name paths in
+    the classifier (``backbone.layers.0.0``), while an ``MMClsArchitecture``
+    holds it as ``model``."""
+    inner = getattr(architecture, 'model', None)
+    return 'model.' if isinstance(inner, nn.Module) else ''
+
+
+@MODELS.register_module()
+class SPOS(BaseAlgorithm):
+    """Single Path One-Shot NAS.
+
+    Pre-training (no ``fix_subnet``): every training step samples a path of
+    the supernet uniformly at random and trains only that path. The search
+    (``EvolutionSearcher`` through ``tools/search.py``) then picks subnets
+    under a resource budget, and retraining (``fix_subnet`` given) trains
+    the chosen subnet as a fixed model.
+
+    The path is sampled inside :meth:`loss`, so a step is one ordinary
+    forward/backward pass and mmengine's DDP wrapper applies unchanged
+    (with ``find_unused_parameters=True``: the unsampled candidates get no
+    gradient).
+
+    Args:
+        architecture (dict | nn.Module): The supernet, e.g. an mmpretrain
+            ``ImageClassifier`` with a ``SearchableShuffleNetV2`` backbone
+            (or an ``MMClsArchitecture`` wrapping one).
+        mutator (dict | nn.Module): Samples and sets paths. Defaults to
+            ``OneShotMutator``.
+        fix_subnet (str | dict, optional): A subnet (YAML path or dict) to
+            fix: the algorithm then trains and evaluates that subnet.
+        retraining (bool): Older spelling of "train the fixed subnet";
+            requires ``fix_subnet``. Defaults to False.
+        input_shape (tuple[int]): ``(C, H, W)`` used to count FLOPs.
+            Defaults to ``(3, 224, 224)``.
+        bn_training_mode (bool): Keep BatchNorm in batch-statistics mode in
+            evaluation (subnets of a supernet have no running statistics of
+            their own). Defaults to False.
+        data_preprocessor (dict, optional): Defaults to the architecture's.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 architecture: Union[dict, nn.Module],
+                 mutator: Union[dict, nn.Module] = dict(type='OneShotMutator'),
+                 fix_subnet: Optional[SubnetLike] = None,
+                 retraining: bool = False,
+                 input_shape: Sequence[int] = (3, 224, 224),
+                 bn_training_mode: bool = False,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(architecture, data_preprocessor, init_cfg)
+        if retraining and fix_subnet is None:
+            raise ValueError('SPOS(retraining=True) needs fix_subnet: the '
+                             'subnet YAML written by tools/search.py')
+        self.input_shape = tuple(input_shape)
+        if len(self.input_shape) != 3:
+            raise ValueError(f'SPOS input_shape is (C, H, W), got '
+                             f'{self.input_shape}')
+        self.bn_training_mode = bn_training_mode
+        self._estimator = None
+        if fix_subnet is not None:
+            from mmrazor.structures import load_fix_subnet
+            load_fix_subnet(self.architecture, fix_subnet,
+                            prefix=_subnet_prefix(self.architecture))
+            self.mutator = None
+        else:
+            if isinstance(mutator, dict):
+                mutator = MODELS.build(mutator)
+            mutator.prepare_from_supernet(self.architecture)
+            self.mutator = mutator
+
+    @property
+    def is_supernet(self) -> bool:
+        """True while searching (no subnet fixed)."""
+        return self.mutator is not None
+
+    def sample_subnet(self) -> Dict[str, Any]:
+        """Apply a uniformly random path and return it.
+
+        Returns:
+            dict: The sampled choices.
+        """
+        choices = self.mutator.sample_choices()
+        self.mutator.set_choices(choices)
+        return choices
+
+    def loss(self, inputs: torch.Tensor, data_samples=None) -> dict:
+        """Losses of a freshly sampled path (or of the fixed subnet).
+
+        Args:
+            inputs (torch.Tensor): The batch.
+            data_samples (list, optional): The annotations.
+
+        Returns:
+            dict: The architecture's losses.
+        """
+        if self.is_supernet:
+            self.sample_subnet()
+        return super().loss(inputs, data_samples)
+
+    def train(self, mode: bool = True) -> 'SPOS':
+        super().train(mode)
+        if self.bn_training_mode and not mode:
+            for module in self.architecture.modules():
+                if isinstance(module, _BatchNorm):
+                    module.train()
+        return self
+
+    @property
+    def estimator(self):
+        """A :class:`ResourceEstimator` for ``(1, *input_shape)``."""
+        if self._estimator is None:
+            from mmrazor.models.task_modules import ResourceEstimator
+            self._estimator = ResourceEstimator(
+                input_shape=(1, ) + self.input_shape)
+        return self._estimator
+
+    def estimate_resources(self) -> Dict[str, float]:
+        """FLOPs (multiply-adds) and parameters of the current subnet,
+        without copying the model.
+
+        Returns:
+            dict: ``{'flops': ..., 'params': ...}``.
+        """
+        result = self.estimator.estimate(self.architecture)
+        return dict(flops=float(result['flops']),
+                    params=float(result['params']))
+
+    def get_subnet_flops(self) -> float:
+        """FLOPs (multiply-adds) of the current subnet.
+
+        Returns:
+            float: The count.
+        """
+        return self.estimate_resources()['flops']

@@ -1,0 +1,13 @@
+"""Dynamic ops: layers whose channels / kernel size follow mutables."""
+from .base import DynamicMixin, mask_to_index
+from .dynamic_conv import DynamicConv2d
+from .dynamic_linear import DynamicLinear
+from .dynamic_norm import DynamicBatchNorm2d
+from .dynamic_sequential import DynamicSequential
+from .utils import make_conv_module_dynamic, make_mb_block_dynamic
+
+__all__ = [
+    'DynamicMixin', 'DynamicConv2d', 'DynamicLinear', 'DynamicBatchNorm2d',
+    'mask_to_index', 'DynamicSequential', 'make_conv_module_dynamic',
+    'make_mb_block_dynamic'
+]

@@ -1,0 +1,63 @@
+"""A Sequential whose depth follows a mutable."""
+import torch
+from torch import nn
+
+from mmrazor.models.mutables import BaseMutable
+from mmrazor.registry import MODELS
+from .base import DynamicMixin
+
+
+@MODELS.register_module()
+class DynamicSequential(nn.Sequential, DynamicMixin):
+    """``nn.Sequential`` running only its first ``depth`` modules.
+
+    Mutable attribute: ``'depth'`` (a value mutable of ints in
+    ``[1, len(self)]``). For resource estimators: ``active_depth`` (int);
+    only the first ``active_depth`` children run.
+    """
+
+    mutable_attr_names = ('depth', )
+
+    def __init__(self, *args: nn.Module) -> None:
+        super().__init__(*args)
+        self._init_mutable_attrs()
+
+    def _check_mutable_attr(self, name: str, mutable: BaseMutable) -> None:
+        for depth in mutable.choices:
+            if not isinstance(depth, int) or not 1 <= depth <= len(self):
+                raise ValueError(f'depth choice {depth!r} is not an int in '
+                                 f'[1, {len(self)}]')
+
+    def _blocks(self):
+        # Children other than the mutable container, in order.
+        return [m for name, m in self._modules.items()
+                if name != 'mutable_attrs']
+
+    def __len__(self) -> int:
+        return len(self._blocks())
+
+    def __iter__(self):
+        return iter(self._blocks())
+
+    def __getitem__(self, index):
+        blocks = self._blocks()
+        if isinstance(index, slice):
+            return nn.Sequential(*blocks[index])
+        return blocks[index]
+
+    @property
+    def active_depth(self) -> int:
+        """How many leading modules run."""
+        mutable = self.get_mutable_attr('depth')
+        return len(self) if mutable is None else int(mutable.current_choice)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self._blocks()[:self.active_depth]:
+            x = module(x)
+        return x
+
+    def to_static_op(self) -> nn.Sequential:
+        """A plain ``nn.Sequential`` of the first ``active_depth`` modules
+        (the modules themselves, not copies; an exporter converts them
+        too)."""
+        return nn.Sequential(*self._blocks()[:self.active_depth])

@@ -1,0 +1,13 @@
+"""Channel mutables: searchable channel counts with masks."""
+from .base_mutable_channel import (ChannelDerivationMixin,
+                                   DerivedChannelMutable, MutableChannel,
+                                   concat_channel_mutables, first_k_mask)
+from .sequential_mutable_channel import (OneShotMutableChannel,
+                                         SquentialMutableChannel)
+from .simple_mutable_channel import SimpleMutableChannel
+
+__all__ = [
+    'MutableChannel', 'SimpleMutableChannel', 'SquentialMutableChannel',
+    'OneShotMutableChannel', 'concat_channel_mutables', 'first_k_mask',
+    'ChannelDerivationMixin', 'DerivedChannelMutable'
+]

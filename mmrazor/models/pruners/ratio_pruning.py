@@ -1,0 +1,70 @@
+"""RatioPruner: a random width ratio per channel group."""
+import random
+from typing import Dict, Optional, Sequence
+
+from mmrazor.registry import MODELS
+from .structure_pruning import StructurePruner
+
+
+@MODELS.register_module()
+class RatioPruner(StructurePruner):
+    """A :class:`StructurePruner` whose widths are ratios from a list.
+
+    Every group keeps ``ratio * num_units`` units (snapped to what its
+    guard-rails allow) for a ratio drawn from ``ratios``; the widest and
+    narrowest subnets use the largest and smallest ratio.
+
+    Args:
+        ratios (Sequence[float]): Candidate width ratios in ``(0, 1]``,
+            e.g. ``[2 / 12, 3 / 12, ..., 12 / 12]``.
+        **kwargs: See :class:`StructurePruner`.
+    """
+
+    def __init__(self, ratios: Sequence[float], **kwargs) -> None:
+        super().__init__(**kwargs)
+        ratios = sorted(float(r) for r in ratios)
+        if not ratios or not all(0 < r <= 1 for r in ratios):
+            raise ValueError(f'RatioPruner: ratios must be non-empty and in '
+                             f'(0, 1], got {ratios}')
+        self.ratios = ratios
+
+    def _ratio_subnet(self, ratio: float) -> Dict[str, int]:
+        out = {}
+        for name in self._choices:
+            n = self.dependency.groups[name].num_units
+            out[name] = self._snap(name, max(1, round(ratio * n)))
+        return out
+
+    def sample_subnet(self) -> Dict[str, int]:
+        """A random ratio from ``ratios`` for every group.
+
+        Returns:
+            dict[str, int]: Group name -> kept units.
+        """
+        self._require()
+        subnet = {}
+        for name in self._choices:
+            subnet.update(
+                {name: self._ratio_subnet(random.choice(self.ratios))[name]})
+        return subnet
+
+    def set_max_channel(self) -> None:
+        """Every group at the largest ratio."""
+        self.set_subnet(self._ratio_subnet(self.ratios[-1]))
+
+    def set_min_channel(self) -> None:
+        """Every group at the smallest ratio."""
+        self.set_subnet(self._ratio_subnet(self.ratios[0]))
+
+    def set_ratio(self, ratio: float, groups: Optional[Sequence[str]] = None
+                  ) -> None:
+        """Every group (or only ``groups``) at one ratio (uniform thinning).
+
+        Args:
+            ratio (float): In ``(0, 1]``.
+            groups (Sequence[str], optional): Defaults to all groups.
+        """
+        subnet = self._ratio_subnet(ratio)
+        if groups is not None:
+            subnet = {k: v for k, v in subnet.items() if k in set(groups)}
+        self.set_subnet(subnet)

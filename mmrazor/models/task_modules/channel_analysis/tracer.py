@@ -1,0 +1,985 @@
+"""Trace which channels of a model are tied together.
+
+The tracer runs the model once on a real tensor. Layers that own channel
+weights (convs, linears, norms) are watched with forward hooks; every other
+PyTorch call (``torch.*``, ``Tensor.*`` methods and operators,
+``torch.nn.functional.*``) is seen through a
+:class:`torch.overrides.TorchFunctionMode`. Only the *public* names of the
+called functions are used (``add``, ``cat``, ``view``, ``relu`` ...), never
+autograd node names, so the analysis does not depend on one PyTorch
+version's internals.
+
+Every channel of every traced tensor carries an integer id. A conv or a
+linear layer creates fresh ids for its output channels (a *source*);
+element-wise ops tie (union) the ids they combine, ``cat`` concatenates
+them, ``view``/``permute``/``chunk`` move them around, and ops whose effect
+on channels is not understood *block* the ids they touch (with the op's
+name and the module it ran in, for the report).
+
+Ids are stored per tensor as an int64 array with the tensor's number of
+dimensions, of size 1 along the dimensions where the ids do not vary
+(``-1`` marks channels that are not traced, e.g. the image's RGB).
+"""
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from .union_find import UnionFind
+
+# --------------------------------------------------------------- op tables
+_ELEMENTWISE = frozenset("""
+add sub mul div true_divide floor_divide rsub where maximum minimum fmax fmin
+addcmul addcdiv lerp copy_ masked_fill masked_fill_ pow atan2 remainder fmod
+eq ne lt le gt ge logical_and logical_or logical_xor bitwise_and bitwise_or
+__add__ __radd__ __iadd__ __sub__ __rsub__ __isub__ __mul__ __rmul__ __imul__
+__truediv__ __rtruediv__ __itruediv__ __div__ __rdiv__ __idiv__ __floordiv__
+__rfloordiv__ __pow__ __rpow__ __ipow__ __and__ __or__ __xor__ __eq__ __ne__
+__lt__ __le__ __gt__ __ge__ __mod__ __neg__ __pos__ __abs__ __invert__
+add_ sub_ mul_ div_ pow_ clamp clamp_ clip clip_ clamp_min clamp_max
+clamp_min_ clamp_max_
+relu relu_ relu6 sigmoid sigmoid_ hardsigmoid hardswish silu gelu tanh tanh_
+elu elu_ leaky_relu leaky_relu_ selu selu_ celu mish softplus softsign
+hardshrink softshrink threshold threshold_ logsigmoid tanhshrink hardtanh
+hardtanh_ rrelu glu_free
+dropout dropout_ dropout1d dropout2d dropout3d alpha_dropout
+feature_alpha_dropout
+clone contiguous detach detach_ float double half bfloat16 abs abs_ neg neg_
+exp exp_ log log_ log1p log2 sqrt sqrt_ rsqrt rsqrt_ square square_ erf
+sign reciprocal reciprocal_ sin cos round floor ceil requires_grad_ cpu cuda
+nan_to_num logit logical_not isnan isfinite isinf zero_ fill_ bernoulli_
+""".split())
+
+#: ops whose first argument is the data; other tensor arguments are only a
+#: dtype/device/shape reference.
+_FIRST_ONLY = frozenset("""
+to type type_as zeros_like ones_like empty_like full_like rand_like
+randn_like
+""".split())
+_CREATION = frozenset("""
+new_zeros new_ones new_empty new_full new_tensor
+""".split())
+_RESHAPE = frozenset("""
+view reshape flatten unflatten squeeze squeeze_ unsqueeze unsqueeze_ view_as
+reshape_as ravel
+""".split())
+_EXPAND = frozenset('expand expand_as broadcast_to'.split())
+_PERMUTE = frozenset("""
+permute transpose transpose_ swapaxes swapdims t movedim moveaxis
+""".split())
+_CAT = frozenset('cat concat concatenate'.split())
+_REDUCE = frozenset("""
+mean sum amax amin max min std var prod norm logsumexp argmax argmin all any
+nansum nanmean median count_nonzero
+""".split())
+_DIMWISE = frozenset("""
+softmax log_softmax normalize cumsum cumprod flip roll
+""".split())
+_SPATIAL = frozenset("""
+adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d
+adaptive_max_pool1d adaptive_max_pool2d adaptive_max_pool3d
+adaptive_max_pool1d_with_indices adaptive_max_pool2d_with_indices
+adaptive_max_pool3d_with_indices avg_pool1d avg_pool2d avg_pool3d
+max_pool1d max_pool2d max_pool3d max_pool1d_with_indices
+max_pool2d_with_indices max_pool3d_with_indices lp_pool1d lp_pool2d
+interpolate upsample upsample_nearest upsample_bilinear pad
+fractional_max_pool2d
+""".split())
+_SPLIT = frozenset('chunk split tensor_split unbind split_with_sizes'.split())
+_SHUFFLE = frozenset('channel_shuffle native_channel_shuffle'.split())
+
+
+class ChannelAnalysisError(RuntimeError):
+    """The channel analysis could not finish (bounded walk exceeded, or the
+    model failed to run)."""
+
+
+@dataclass
+class LayerRecord:
+    """A layer with channel weights seen during tracing.
+
+    Attributes:
+        name (str): Module path.
+        module (nn.Module): The layer.
+        kind (str): ``'conv'``, ``'linear'``, ``'norm'`` (per-channel:
+            BatchNorm, InstanceNorm, GroupNorm, PReLU) or ``'layernorm'``.
+        in_ids (np.ndarray): Channel ids of the input channels (1-d).
+        out_ids (np.ndarray): Channel ids of the output channels (1-d).
+        in_dim (int): The channel dimension of the input.
+        out_dim (int): The channel dimension of the output.
+        calls (int): How often the layer ran in the traced forward.
+        masked_stats (bool): Its statistics mix channels (LayerNorm,
+            GroupNorm with one group): the masked model must normalise
+            over the kept channels only.
+    """
+    name: str
+    module: nn.Module
+    kind: str
+    in_ids: np.ndarray
+    out_ids: np.ndarray
+    in_dim: int = 1
+    out_dim: int = 1
+    calls: int = 1
+    masked_stats: bool = False
+
+
+@dataclass
+class ParamRecord:
+    """A parameter or buffer used directly by an op (e.g. a layer scale).
+
+    Attributes:
+        name (str): ``'module.attr'``.
+        owner (nn.Module): The module holding it.
+        attr (str): Its attribute name.
+        ids (np.ndarray): Channel ids, same rank as the tensor, size 1
+            along the dims that do not carry channels.
+    """
+    name: str
+    owner: nn.Module
+    attr: str
+    ids: np.ndarray
+
+
+@dataclass
+class Source:
+    """Channels created by one layer (or parameter): one source of ids."""
+    name: str
+    ids: np.ndarray
+    kind: str = 'layer'
+
+
+@dataclass
+class TraceResult:
+    """Everything the tracer found (input of the grouping step)."""
+    uf: UnionFind
+    layers: Dict[str, LayerRecord]
+    params: Dict[str, ParamRecord]
+    sources: List[Source]
+    blocked: Dict[int, str]
+    num_ops: int
+    seconds: float
+    op_counts: Dict[str, int] = field(default_factory=dict)
+
+
+def _is_channel_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._NormBase)
+
+
+def _tensors_in(obj: Any, out: List[torch.Tensor], depth: int = 0
+                ) -> List[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif depth < 4 and isinstance(obj, (list, tuple)):
+        for item in obj:
+            _tensors_in(item, out, depth + 1)
+    elif depth < 4 and isinstance(obj, dict):
+        for item in obj.values():
+            _tensors_in(item, out, depth + 1)
+    return out
+
+
+def _varying(ids: np.ndarray) -> List[int]:
+    return [d for d, s in enumerate(ids.shape) if s > 1]
+
+
+def _compress(ids: np.ndarray) -> np.ndarray:
+    """Reduce to size 1 every dim along which the ids are constant."""
+    for d in range(ids.ndim):
+        if ids.shape[d] > 1:
+            first = ids.take([0], axis=d)
+            if np.array_equal(np.broadcast_to(first, ids.shape), ids):
+                ids = first
+    return np.ascontiguousarray(ids)
+
+
+def _align(ids: np.ndarray, ndim: int) -> np.ndarray:
+    if ids.ndim < ndim:
+        return ids.reshape((1, ) * (ndim - ids.ndim) + ids.shape)
+    return ids
+
+
+def _dim_groups(a: Sequence[int], b: Sequence[int]
+                ) -> Optional[List[Tuple[List[int], List[int]]]]:
+    """Match the dims of two shapes of equal numel into groups of equal
+    products (the way ``view`` regroups them)."""
+    groups: List[Tuple[List[int], List[int]]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        ins, outs = [i], [j]
+        pa, pb = a[i], b[j]
+        i += 1
+        j += 1
+        while pa != pb:
+            if pa < pb:
+                if i >= len(a):
+                    return None
+                ins.append(i)
+                pa *= a[i]
+                i += 1
+            else:
+                if j >= len(b):
+                    return None
+                outs.append(j)
+                pb *= b[j]
+                j += 1
+        groups.append((ins, outs))
+    if not groups:
+        return None
+    groups[-1][0].extend(range(i, len(a)))
+    groups[-1][1].extend(range(j, len(b)))
+    return groups
+
+
+class _Mode(TorchFunctionMode):
+
+    def __init__(self, tracer: 'ChannelTracer') -> None:
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        tracer = self.tracer
+        if tracer.depth == 0 and tracer.active:
+            tracer.record(func, args, kwargs, out)
+        return out
+
+
+class ChannelTracer:
+    """Runs a model once and records how its channels are tied.
+
+    Args:
+        model (nn.Module): The model (not modified; hooks are removed
+            afterwards).
+        max_ops (int): Stop with :class:`ChannelAnalysisError` after this
+            many traced ops. Defaults to 200000.
+        timeout (float): Stop after this many seconds. Defaults to 600.
+        passthrough_ops (Sequence[str]): Extra function names to treat as
+            element-wise (the escape hatch for custom ops that act on every
+            channel independently).
+        progress (Callable, optional): Called as ``progress(done, total)``
+            with the number of layers traced so far.
+    """
+
+    def __init__(self,
+                 model: nn.Module,
+                 max_ops: int = 200000,
+                 timeout: float = 600.0,
+                 passthrough_ops: Sequence[str] = (),
+                 progress: Optional[Callable[[int, int], None]] = None
+                 ) -> None:
+        self.model = model
+        self.max_ops = max_ops
+        self.timeout = timeout
+        self.passthrough_ops = frozenset(passthrough_ops)
+        self.progress = progress
+        self.uf = UnionFind()
+        self.info: Dict[int, Tuple[torch.Tensor, np.ndarray]] = {}
+        self.layers: Dict[str, LayerRecord] = {}
+        self.params: Dict[str, ParamRecord] = {}
+        self.sources: List[Source] = []
+        self.blocked: Dict[int, str] = {}
+        self.depth = 0
+        self.active = False
+        self.num_ops = 0
+        self.op_counts: Dict[str, int] = {}
+        self._names: List[str] = []
+        self._pending: Optional[Tuple[str, nn.Module, Any]] = None
+        self._start = 0.0
+        self._leaf_calls = 0
+        self._param_index: Dict[int, Tuple[str, nn.Module, str]] = {}
+        for mname, module in model.named_modules():
+            for pname, p in list(module.named_parameters(recurse=False)) + \
+                    list(module.named_buffers(recurse=False)):
+                if p is not None:
+                    full = f'{mname}.{pname}' if mname else pname
+                    self._param_index[id(p)] = (full, module, pname)
+
+    # ------------------------------------------------------------ helpers
+    def where(self) -> str:
+        """The module path running now (for reports)."""
+        return self._names[-1] if self._names and self._names[-1] else \
+            '<model>'
+
+    def block(self, ids: np.ndarray, reason: str) -> None:
+        """Mark ``ids`` as not prunable because of ``reason``."""
+        for i in np.unique(np.asarray(ids)).tolist():
+            if i >= 0 and i not in self.blocked:
+                self.blocked[i] = reason
+
+    def _reason(self, name: str) -> str:
+        return f'`{name}` in {self.where()}'
+
+    def ids_of(self, t: torch.Tensor) -> np.ndarray:
+        """The channel ids of a tensor (created lazily for parameters)."""
+        entry = self.info.get(id(t))
+        if entry is not None and entry[0] is t:
+            return entry[1]
+        owner = self._param_index.get(id(t))
+        if owner is not None:
+            return self._param_ids(t, *owner)
+        return np.full((1, ) * t.dim(), -1, dtype=np.int64)
+
+    def set_ids(self, t: torch.Tensor, ids: np.ndarray) -> None:
+        ids = _align(np.asarray(ids, dtype=np.int64), t.dim())
+        if ids.ndim != t.dim() or any(
+                s not in (1, n) for s, n in zip(ids.shape, t.shape)):
+            raise ChannelAnalysisError(
+                f'internal: ids of shape {ids.shape} do not fit a tensor '
+                f'of shape {tuple(t.shape)} in {self.where()}')
+        self.info[id(t)] = (t, ids)
+
+    def _param_ids(self, t: torch.Tensor, name: str, owner: nn.Module,
+                   attr: str) -> np.ndarray:
+        if name in self.params:
+            return self.params[name].ids
+        big = [d for d, s in enumerate(t.shape) if s > 1]
+        if len(big) != 1:
+            ids = np.full((1, ) * t.dim(), -1, dtype=np.int64)
+            self.info[id(t)] = (t, ids)
+            return ids
+        shape = [1] * t.dim()
+        shape[big[0]] = t.shape[big[0]]
+        ids = self.uf.add(t.shape[big[0]]).reshape(shape)
+        self.params[name] = ParamRecord(name, owner, attr, ids)
+        self.sources.append(Source(name, ids.ravel(), kind='param'))
+        self.info[id(t)] = (t, ids)
+        return ids
+
+    def _pair(self, sa, a, sb, b, reason) -> None:
+        """Tie two operands of an element-wise op."""
+        for d in set(_varying(a)) | set(_varying(b)):
+            if sa[d] != sb[d]:
+                return  # broadcast along a channel dim: no tie
+        ea, eb = np.broadcast_arrays(a, b)
+        self.uf.union_arrays(ea, eb)
+        lone = (ea >= 0) != (eb >= 0)
+        if lone.any():
+            self.block(np.where(ea >= 0, ea, eb)[lone],
+                       reason + ' (mixes traced and untraced channels)')
+
+    def _channel_ids(self, ids: np.ndarray, dim: int, size: int,
+                     reason: str) -> np.ndarray:
+        """1-d ids along ``dim`` of a layer's input (others must not
+        vary)."""
+        dim = dim % ids.ndim
+        vary = _varying(ids)
+        if any(d != dim for d in vary):
+            self.block(ids, reason + ' (channels spread over several dims)')
+            return np.full(size, -1, dtype=np.int64)
+        if ids.shape[dim] == size:
+            return ids.reshape(-1).copy()
+        value = int(ids.reshape(-1)[0])
+        if value >= 0 and size > 1:
+            self.block(ids, reason + ' (one channel broadcast to many)')
+            value = -1
+        return np.full(size, value, dtype=np.int64)
+
+    def _union_rows(self, ids: np.ndarray, rows: int,
+                    reason: str) -> np.ndarray:
+        """Tie channels within each of ``rows`` equal parts; returns one id
+        per part (``-1`` where a part holds untraced channels)."""
+        table = ids.reshape(rows, -1)
+        reps = table[:, 0].copy()
+        for r in range(rows):
+            row = table[r]
+            if (row < 0).any():
+                if (row >= 0).any():
+                    self.block(row, reason + ' (mixes traced and untraced '
+                               'channels)')
+                reps[r] = -1
+                continue
+            for x in row[1:].tolist():
+                self.uf.union(int(row[0]), x)
+        return reps
+
+    # ------------------------------------------------------------- layers
+    def _pre_hook(self, name: str, module: nn.Module, leaf: bool):
+
+        def hook(mod, args):
+            self._names.append(name)
+            if not leaf or not self.active:
+                return None
+            if self.depth == 0:
+                self._pending = (name, module, args[0] if args else None)
+            self.depth += 1
+            return None
+
+        return hook
+
+    def _post_hook(self, name: str, module: nn.Module, leaf: bool):
+
+        def hook(mod, args, output):
+            try:
+                if leaf and self.active:
+                    self.depth -= 1
+                    if self.depth == 0 and self._pending is not None:
+                        pname, pmod, x = self._pending
+                        self._pending = None
+                        self._leaf(pname, pmod, x, output)
+            finally:
+                if self._names:
+                    self._names.pop()
+            return None
+
+        return hook
+
+    @staticmethod
+    def leaf_kind(module: nn.Module) -> Optional[str]:
+        """The kind of layer the tracer handles as one step, or None."""
+        if getattr(module, '_channel_leaf_kind', None):
+            return module._channel_leaf_kind
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            return 'conv'
+        if isinstance(module, nn.Linear):
+            return 'linear'
+        if _is_channel_norm(module) or isinstance(module, nn.GroupNorm):
+            return 'norm'
+        if isinstance(module, nn.PReLU) and module.num_parameters > 1:
+            return 'norm'
+        if isinstance(module, nn.LayerNorm):
+            return 'layernorm'
+        return None
+
+    def _leaf(self, name: str, module: nn.Module, x: Any, out: Any) -> None:
+        self._leaf_calls += 1
+        self._tick(f'layer {name}')
+        if self.progress is not None:
+            self.progress(len(self.layers) + 1, self._num_leaves)
+        reason = self._reason(type(module).__name__)
+        kind = self.leaf_kind(module)
+        if not isinstance(x, torch.Tensor) or not isinstance(
+                out, torch.Tensor):
+            ins = _tensors_in(x, [])
+            for t in ins:
+                self.block(self.ids_of(t), reason + ' (non-tensor I/O)')
+            return
+        x_ids = self.ids_of(x)
+        rec = self.layers.get(name)
+        if kind == 'conv':
+            self._conv(name, module, x, x_ids, out, rec, reason)
+        elif kind == 'linear':
+            in1d = self._channel_ids(x_ids, x.dim() - 1, module.in_features,
+                                     reason)
+            if rec is None:
+                out1d = self.uf.add(module.out_features)
+                self.sources.append(Source(name, out1d))
+                rec = LayerRecord(name, module, 'linear', in1d, out1d, -1,
+                                  -1)
+                self.layers[name] = rec
+            else:
+                self._repeat_call(rec, in1d, reason)
+            shape = [1] * out.dim()
+            shape[-1] = module.out_features
+            self.set_ids(out, rec.out_ids.reshape(shape))
+        elif kind == 'norm':
+            self._norm(name, module, x, x_ids, out, rec, reason)
+        elif kind == 'layernorm':
+            self._layernorm(name, module, x, x_ids, out, rec, reason)
+        else:
+            self.block(x_ids, reason + ' (unknown layer kind)')
+
+    def _repeat_call(self, rec: LayerRecord, in1d: np.ndarray,
+                     reason: str) -> None:
+        """A layer called again (shared weights): tie its inputs."""
+        rec.calls += 1
+        self.uf.union_arrays(rec.in_ids, in1d)
+        lone = (rec.in_ids >= 0) != (in1d >= 0)
+        if lone.any():
+            self.block(np.where(rec.in_ids >= 0, rec.in_ids, in1d)[lone],
+                       reason + ' (shared layer sees untraced channels)')
+
+    def _conv(self, name, module, x, x_ids, out, rec, reason) -> None:
+        cin, cout, groups = module.in_channels, module.out_channels, \
+            module.groups
+        in1d = self._channel_ids(x_ids, 1, cin, reason)
+        if rec is not None:
+            self._repeat_call(rec, in1d, reason)
+            in1d = rec.in_ids
+        if groups == 1:
+            if rec is None:
+                out1d = self.uf.add(cout)
+                self.sources.append(Source(name, out1d))
+            else:
+                out1d = rec.out_ids
+        else:
+            # Grouped / depthwise: whole conv groups are kept or pruned;
+            # the outputs of a group follow its inputs.
+            reps = self._union_rows(in1d, groups, reason)
+            out1d = np.repeat(reps, cout // groups)
+            if rec is not None:
+                self.uf.union_arrays(rec.out_ids, out1d)
+                out1d = rec.out_ids
+        if rec is None:
+            self.layers[name] = LayerRecord(name, module, 'conv', in1d,
+                                            out1d, 1, 1)
+        shape = [1] * out.dim()
+        shape[1] = cout
+        self.set_ids(out, out1d.reshape(shape))
+
+    def _norm(self, name, module, x, x_ids, out, rec, reason) -> None:
+        if x.dim() < 2:
+            self.block(x_ids, reason + ' (input without channel dim)')
+            return
+        c = x.shape[1]
+        in1d = self._channel_ids(x_ids, 1, c, reason)
+        masked_stats = False
+        if isinstance(module, nn.GroupNorm) and 1 < module.num_groups < c:
+            self._union_rows(in1d, module.num_groups, reason)
+        elif isinstance(module, nn.GroupNorm) and module.num_groups == 1:
+            masked_stats = True
+        if rec is None:
+            rec = LayerRecord(name, module, 'norm', in1d, in1d, 1, 1,
+                              masked_stats=masked_stats)
+            self.layers[name] = rec
+        else:
+            self._repeat_call(rec, in1d, reason)
+        if tuple(out.shape) == tuple(x.shape):
+            self.set_ids(out, self.ids_of(x))
+
+    def _layernorm(self, name, module, x, x_ids, out, rec, reason) -> None:
+        shape = tuple(module.normalized_shape)
+        if len(shape) != 1:
+            self.block(x_ids, reason + f' (normalises over {shape})')
+            return
+        c = shape[0]
+        if x.shape[-1] == c:
+            dim = x.dim() - 1
+        elif x.dim() >= 2 and x.shape[1] == c:
+            dim = 1
+        else:
+            self.block(x_ids, reason + ' (cannot find its channel dim)')
+            return
+        in1d = self._channel_ids(x_ids, dim, c, reason)
+        if rec is None:
+            self.layers[name] = LayerRecord(
+                name, module, 'layernorm', in1d, in1d, dim, dim,
+                masked_stats=True)
+        else:
+            self._repeat_call(rec, in1d, reason)
+        if tuple(out.shape) == tuple(x.shape):
+            self.set_ids(out, self.ids_of(x))
+
+    # ---------------------------------------------------------------- ops
+    def _tick(self, what: str) -> None:
+        self.num_ops += 1
+        if self.num_ops > self.max_ops:
+            raise ChannelAnalysisError(
+                f'channel analysis stopped after {self.max_ops} ops (at '
+                f'{what} in {self.where()}); raise `max_ops` or analyse a '
+                'sub-module')
+        if self.num_ops % 256 == 0 and \
+                time.perf_counter() - self._start > self.timeout:
+            raise ChannelAnalysisError(
+                f'channel analysis stopped after {self.timeout:.0f}s (at '
+                f'{what} in {self.where()}); raise `timeout`')
+
+    def record(self, func: Callable, args: tuple, kwargs: dict,
+               out: Any) -> None:
+        """Apply the rule of one PyTorch call."""
+        name = getattr(func, '__name__', None) or str(func)
+        if name == '__get__':
+            return
+        inputs = _tensors_in(list(args) + list(kwargs.values()), [])
+        if name == '__setitem__':
+            self._tick(name)
+            for t in inputs:
+                self.block(self.ids_of(t), self._reason(name))
+            return
+        outs = _tensors_in(out, [])
+        if not outs or not inputs and name not in _CREATION:
+            return
+        self._tick(name)
+        self.op_counts[name] = self.op_counts.get(name, 0) + 1
+        reason = self._reason(name)
+        try:
+            handled = self._apply(name, args, kwargs, inputs, outs, out,
+                                  reason)
+        except ChannelAnalysisError:
+            raise
+        except Exception:  # a rule did not fit this call: be safe
+            handled = False
+        if not handled:
+            for t in inputs:
+                ids = self.ids_of(t)
+                if (ids >= 0).any():
+                    self.block(ids, reason)
+
+    def _apply(self, name, args, kwargs, inputs, outs, out,
+               reason) -> bool:
+        if name in _CREATION:
+            return True
+        if name in _ELEMENTWISE or name in self.passthrough_ops:
+            return self._elementwise(inputs, outs, reason)
+        if name in _FIRST_ONLY:
+            x = inputs[0]
+            if tuple(outs[0].shape) == tuple(x.shape):
+                self.set_ids(outs[0], self.ids_of(x))
+            return True
+        if name in _RESHAPE:
+            return self._reshape(inputs[0], outs[0], reason)
+        if name in _EXPAND:
+            x = inputs[0]
+            self.set_ids(outs[0], _align(self.ids_of(x), outs[0].dim()))
+            return True
+        if name in _PERMUTE:
+            return self._permute(name, args, kwargs, inputs[0], outs[0])
+        if name in _CAT:
+            return self._cat(args, kwargs, outs[0], reason)
+        if name == 'stack':
+            return self._stack(args, kwargs, outs[0], reason)
+        if name in ('max', 'min') and len(inputs) > 1 and (
+                len(args) > 1 and isinstance(args[1], torch.Tensor)):
+            return self._elementwise(inputs, outs, reason)
+        if name in _REDUCE:
+            return self._reduce(args, kwargs, inputs[0], outs, reason)
+        if name in _DIMWISE:
+            return self._dimwise(name, args, kwargs, inputs[0], outs,
+                                 reason)
+        if name in _SPATIAL:
+            return self._spatial(name, args, kwargs, inputs[0], outs,
+                                 reason)
+        if name in _SPLIT:
+            return self._split(name, args, kwargs, inputs[0], outs, reason)
+        if name in _SHUFFLE:
+            return self._shuffle(args, kwargs, inputs[0], outs[0], reason)
+        if name == '__getitem__':
+            return self._getitem(args, inputs[0], outs[0], reason)
+        return False
+
+    def _elementwise(self, inputs, outs, reason) -> bool:
+        out = outs[0]
+        nd = out.dim()
+        oshape = tuple(out.shape)
+        items = []
+        for t in inputs:
+            if t.dim() > nd:
+                return False
+            shape = (1, ) * (nd - t.dim()) + tuple(t.shape)
+            items.append((shape, _align(self.ids_of(t), nd)))
+        for i in range(len(items)):
+            for j in range(i + 1, len(items)):
+                self._pair(*items[i], *items[j], reason)
+        full = [ids for shape, ids in items if shape == oshape]
+        pool = full if full else [ids for _, ids in items]
+        result = None
+        for ids in pool:
+            if result is None:
+                result = ids
+            else:
+                a, b = np.broadcast_arrays(result, ids)
+                result = np.where(a >= 0, a, b)
+        for o in outs:
+            if tuple(o.shape) == oshape:
+                self.set_ids(o, _compress(np.asarray(result)))
+        return True
+
+    def _reshape(self, x, out, reason) -> bool:
+        ids = self.ids_of(x)
+        ishape, oshape = tuple(x.shape), tuple(out.shape)
+        vary = _varying(ids)
+        if not vary:
+            self.set_ids(out, np.full((1, ) * out.dim(),
+                                      int(ids.reshape(-1)[0])
+                                      if ids.size else -1))
+            return True
+        groups = _dim_groups(ishape, oshape)
+        if groups is None:
+            return False
+        full = np.broadcast_to(ids, ishape).reshape(oshape)
+        for ins, outs_ in groups:
+            if not any(d in vary for d in ins):
+                continue
+            big_in = [d for d in ins if ishape[d] > 1]
+            big_out = [d for d in outs_ if oshape[d] > 1]
+            if len(big_out) <= 1:
+                continue  # a merge (flatten) or a plain copy
+            if len(big_in) != 1:
+                return False  # many dims to many dims: not understood
+            # One channel dim split into several: the leading factors are
+            # structure (groups / heads); tie the positions across them.
+            moved = np.moveaxis(full, big_out, list(
+                range(full.ndim - len(big_out), full.ndim)))
+            lead = int(np.prod([oshape[d] for d in big_out[:-1]]))
+            table = moved.reshape(-1, lead, oshape[big_out[-1]])
+            for k in range(1, lead):
+                self.uf.union_arrays(table[:, 0, :], table[:, k, :])
+        self.set_ids(out, _compress(full))
+        return True
+
+    def _permute(self, name, args, kwargs, x, out) -> bool:
+        ids = self.ids_of(x)
+        nd = x.dim()
+        rest = list(args[1:])
+        if name == 'permute':
+            dims = rest[0] if len(rest) == 1 and isinstance(
+                rest[0], (list, tuple)) else rest
+            dims = dims or kwargs.get('dims')
+            new = np.transpose(ids, [d % nd for d in dims])
+        elif name == 't':
+            new = ids.T if nd == 2 else ids
+        elif name in ('movedim', 'moveaxis'):
+            src = rest[0] if rest else kwargs.get('source')
+            dst = rest[1] if len(rest) > 1 else kwargs.get('destination')
+            new = np.moveaxis(ids, src, dst)
+        else:
+            d0 = rest[0] if rest else kwargs.get('dim0')
+            d1 = rest[1] if len(rest) > 1 else kwargs.get('dim1')
+            new = np.swapaxes(ids, d0, d1)
+        self.set_ids(out, new)
+        return True
+
+    @staticmethod
+    def _dim_arg(args, kwargs, pos, default=None, key='dim'):
+        if len(args) > pos:
+            return args[pos]
+        return kwargs.get(key, default)
+
+    def _cat(self, args, kwargs, out, reason) -> bool:
+        tensors = args[0] if args else kwargs.get('tensors')
+        dim = self._dim_arg(args, kwargs, 1, 0) % out.dim()
+        return self._join(list(tensors), dim, out, reason, stack=False)
+
+    def _stack(self, args, kwargs, out, reason) -> bool:
+        tensors = args[0] if args else kwargs.get('tensors')
+        dim = self._dim_arg(args, kwargs, 1, 0) % out.dim()
+        return self._join(list(tensors), dim, out, reason, stack=True)
+
+    def _join(self, tensors, dim, out, reason, stack) -> bool:
+        nd = out.dim()
+        parts = []
+        for t in tensors:
+            ids = self.ids_of(t)
+            shape = list(t.shape)
+            if stack:
+                ids = np.expand_dims(ids, dim)
+                shape.insert(dim, 1)
+            if ids.ndim != nd:
+                return False
+            parts.append((shape, ids))
+        # Tie operands along the other dims (same channel in every part).
+        others = [(s, np.take(i, [0], axis=dim)) for s, i in parts
+                  if i.shape[dim] == 1 or not set(_varying(i)) - {dim}]
+        if len(others) != len(parts):
+            return False
+        for k in range(1, len(others)):
+            s0, i0 = others[0]
+            sk, ik = others[k]
+            s0 = list(s0)
+            sk = list(sk)
+            s0[dim] = sk[dim] = 1
+            self._pair(s0, i0, sk, ik, reason)
+        common = [1] * nd
+        for _, ids in parts:
+            for d in range(nd):
+                if d != dim:
+                    common[d] = max(common[d], ids.shape[d])
+        pieces = []
+        for shape, ids in parts:
+            target = list(common)
+            target[dim] = shape[dim]
+            pieces.append(np.broadcast_to(ids, target))
+        self.set_ids(out, _compress(np.concatenate(pieces, axis=dim)))
+        return True
+
+    def _reduce(self, args, kwargs, x, outs, reason) -> bool:
+        ids = self.ids_of(x)
+        nd = x.dim()
+        dim = self._dim_arg(args, kwargs, 1, None)
+        if isinstance(dim, torch.Tensor):
+            return False
+        keepdim = bool(self._dim_arg(args, kwargs, 2, False, 'keepdim'))
+        if dim is None or (isinstance(dim, (list, tuple)) and not dim):
+            dims = list(range(nd))
+        elif isinstance(dim, (list, tuple)):
+            dims = [d % nd for d in dim]
+        else:
+            dims = [dim % nd]
+        if any(d in _varying(ids) for d in dims):
+            self.block(ids, reason + ' (reduces over channels)')
+        new = ids
+        for d in sorted(dims, reverse=True):
+            new = np.take(new, [0], axis=d)
+            if not keepdim:
+                new = np.squeeze(new, axis=d)
+        for o in outs:
+            if o.dim() == new.ndim:
+                self.set_ids(o, new)
+        return True
+
+    def _dimwise(self, name, args, kwargs, x, outs, reason) -> bool:
+        ids = self.ids_of(x)
+        if name == 'roll':
+            dim = self._dim_arg(args, kwargs, 2, None, 'dims')
+        elif name == 'flip':
+            dim = self._dim_arg(args, kwargs, 1, None, 'dims')
+        elif name == 'normalize':
+            dim = self._dim_arg(args, kwargs, 2, 1)
+        else:
+            dim = self._dim_arg(args, kwargs, 1, None)
+        dims = list(range(x.dim())) if dim is None else (
+            list(dim) if isinstance(dim, (list, tuple)) else [dim])
+        if any(d % x.dim() in _varying(ids) for d in dims):
+            self.block(ids, reason + ' (acts across channels)')
+        if tuple(outs[0].shape) == tuple(x.shape):
+            self.set_ids(outs[0], ids)
+        return True
+
+    def _spatial(self, name, args, kwargs, x, outs, reason) -> bool:
+        ids = self.ids_of(x)
+        if name == 'pad':
+            pad = self._dim_arg(args, kwargs, 1, (), 'pad')
+            if len(pad) > 2 * max(x.dim() - 2, 0):
+                return False
+        if any(d >= 2 for d in _varying(ids)) or x.dim() < 2:
+            return False
+        for o in outs:
+            if o.dim() == x.dim() and o.shape[:2] == x.shape[:2]:
+                self.set_ids(o, ids)
+        return True
+
+    def _split(self, name, args, kwargs, x, outs, reason) -> bool:
+        ids = self.ids_of(x)
+        if name == 'unbind':
+            dim = self._dim_arg(args, kwargs, 1, 0)
+        else:
+            dim = self._dim_arg(args, kwargs, 2, 0)
+        dim %= x.dim()
+        size = x.shape[dim]
+        if dim not in _varying(ids):
+            for o in outs:
+                new = ids if o.dim() == x.dim() else np.squeeze(ids, dim)
+                self.set_ids(o, new)
+            return True
+        n = len(outs)
+        equal = all(o.shape[dim] == size // n for o in outs) and \
+            size % n == 0 and all(o.dim() == x.dim() for o in outs)
+        # chunk(n) follows the width it is given; split(int) / sections /
+        # unbind hard-code channel positions.
+        follows_width = name in ('chunk', 'tensor_split') and isinstance(
+            self._dim_arg(args, kwargs, 1, None, 'chunks'), int)
+        if n > 1 and not (equal and follows_width):
+            self.block(ids, reason + ' (splits channels at fixed '
+                       'positions)')
+        table = np.moveaxis(ids, dim, -1)
+        if equal:
+            parts = table.reshape(table.shape[:-1] + (n, size // n))
+            for k in range(1, n):
+                self.uf.union_arrays(parts[..., 0, :], parts[..., k, :])
+        start = 0
+        for o in outs:
+            step = o.shape[dim] if o.dim() == x.dim() else 1
+            piece = np.moveaxis(table[..., start:start + step], -1, dim)
+            start += step
+            if o.dim() != x.dim():
+                piece = np.squeeze(piece, dim)
+            self.set_ids(o, piece)
+        return True
+
+    def _shuffle(self, args, kwargs, x, out, reason) -> bool:
+        groups = self._dim_arg(args, kwargs, 1, None, 'groups')
+        ids = self.ids_of(x)
+        c = x.shape[1]
+        if 1 not in _varying(ids):
+            self.set_ids(out, ids)
+            return True
+        ch = self._channel_ids(ids, 1, c, reason)
+        table = ch.reshape(groups, c // groups)
+        for k in range(1, groups):
+            self.uf.union_arrays(table[0], table[k])
+        shape = [1] * x.dim()
+        shape[1] = c
+        self.set_ids(out, table.T.reshape(shape))
+        return True
+
+    def _getitem(self, args, x, out, reason) -> bool:
+        ids = self.ids_of(x)
+        index = args[1] if len(args) > 1 else None
+        if not isinstance(index, tuple):
+            index = (index, )
+        if any(isinstance(i, (torch.Tensor, list, np.ndarray))
+               or (i is not None and not isinstance(i, (int, slice))
+                   and i is not Ellipsis) for i in index):
+            return False
+        real = sum(1 for i in index if i is not None and i is not Ellipsis)
+        expanded: List[Any] = []
+        for i in index:
+            if i is Ellipsis:
+                expanded.extend([slice(None)] * (x.dim() - real))
+            else:
+                expanded.append(i)
+        np_index: List[Any] = []
+        d = 0
+        positional = False
+        for i in expanded:
+            if i is None:
+                np_index.append(None)
+                continue
+            if d >= x.dim():
+                return False
+            varying = ids.shape[d] > 1
+            if isinstance(i, int):
+                positional |= varying
+                np_index.append(i if varying else 0)
+            else:
+                if varying and range(x.shape[d])[i] != range(x.shape[d]):
+                    positional = True
+                np_index.append(i if varying else slice(None))
+            d += 1
+        if positional:
+            self.block(ids, reason + ' (selects channels by position)')
+        new = ids[tuple(np_index)]
+        if new.ndim != out.dim():
+            return False
+        self.set_ids(out, new)
+        return True
+
+    # ---------------------------------------------------------------- run
+    def trace(self, run: Callable[[], Any]) -> TraceResult:
+        """Run ``run()`` (which calls the model) under the tracer.
+
+        Args:
+            run (Callable): Runs one forward pass and returns the output.
+
+        Returns:
+            TraceResult: Layers, parameters, sources, blocked ids.
+        """
+        handles = []
+        leaves = 0
+        for name, module in self.model.named_modules():
+            leaf = self.leaf_kind(module) is not None
+            leaves += leaf
+            handles.append(
+                module.register_forward_pre_hook(
+                    self._pre_hook(name, module, leaf)))
+            handles.append(
+                module.register_forward_hook(
+                    self._post_hook(name, module, leaf)))
+        self._num_leaves = leaves
+        self._start = time.perf_counter()
+        self.active = True
+        try:
+            with torch.no_grad(), _Mode(self):
+                output = run()
+            self.active = False
+            for t in _tensors_in(output, []):
+                self.block(self.ids_of(t), 'model output')
+        except ChannelAnalysisError:
+            raise
+        except Exception as e:
+            raise ChannelAnalysisError(
+                f'the model failed while being traced, in {self.where()}: '
+                f'{type(e).__name__}: {e}') from e
+        finally:
+            self.active = False
+            for h in handles:
+                h.remove()
+            self.info.clear()
+        return TraceResult(self.uf, self.layers, self.params, self.sources,
+                           self.blocked, self.num_ops,
+                           time.perf_counter() - self._start,
+                           dict(self.op_counts))

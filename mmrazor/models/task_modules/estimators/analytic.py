@@ -1,0 +1,196 @@
+"""Channel-dependent costs of dynamic ops, computed from active channels.
+
+A dynamic op (``DynamicConv2d``, ``DynamicLinear``, ``DynamicBatchNorm2d``)
+is built at its largest size and computes with the active slice of its
+weights. Its multiply-accumulates and parameters for the current choice are
+a closed-form function of the active channel counts (exposed by the op as
+``active_*`` properties) and of the output size of a call, which does not
+change with the channel choice. The estimator records the output shape of
+every call once and evaluates these functions for each subnet.
+
+A dynamic *container* (``DynamicSequential``: a searchable depth) has no
+cost of its own but decides which of its children belong to the subnet:
+children it drops do not run and are not part of the exported model, so
+their parameters must not be counted either. Which children it drops now is
+likewise read from its ``active_*`` attributes (see
+:func:`register_inactive_children`).
+"""
+import math
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type
+
+from torch import nn
+
+#: ``(module, output_shape) -> MACs`` and ``module -> params``.
+MacsFn = Callable[[nn.Module, Sequence[int]], int]
+ParamsFn = Callable[[nn.Module], int]
+
+#: ``module -> names of its sub-modules outside the current subnet``.
+InactiveFn = Callable[[nn.Module], List[str]]
+
+_ANALYTIC: Dict[Type[nn.Module], Tuple[MacsFn, ParamsFn]] = {}
+_INACTIVE: Dict[Type[nn.Module], InactiveFn] = {}
+
+
+def _numel(shape: Sequence[int]) -> int:
+    return int(math.prod(int(s) for s in shape))
+
+
+def register_analytic_cost(cls: Type[nn.Module], macs_fn: MacsFn,
+                           params_fn: ParamsFn) -> None:
+    """Declare how to compute the cost of a dynamic op class.
+
+    Args:
+        cls (type): The dynamic op class (subclasses match too).
+        macs_fn (callable): ``(module, output_shape) -> MACs`` of one call
+            whose output had ``output_shape`` (for the current choice).
+        params_fn (callable): ``module -> number of active parameters``.
+    """
+    _ANALYTIC[cls] = (macs_fn, params_fn)
+
+
+def analytic_cost_of(module: nn.Module
+                     ) -> Optional[Tuple[MacsFn, ParamsFn]]:
+    """The analytic cost functions of ``module``, or None.
+
+    Only dynamic ops that have at least one mutable attribute qualify: one
+    without mutables is a plain layer and is counted like one.
+    """
+    attrs = getattr(module, 'mutable_attrs', None)
+    if attrs is None or not len(attrs):
+        return None
+    if not _BUILTIN_REGISTERED:
+        _register_builtin()
+    for cls in type(module).__mro__:
+        if cls in _ANALYTIC:
+            return _ANALYTIC[cls]
+    return None
+
+
+def register_inactive_children(cls: Type[nn.Module],
+                               inactive_fn: InactiveFn) -> None:
+    """Declare which children a dynamic container class drops from the
+    current subnet (e.g. the blocks beyond a searched depth).
+
+    Args:
+        cls (type): The dynamic container class (subclasses match too).
+        inactive_fn (callable): ``module -> [name, ...]``: the names
+            (relative to ``module``, as in ``module.named_modules()``;
+            usually children) of the sub-modules that neither run nor
+            belong to the exported model for the current choice.
+    """
+    _INACTIVE[cls] = inactive_fn
+
+
+def inactive_children_of(module: nn.Module) -> Optional[InactiveFn]:
+    """How to find the children ``module`` drops from the subnet, or None.
+
+    Only dynamic ops that have at least one mutable attribute and no
+    analytic cost (containers) qualify. A container class that was not
+    registered with :func:`register_inactive_children` is read through its
+    ``to_static_op()``, which must reuse the sub-modules it keeps (as
+    ``DynamicSequential`` does): the largest sub-modules holding none of
+    them are dropped.
+    """
+    attrs = getattr(module, 'mutable_attrs', None)
+    if attrs is None or not len(attrs) or \
+            analytic_cost_of(module) is not None:
+        return None
+    if not _BUILTIN_REGISTERED:
+        _register_builtin()
+    for cls in type(module).__mro__:
+        if cls in _INACTIVE:
+            return _INACTIVE[cls]
+    if callable(getattr(module, 'to_static_op', None)):
+        return _dropped_by_export
+    return None
+
+
+def _dropped_by_export(module: nn.Module) -> List[str]:
+    try:
+        static = module.to_static_op()
+    except NotImplementedError:
+        return []
+    kept = {id(m) for m in static.modules()}
+
+    def visit(sub: nn.Module, path: str) -> Tuple[bool, List[str]]:
+        # whether ``sub`` or a module under it is kept, and the largest
+        # sub-modules under it holding nothing kept
+        holds_kept = id(sub) in kept
+        dropped: List[str] = []
+        for name, child in sub.named_children():
+            child_path = f'{path}.{name}' if path else name
+            child_holds, child_dropped = visit(child, child_path)
+            if child_holds:
+                holds_kept = True
+                dropped.extend(child_dropped)
+            else:
+                dropped.append(child_path)
+        return holds_kept, dropped
+
+    return visit(module, '')[1]
+
+
+def _sequential_inactive(module: nn.Module) -> List[str]:
+    # the blocks (in order) beyond the active depth
+    dropped = {id(block) for block in list(module)[module.active_depth:]}
+    return [name for name, child in module.named_children()
+            if id(child) in dropped]
+
+
+def _conv_macs(module: nn.Module, out_shape: Sequence[int]) -> int:
+    # out_shape is (N, C, H, W) or (C, H, W); spatial size does not depend
+    # on channels, and the padding follows the kernel size.
+    spatial = _numel(out_shape[-2:])
+    batch = _numel(out_shape[:-3])
+    kh, kw = module.active_kernel_size
+    per_pixel = (module.active_out_channels * module.active_in_channels //
+                 module.active_groups * kh * kw)
+    return batch * spatial * per_pixel
+
+
+def _conv_params(module: nn.Module) -> int:
+    kh, kw = module.active_kernel_size
+    out_c = module.active_out_channels
+    weights = out_c * module.active_in_channels // module.active_groups * \
+        kh * kw
+    return weights + (out_c if module.bias is not None else 0)
+
+
+def _linear_macs(module: nn.Module, out_shape: Sequence[int]) -> int:
+    tokens = _numel(out_shape[:-1])
+    return tokens * module.active_in_features * module.active_out_features
+
+
+def _linear_params(module: nn.Module) -> int:
+    out_f = module.active_out_features
+    return out_f * module.active_in_features + (
+        out_f if module.bias is not None else 0)
+
+
+def _norm_macs(module: nn.Module, out_shape: Sequence[int]) -> int:
+    return 0  # normalisation is not counted (see op_counters)
+
+
+def _norm_params(module: nn.Module) -> int:
+    return 2 * module.active_num_features if module.affine else 0
+
+
+_BUILTIN_REGISTERED = False
+
+
+def _register_builtin() -> None:
+    """Register mmrazor's dynamic ops (lazily, at first use, so that
+    importing the estimator never imports the architectures)."""
+    global _BUILTIN_REGISTERED
+    from mmrazor.models.architectures.dynamic_ops import (DynamicBatchNorm2d,
+                                                          DynamicConv2d,
+                                                          DynamicLinear,
+                                                          DynamicSequential)
+    for cls, macs_fn, params_fn in (
+        (DynamicConv2d, _conv_macs, _conv_params),
+        (DynamicLinear, _linear_macs, _linear_params),
+        (DynamicBatchNorm2d, _norm_macs, _norm_params),
+    ):
+        _ANALYTIC.setdefault(cls, (macs_fn, params_fn))
+    _INACTIVE.setdefault(DynamicSequential, _sequential_inactive)
+    _BUILTIN_REGISTERED = True

@@ -1,0 +1,1071 @@
+"""FLOPs (multiply-accumulates), parameters and latency of models and of the
+current subnet of a supernet, without deep-copying it.
+
+How a supernet is estimated
+---------------------------
+One forward pass (per input shape) under :class:`~.counter.OpCounter`
+splits the model into
+
+* **module units**: single-path module mutables (``OneShotMutableOP``). The
+  pass records what each receives; each candidate is then counted *alone*
+  on inputs of that shape, once, and cached. A subnet's cost sums the cached
+  costs of the chosen candidates;
+* **dynamic units**: dynamic ops with mutable channels/kernel. Their cost is
+  computed analytically from the active channels and the recorded output
+  size (see :mod:`.analytic`);
+* the **static part**: everything else, counted in that pass and cached;
+* **dynamic containers** (``DynamicSequential``: a searched depth): static
+  modules that drop some of their children from the subnet. Dropped
+  children neither run nor belong to the exported model: nothing under
+  them (static modules or units) is counted, parameters included. Which
+  children are dropped is read from the container's ``active_*``
+  attributes at each estimate (see :mod:`.analytic`), never cached.
+
+The static part does not depend on module choices (all candidates of a
+module mutable must give outputs of one shape; this is checked). When the
+model also holds value/channel mutables that are not only read by dynamic
+ops (e.g. a searchable depth), the static part is cached per choice of
+those (always on the mutables of dynamic containers); it is also keyed on
+the channel choices when it holds activation-by-activation products
+(attention), whose size can follow channels. Anything that cannot be split
+safely (nested mutables inside a candidate, a mutable whose cost in the
+pass differs from its candidate counted alone) makes the estimator count
+the whole model in a forward pass each time, which is always correct, only
+slower.
+"""
+import time
+import weakref
+from collections import Counter, defaultdict
+from typing import (Any, Callable, Dict, FrozenSet, Iterable, List,
+                    Optional, Sequence, Set, Tuple, Union)
+
+import torch
+from torch import nn
+
+from mmrazor.registry import TASK_UTILS
+from .analytic import InactiveFn, analytic_cost_of, inactive_children_of
+from .counter import (CountBucket, OpCounter, build_from_spec, count_call,
+                      spec_key, tensor_spec, track_modules)
+from .op_counters import OP_COUNTERS
+
+ForwardFn = Callable[[nn.Module, torch.Tensor], Any]
+
+
+# --------------------------------------------------------------- helpers
+def _mutable_base():
+    from mmrazor.models.mutables import BaseMutable
+    return BaseMutable
+
+
+def _derived_class():
+    from mmrazor.models.mutables import DerivedMutable
+    return DerivedMutable
+
+
+def is_single_path_mutable(module: nn.Module) -> bool:
+    """Whether ``module`` is a module mutable whose forward runs only its
+    chosen candidate(s) (``OneShotMutableModule`` and subclasses, or any
+    mutable declaring ``single_path = True``)."""
+    if not isinstance(module, _mutable_base()):
+        return False
+    if not isinstance(getattr(module, 'candidates', None), nn.ModuleDict):
+        return False
+    declared = getattr(module, 'single_path', None)
+    if declared is not None:
+        return bool(declared)
+    try:
+        from mmrazor.models.mutables.mutable_module.one_shot_mutable_module \
+            import OneShotMutableModule
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(module, OneShotMutableModule)
+
+
+def chosen_candidates(mutable: nn.Module) -> List[str]:
+    """Names of the candidates a single-path mutable runs now (all of them
+    when it has no current choice)."""
+    if hasattr(mutable, 'chosen_names'):
+        return list(mutable.chosen_names())
+    choice = mutable.current_choice
+    if choice is None:
+        return list(mutable.candidates.keys())
+    return list(choice) if isinstance(choice, (list, tuple)) else [choice]
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return ('tensor', tuple(value.flatten().tolist()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def _unique_params(module: nn.Module) -> int:
+    seen: Set[int] = set()
+    total = 0
+    for p in module.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    return total
+
+
+def _params_by_module(module: nn.Module, prefix: str) -> Dict[str, int]:
+    """Parameters of ``module`` and each of its sub-modules (by name)."""
+    result: Dict[str, int] = defaultdict(int)
+    seen: Set[int] = set()
+    for name, sub in module.named_modules(prefix=prefix):
+        own = 0
+        for p in sub.parameters(recurse=False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                own += p.numel()
+        if own:
+            parts = name[len(prefix):].lstrip('.').split('.') if \
+                name != prefix else []
+            result[prefix] += own
+            for i in range(len(parts)):
+                result[_join(prefix, '.'.join(parts[:i + 1]))] += own
+    return dict(result)
+
+
+def _aggregate(exclusive: Dict[str, CountBucket]) -> Dict[str, CountBucket]:
+    """Add each module's own ops to all its ancestors, by name (so that
+    containers that never run themselves, e.g. ``nn.ModuleList``, get the
+    cost of their children)."""
+    result: Dict[str, CountBucket] = defaultdict(CountBucket)
+    for name, bucket in exclusive.items():
+        for anc in _ancestors(name):
+            result[anc].add(bucket)
+    return dict(result)
+
+
+def _ancestors(name: str) -> List[str]:
+    """``'a.b.c'`` -> ``['', 'a', 'a.b', 'a.b.c']``."""
+    if not name:
+        return ['']
+    parts = name.split('.')
+    return [''] + ['.'.join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def _join(prefix: str, name: str) -> str:
+    if not prefix:
+        return name
+    return f'{prefix}.{name}' if name else prefix
+
+
+def default_forward(model: nn.Module, inputs: torch.Tensor) -> Any:
+    """Run ``model`` on a dummy image batch the way FLOPs tools do:
+    ``forward_dummy`` when the model has one, ``mode='tensor'`` for an
+    mmengine ``BaseModel``, else a plain call."""
+    if hasattr(model, 'forward_dummy'):
+        return model.forward_dummy(inputs)
+    try:
+        from mmengine.model import BaseModel
+    except ImportError:  # pragma: no cover
+        BaseModel = ()
+    if isinstance(model, BaseModel):
+        return model(inputs, mode='tensor')
+    return model(inputs)
+
+
+class _EvalMode:
+    """Put a model in eval mode and restore every module's flag after."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.flags: List[Tuple[nn.Module, bool]] = []
+
+    def __enter__(self) -> None:
+        self.flags = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        for module, flag in self.flags:
+            module.training = flag
+
+
+# --------------------------------------------------------------- the plan
+class _Unit:
+    """A separately estimated part of a supernet.
+
+    Attributes:
+        name (str): Module path in the estimated model.
+        module (nn.Module): The mutable or dynamic op.
+        kind (str): ``'module'`` (single-path module mutable) or
+            ``'dynamic'`` (dynamic op with analytic costs).
+        cache (dict): ``(choice, input key) -> (CountBucket, by_module)``
+            of module units (valid for any plan: keyed by the input).
+        params_cache (dict): Choice -> parameters of that candidate.
+        analytic (tuple, optional): MACs and params functions of a dynamic
+            unit.
+    """
+
+    def __init__(self, name: str, module: nn.Module, kind: str) -> None:
+        self.name = name
+        self.module = module
+        self.kind = kind
+        self.cache: Dict[Any, Tuple[CountBucket, Dict[str, CountBucket]]] = {}
+        self.params_cache: Dict[str, int] = {}
+        self.analytic = analytic_cost_of(module) if kind == 'dynamic' \
+            else None
+
+
+class _UnitState:
+    """What one forward pass (one plan) saw of a unit.
+
+    Attributes:
+        calls (list): Per call: ``(input spec, output spec, input key)``
+            (module units) or the output shape (dynamic units).
+        inputs (list): Input specs of the calls of a dynamic unit.
+        uncounted (Counter): Uncounted ops of the calls of a dynamic unit
+            (those of the plain op it stands for).
+        overhead (dict): Uncounted ops of a module unit itself (e.g. the
+            sum of several chosen outputs), by number of chosen candidates.
+    """
+
+    def __init__(self) -> None:
+        self.calls: List[Any] = []
+        self.inputs: List[Any] = []
+        self.uncounted: Counter = Counter()
+        self.overhead: Dict[int, Counter] = {}
+
+
+class _Structure:
+    """What a walk over the model finds (independent of the input and of
+    the current choices).
+
+    Attributes:
+        units (dict): Name -> :class:`_Unit` (module mutables and dynamic
+            ops with analytic costs), in walk order.
+        static_modules (dict): Name -> every other module visited.
+        containers (list): ``(name, module, inactive_fn)`` of the dynamic
+            containers (static modules that drop children from the subnet),
+            parents before children.
+        free_mutables (list): Mutables the static part depends on: those
+            not only read by dynamic ops, and those of dynamic containers.
+        dynamic_mutables (list): Source mutables read by dynamic ops.
+        nested (bool): Whether a candidate holds mutables or dynamic ops.
+        static_params (dict): Parameters of the static part by module name
+            (each module with everything static under it), containers not
+            applied (the whole supernet).
+        static_owners (list): ``(ancestors, params)`` of each static module
+            owning parameters (shared ones counted once).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        BaseMutable = _mutable_base()
+        Derived = _derived_class()
+        self.units: Dict[str, _Unit] = {}
+        self.static_modules: Dict[str, nn.Module] = {}
+        self.containers: List[Tuple[str, nn.Module, InactiveFn]] = []
+        self.free_mutables: List[nn.Module] = []
+        self.dynamic_mutables: List[nn.Module] = []
+        self.nested = False
+        seen_dyn: Set[int] = set()
+
+        def sources_of(op: nn.Module) -> List[nn.Module]:
+            result = []
+            for mutable in op.mutable_attrs.values():
+                result.extend(mutable.source_mutables if isinstance(
+                    mutable, Derived) else [mutable])
+            return result
+
+        def add_dynamic_sources(op: nn.Module) -> None:
+            for m in sources_of(op):
+                if id(m) not in seen_dyn:
+                    seen_dyn.add(id(m))
+                    self.dynamic_mutables.append(m)
+
+        found_mutables: List[nn.Module] = []
+        # mutables deciding which children of a container are in the subnet
+        structural: List[nn.Module] = []
+
+        # (parent, attribute, module) of every unit and top static module,
+        # to notice a model changed in place (see :meth:`is_stale`)
+        self.links: List[Tuple[nn.Module, str, nn.Module]] = []
+
+        def visit(module: nn.Module, name: str) -> None:
+            for child_name, child in module.named_children():
+                if is_single_path_mutable(child) or \
+                        analytic_cost_of(child) is not None:
+                    self.links.append((module, child_name, child))
+            if is_single_path_mutable(module):
+                self.units[name] = _Unit(name, module, 'module')
+                for sub in module.candidates.modules():
+                    if isinstance(sub, BaseMutable) or \
+                            analytic_cost_of(sub) is not None:
+                        self.nested = True
+                return
+            if analytic_cost_of(module) is not None:
+                self.units[name] = _Unit(name, module, 'dynamic')
+                add_dynamic_sources(module)
+                return
+            self.static_modules[name] = module
+            inactive_fn = inactive_children_of(module)
+            if inactive_fn is not None:
+                self.containers.append((name, module, inactive_fn))
+                structural.extend(sources_of(module))
+            if isinstance(module, BaseMutable) and not isinstance(
+                    module, Derived) and not hasattr(module, 'candidates'):
+                found_mutables.append(module)
+            for child_name, child in module.named_children():
+                visit(child, _join(name, child_name))
+
+        visit(model, '')
+        keyed: Set[int] = set()
+        for m in [m for m in found_mutables if id(m) not in seen_dyn
+                  ] + structural:
+            if id(m) not in keyed:
+                keyed.add(id(m))
+                self.free_mutables.append(m)
+        # params of the static part, per module (aggregated upwards)
+        self.static_params: Dict[str, int] = defaultdict(int)
+        self.static_owners: List[Tuple[FrozenSet[str], int]] = []
+        seen: Set[int] = set()
+        for name, module in self.static_modules.items():
+            own = 0
+            for p in module.parameters(recurse=False):
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    own += p.numel()
+            if own:
+                ancestors = _ancestors(name)
+                self.static_owners.append((frozenset(ancestors), own))
+                for anc in ancestors:
+                    self.static_params[anc] += own
+        self.static_params.setdefault('', 0)
+        self.unit_ancestors: Dict[str, FrozenSet[str]] = {
+            name: frozenset(_ancestors(name))
+            for name in self.units
+        }
+
+    def dropped(self) -> FrozenSet[str]:
+        """Names of the modules dynamic containers drop from the current
+        subnet (everything under them is dropped too)."""
+        dropped: Set[str] = set()
+        for name, module, inactive_fn in self.containers:
+            if not dropped.isdisjoint(_ancestors(name)):
+                continue  # inside a dropped module: does not matter
+            dropped.update(_join(name, child) for child in inactive_fn(module))
+        return frozenset(dropped)
+
+    def active_units(self, dropped: FrozenSet[str]) -> List[_Unit]:
+        """The units of the current subnet (not under a dropped module)."""
+        if not dropped:
+            return list(self.units.values())
+        return [
+            unit for name, unit in self.units.items()
+            if dropped.isdisjoint(self.unit_ancestors[name])
+        ]
+
+    def active_static_params(self, dropped: FrozenSet[str]) -> int:
+        """Parameters of the static part of the current subnet."""
+        if not dropped:
+            return self.static_params['']
+        return sum(own for ancestors, own in self.static_owners
+                   if dropped.isdisjoint(ancestors))
+
+    def active_static_params_by_module(self, dropped: FrozenSet[str]
+                                       ) -> Dict[str, int]:
+        """Parameters of the static part of the current subnet, by module
+        name (each module with everything static under it)."""
+        result: Dict[str, int] = dict.fromkeys(self.static_modules, 0)
+        if not dropped:
+            result.update(self.static_params)
+            return result
+        for name in self.static_modules:
+            if not dropped.isdisjoint(_ancestors(name)):
+                del result[name]
+        for ancestors, own in self.static_owners:
+            if dropped.isdisjoint(ancestors):
+                for anc in ancestors:
+                    result[anc] += own
+        return result
+
+    def is_stale(self) -> bool:
+        """Whether a mutable or dynamic op was replaced in the model since
+        the walk (e.g. by an in-place export to a static model)."""
+        return any(parent._modules.get(attr) is not child
+                   for parent, attr, child in self.links)
+
+
+class _Plan:
+    """Costs of the static part for one input shape (and one choice of the
+    mutables the static part depends on)."""
+
+    def __init__(self) -> None:
+        self.total = CountBucket()
+        self.by_module: Dict[str, CountBucket] = {}
+        self.states: Dict[str, _UnitState] = {}
+        self.fast = True
+        self.reason = ''
+        self.weight_bound = True
+
+
+# --------------------------------------------------------------- estimator
+@TASK_UTILS.register_module()
+class ResourceEstimator:
+    """Estimate FLOPs, MACs, parameters and latency of a model.
+
+    ``flops`` and ``macs`` are both multiply-accumulate counts: ``flops``
+    follows the OpenMMLab convention of published tables (e.g. "0.33G
+    FLOPs" of SPOS, "4.09G" of ResNet-50; one multiply-add is one "FLOP"),
+    ``macs`` says so explicitly. Counted: convolutions, linear layers and all
+    matrix products (``mm``/``addmm``/``bmm``/``baddbmm``/``matmul``,
+    ``einsum`` through its decomposition, fused scaled-dot-product and
+    multi-head attention kernels). Not counted, and reported under
+    ``uncounted`` with their number of calls: normalisation, activations,
+    element-wise arithmetic, pooling and softmax — as in the published
+    tables of torchvision and OpenMMLab.
+
+    For a supernet the estimate is that of its current subnet, built from
+    cached per-candidate costs without copying the model (see the module
+    docstring); :meth:`estimate` gives the same number as counting the
+    exported static subnet.
+
+    Args:
+        input_shape (tuple[int]): Shape of the dummy input, batch included.
+            Defaults to ``(1, 3, 224, 224)``.
+        forward_fn (callable, optional): ``(model, inputs) -> output``; by
+            default :func:`default_forward`.
+        units (dict, optional): Divide the results: e.g.
+            ``dict(flops='G', params='M', latency='ms')``; keys left out keep
+            raw counts (latency is always in ms). Defaults to raw counts.
+        latency_warmup (int): Untimed runs before measuring. Defaults to 5.
+        latency_runs (int): Timed runs; the median is reported.
+            Defaults to 20.
+        latency_lut (LatencyLUT, optional): A look-up table; when given,
+            results also hold ``latency_lut`` (ms predicted from it).
+    """
+
+    _SCALE = {'': 1, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12}
+
+    def __init__(self,
+                 input_shape: Sequence[int] = (1, 3, 224, 224),
+                 forward_fn: Optional[ForwardFn] = None,
+                 units: Optional[Dict[str, str]] = None,
+                 latency_warmup: int = 5,
+                 latency_runs: int = 20,
+                 latency_lut: Optional[Any] = None) -> None:
+        self.input_shape = self._check_shape(input_shape)
+        self.forward_fn = forward_fn or default_forward
+        self.units = dict(units or {})
+        for key, unit in self.units.items():
+            if key in ('flops', 'macs', 'params') and unit not in self._SCALE:
+                raise ValueError(f'unknown unit {unit!r} for {key!r}; use '
+                                 f'one of {list(self._SCALE)}')
+        self.latency_warmup = int(latency_warmup)
+        self.latency_runs = int(latency_runs)
+        if self.latency_runs < 1:
+            raise ValueError(f'latency_runs must be >= 1, got {latency_runs}')
+        self.latency_lut = latency_lut
+        # model -> {'structure': _Structure, shape -> {key: _Plan}}
+        self._cache: 'weakref.WeakKeyDictionary' = \
+            weakref.WeakKeyDictionary()
+
+    # ------------------------------------------------------------ public
+    @staticmethod
+    def _check_shape(shape: Sequence[int]) -> Tuple[int, ...]:
+        try:
+            shape = tuple(int(s) for s in shape)
+        except (TypeError, ValueError):
+            raise TypeError(f'input_shape must be a sequence of ints, got '
+                            f'{shape!r}') from None
+        if not shape or any(s <= 0 for s in shape):
+            raise ValueError(f'input_shape must hold positive ints, got '
+                             f'{shape!r}')
+        return shape
+
+    def clear_cache(self, model: Optional[nn.Module] = None) -> None:
+        """Forget cached costs (of ``model``, or of every model).
+
+        Replacing a mutable or dynamic op in place is noticed
+        automatically; call it after other in-place changes of a model's
+        structure (replacing plain layers). Choices never need it.
+        """
+        if model is None:
+            self._cache = weakref.WeakKeyDictionary()
+        else:
+            self._cache.pop(model, None)
+
+    def estimate(self,
+                 model: nn.Module,
+                 measure_latency: bool = False,
+                 module: Optional[str] = None,
+                 input_shape: Optional[Sequence[int]] = None,
+                 by_module: bool = False) -> Dict[str, Any]:
+        """Estimate the resources of ``model`` (its current subnet).
+
+        Args:
+            model (nn.Module): A static model, or a supernet whose mutables
+                hold the subnet to estimate.
+            measure_latency (bool): Also time the forward pass (ms, median
+                of ``latency_runs``). Defaults to False.
+            module (str, optional): Name of a sub-module (e.g.
+                ``'backbone'``): only its share is reported. The whole model
+                still runs, so necks and heads get their real inputs.
+            input_shape (tuple[int], optional): Overrides the estimator's.
+            by_module (bool): Also return ``by_module``: module name ->
+                ``{'flops', 'params', 'uncounted'}``. Defaults to False.
+
+        Returns:
+            dict: ``flops``, ``macs`` (multiply-accumulates), ``params``,
+            ``uncounted`` (op name -> calls that ran but were not counted),
+            and ``latency`` (ms) when measured.
+        """
+        shape = self._check_shape(input_shape) if input_shape is not None \
+            else self.input_shape
+        if module is not None:
+            self._check_module_name(model, module)
+        total, params, breakdown = self._costs(
+            model, shape, want_breakdown=by_module or module is not None)
+        if module is not None:
+            entry = breakdown.get(module)
+            total = entry[0] if entry else CountBucket()
+            params = entry[1] if entry else 0
+        result: Dict[str, Any] = dict(
+            flops=self._scale(total.macs, 'flops'),
+            macs=self._scale(total.macs, 'macs'),
+            params=self._scale(params, 'params'),
+            uncounted=dict(sorted(total.uncounted.items())))
+        if by_module:
+            prefix = module
+            result['by_module'] = {
+                name: dict(
+                    flops=self._scale(bucket.macs, 'flops'),
+                    params=self._scale(p, 'params'),
+                    uncounted=dict(bucket.uncounted))
+                for name, (bucket, p) in breakdown.items()
+                if prefix is None or name == prefix or name.startswith(
+                    prefix + '.')
+            }
+        if measure_latency:
+            result['latency'] = self.measure_latency(
+                model, module=module, input_shape=shape)
+        if self.latency_lut is not None:
+            result['latency_lut'] = self.latency_lut.predict(
+                model, input_shape=shape)
+        return result
+
+    def count_static(self,
+                     model: nn.Module,
+                     input_shape: Optional[Sequence[int]] = None
+                     ) -> Dict[str, Any]:
+        """Count ``model`` in one forward pass, with no supernet logic.
+
+        The reference the supernet path is checked against (parameters are
+        all of ``model.parameters()``).
+
+        Args:
+            model (nn.Module): Any model.
+            input_shape (tuple[int], optional): Overrides the estimator's.
+
+        Returns:
+            dict: ``flops``, ``macs``, ``params`` and ``uncounted``.
+        """
+        shape = self._check_shape(input_shape) if input_shape is not None \
+            else self.input_shape
+        with _EvalMode(model):
+            counter = OpCounter()
+            inputs = self._dummy_input(model, shape)
+            with torch.no_grad(), counter:
+                self.forward_fn(model, inputs)
+        macs = counter.total.macs
+        return dict(
+            flops=self._scale(macs, 'flops'),
+            macs=self._scale(macs, 'macs'),
+            params=self._scale(_unique_params(model), 'params'),
+            uncounted=dict(sorted(counter.total.uncounted.items())))
+
+    def prepare(self,
+                model: nn.Module,
+                input_shape: Optional[Sequence[int]] = None) -> int:
+        """Count every candidate of every module mutable now, so that later
+        estimates of any subnet are pure look-ups.
+
+        Args:
+            model (nn.Module): A supernet.
+            input_shape (tuple[int], optional): Overrides the estimator's.
+
+        Returns:
+            int: Number of (candidate, input shape) costs measured.
+        """
+        shape = self._check_shape(input_shape) if input_shape is not None \
+            else self.input_shape
+        measured = 0
+        structure, plan = self._get_plan(model, shape)
+        if not plan.fast:
+            return 0
+        for unit in structure.units.values():
+            if unit.kind != 'module':
+                continue
+            for choice in list(unit.module.candidates.keys()):
+                for call in plan.states[unit.name].calls:
+                    key = (choice, call[2])
+                    if key in unit.cache:
+                        continue
+                    try:
+                        self._measure_candidate(unit, choice, call)
+                    except _ShapeChanged as err:
+                        plan.fast = False
+                        plan.reason = str(err)
+                        return measured
+                    measured += 1
+        return measured
+
+    def measure_latency(self,
+                        model: nn.Module,
+                        module: Optional[str] = None,
+                        input_shape: Optional[Sequence[int]] = None
+                        ) -> float:
+        """Median wall-clock time of one forward pass, in ms.
+
+        Args:
+            model (nn.Module): The model (its current subnet runs).
+            module (str, optional): Time only this sub-module, on the inputs
+                it receives in a forward pass of the whole model.
+            input_shape (tuple[int], optional): Overrides the estimator's.
+
+        Returns:
+            float: Milliseconds.
+        """
+        shape = self._check_shape(input_shape) if input_shape is not None \
+            else self.input_shape
+        inputs = self._dummy_input(model, shape)
+        with _EvalMode(model), torch.no_grad():
+            if module is None:
+                def run():
+                    return self.forward_fn(model, inputs)
+            else:
+                sub = self._check_module_name(model, module)
+                captured: List[Any] = []
+
+                def grab(mod, args, kwargs):
+                    if not captured:
+                        captured.append((args, kwargs))
+
+                handle = sub.register_forward_pre_hook(grab, with_kwargs=True)
+                try:
+                    self.forward_fn(model, inputs)
+                finally:
+                    handle.remove()
+                if not captured:
+                    raise RuntimeError(f'sub-module {module!r} did not run in '
+                                       'the forward pass')
+                args, kwargs = captured[0]
+
+                def run():
+                    return sub(*args, **kwargs)
+
+            return time_function(run, self.latency_warmup, self.latency_runs,
+                                 inputs.device)
+
+    # ------------------------------------------------------------ internal
+    def _scale(self, value: float, key: str) -> Union[int, float]:
+        unit = self.units.get(key)
+        if not unit:
+            return value
+        return value / self._SCALE[unit]
+
+    @staticmethod
+    def _check_module_name(model: nn.Module, name: str) -> nn.Module:
+        modules = dict(model.named_modules())
+        if name not in modules:
+            top = [n for n in modules if n and '.' not in n]
+            raise KeyError(f'the model has no sub-module {name!r}; its '
+                           f'top-level modules are {top}')
+        return modules[name]
+
+    @staticmethod
+    def _dummy_input(model: nn.Module,
+                     shape: Tuple[int, ...]) -> torch.Tensor:
+        param = next(model.parameters(), None)
+        if param is None:
+            param = next(model.buffers(), None)
+        device = param.device if param is not None else torch.device('cpu')
+        dtype = param.dtype if param is not None and \
+            param.dtype.is_floating_point else torch.float32
+        return torch.randn(shape, device=device, dtype=dtype)
+
+    def _structure(self, model: nn.Module) -> Tuple[Dict, _Structure]:
+        entry = self._cache.get(model)
+        if entry is None or entry['structure'].is_stale():
+            entry = {'structure': _Structure(model), 'plans': {}}
+            self._cache[model] = entry
+        return entry, entry['structure']
+
+    def _plan_key(self, structure: _Structure, shape: Tuple[int, ...],
+                  weight_bound: Optional[bool]) -> Tuple:
+        key: List[Any] = [shape]
+        for m in structure.free_mutables:
+            key.append(_hashable(m.current_choice))
+        if weight_bound is False:
+            key.append('channels')
+            for m in structure.dynamic_mutables:
+                key.append(_hashable(m.current_choice))
+        return tuple(key)
+
+    def _get_plan(self, model: nn.Module,
+                  shape: Tuple[int, ...]) -> Tuple[_Structure, _Plan]:
+        entry, structure = self._structure(model)
+        weight_bound = entry.get(('weight_bound', shape))
+        key = self._plan_key(structure, shape, weight_bound)
+        plan = entry['plans'].get(key)
+        if plan is None:
+            plan = self._build_plan(model, structure, shape)
+            if weight_bound is None:
+                entry[('weight_bound', shape)] = plan.weight_bound
+                key = self._plan_key(structure, shape, plan.weight_bound)
+            entry['plans'][key] = plan
+        return structure, plan
+
+    def _build_plan(self, model: nn.Module, structure: _Structure,
+                    shape: Tuple[int, ...]) -> _Plan:
+        """One forward pass: static costs, unit inputs/outputs, checks."""
+        plan = _Plan()
+        if structure.nested:
+            plan.fast = False
+            plan.reason = 'a candidate holds mutables or dynamic ops'
+            return plan
+        plan.states = {name: _UnitState() for name in structure.units}
+        counter = _PlanCounter()
+        units_by_id = {id(u.module): u for u in structure.units.values()}
+        pending: Dict[int, List[Any]] = defaultdict(list)
+
+        def on_enter(name, module, args, kwargs):
+            unit = units_by_id.get(id(module))
+            if unit is None or counter.unit is not None:
+                return
+            counter.unit = unit.name
+            pending[id(module)].append(
+                (tensor_spec(args), tensor_spec(kwargs)))
+
+        def on_exit(name, module, output):
+            unit = units_by_id.get(id(module))
+            if unit is None or counter.unit != unit.name:
+                return
+            spec_in = pending[id(module)].pop()
+            state = plan.states[unit.name]
+            if unit.kind == 'module':
+                state.calls.append(
+                    (spec_in, tensor_spec(output), spec_key(spec_in)))
+            else:
+                state.calls.append(tuple(output.shape))
+                state.inputs.append(spec_in)
+            counter.unit = None
+
+        inputs = self._dummy_input(model, shape)
+        skip = {id(u.module) for u in structure.units.values()}
+        with _EvalMode(model), torch.no_grad(), counter, track_modules(
+                model, counter, skip=skip, on_enter=on_enter,
+                on_exit=on_exit):
+            self.forward_fn(model, inputs)
+        plan.total = counter.total
+        plan.by_module = dict(counter.by_module)
+        plan.weight_bound = counter.weight_bound
+        # check each unit against its separate estimate
+        for unit in structure.units.values():
+            seen = counter.units.get(unit.name, CountBucket())
+            state = plan.states[unit.name]
+            if unit.kind == 'dynamic':
+                expected = sum(
+                    unit.analytic[0](unit.module, out) for out in state.calls)
+                # the dynamic op's own bookkeeping (masks to indices) is not
+                # part of the subnet: take the uncounted ops of the plain op
+                # it stands for (their number does not follow channels)
+                static_op, state.uncounted = self._static_op_cost(
+                    unit, state)
+                if static_op != seen.macs:
+                    expected = None
+            else:
+                alone = CountBucket()
+                chosen = chosen_candidates(unit.module)
+                try:
+                    for choice in chosen:
+                        for call in state.calls:
+                            alone.add(
+                                self._candidate_cost(unit, choice, call)[0])
+                except _ShapeChanged as err:
+                    plan.fast = False
+                    plan.reason = str(err)
+                    break
+                expected = alone.macs
+                extra = Counter(seen.uncounted)
+                extra.subtract(alone.uncounted)
+                if any(v < 0 for v in extra.values()):
+                    expected = None  # the candidates ran differently
+                state.overhead = {
+                    len(chosen): Counter({k: v
+                                          for k, v in extra.items() if v})
+                }
+            if expected != seen.macs:
+                plan.fast = False
+                plan.reason = (f'{unit.name!r}: counted alone it costs '
+                               f'{expected} MACs, in the model {seen.macs}')
+                break
+        return plan
+
+    @staticmethod
+    def _static_op_cost(unit: _Unit,
+                        state: _UnitState) -> Tuple[int, Counter]:
+        """MACs and uncounted ops of the plain op a dynamic op stands for
+        (current choice), on the inputs recorded in the forward pass."""
+        macs, uncounted = 0, Counter()
+        convert = getattr(unit.module, 'to_static_op', None)
+        if not callable(convert):
+            return -1, uncounted
+        static_op = convert()
+        static_op.eval()
+        for args_spec, kwargs_spec in state.inputs:
+            bucket, _ = count_call(static_op, *build_from_spec(args_spec),
+                                   **build_from_spec(kwargs_spec))
+            macs += bucket.macs
+            uncounted.update(bucket.uncounted)
+        return macs, uncounted
+
+    def _candidate_cost(self, unit: _Unit, choice: str, call: Any
+                        ) -> Tuple[CountBucket, Dict[str, CountBucket]]:
+        key = (choice, call[2])
+        cached = unit.cache.get(key)
+        if cached is None:
+            cached = self._measure_candidate(unit, choice, call)
+        return cached
+
+    def _measure_candidate(self, unit: _Unit, choice: str, call: Any
+                           ) -> Tuple[CountBucket, Dict[str, CountBucket]]:
+        (args_spec, kwargs_spec), out_spec = call[0], call[1]
+        candidate = unit.module.candidates[choice]
+        counter = OpCounter()
+        prefix = _join(unit.name, f'candidates.{choice}')
+        args = build_from_spec(args_spec)
+        kwargs = build_from_spec(kwargs_spec)
+        with _EvalMode(candidate), torch.no_grad(), counter, track_modules(
+                candidate, counter, prefix=prefix):
+            out = candidate(*args, **kwargs)
+        if spec_key(tensor_spec(out)) != spec_key(out_spec):
+            raise _ShapeChanged(
+                f'candidate {choice!r} of {unit.name!r} gives '
+                f'{tensor_spec(out)!r}, but the forward pass saw '
+                f'{out_spec!r}')
+        result = (counter.total, dict(counter.by_module))
+        unit.cache[(choice, call[2])] = result
+        return result
+
+    def _unit_params(self, unit: _Unit) -> int:
+        if unit.kind == 'dynamic':
+            return unit.analytic[1](unit.module)
+        total = 0
+        for choice in chosen_candidates(unit.module):
+            if choice not in unit.params_cache:
+                unit.params_cache[choice] = _unique_params(
+                    unit.module.candidates[choice])
+            total += unit.params_cache[choice]
+        return total
+
+    def _costs(self, model: nn.Module, shape: Tuple[int, ...],
+               want_breakdown: bool
+               ) -> Tuple[CountBucket, int, Dict[str, Tuple[CountBucket,
+                                                             int]]]:
+        """Total bucket, params and (optionally) the per-module breakdown."""
+        structure, plan = self._get_plan(model, shape)
+        if plan.fast:
+            try:
+                return self._fast_costs(structure, plan, want_breakdown)
+            except _ShapeChanged as err:
+                plan.fast = False
+                plan.reason = str(err)
+        return self._slow_costs(model, structure, shape, want_breakdown)
+
+    def _fast_costs(self, structure: _Structure, plan: _Plan,
+                    want_breakdown: bool):
+        total = plan.total.copy()
+        dropped = structure.dropped()
+        params = structure.active_static_params(dropped)
+        unit_costs = []
+        for unit in structure.active_units(dropped):
+            p = self._unit_params(unit)
+            params += p
+            state = plan.states[unit.name]
+            if unit.kind == 'dynamic':
+                bucket = CountBucket()
+                for out in state.calls:
+                    bucket.macs += unit.analytic[0](unit.module, out)
+                bucket.uncounted = Counter(state.uncounted)
+                inner: List[Dict[str, CountBucket]] = []
+            else:
+                bucket = CountBucket()
+                inner = []
+                chosen = chosen_candidates(unit.module)
+                for choice in chosen:
+                    for call in state.calls:
+                        cost, sub = self._candidate_cost(unit, choice, call)
+                        bucket.add(cost)
+                        inner.append(sub)
+                overhead = state.overhead.get(len(chosen))
+                if overhead is None and len(chosen) > 1:
+                    raise _ShapeChanged(
+                        f'{unit.name!r} now runs {len(chosen)} candidates; '
+                        'the cost of combining them was not measured')
+                if overhead:
+                    bucket.uncounted.update(overhead)
+            total.add(bucket)
+            if want_breakdown:
+                unit_costs.append((unit, bucket, p, inner))
+        breakdown = {}
+        if want_breakdown:
+            breakdown = self._breakdown(structure, plan.by_module,
+                                        unit_costs, dropped)
+        return total, params, breakdown
+
+    def _breakdown(self, structure: _Structure,
+                   static_by_module: Dict[str, CountBucket],
+                   unit_costs: Iterable,
+                   dropped: FrozenSet[str]) -> Dict[str, Tuple[CountBucket,
+                                                               int]]:
+        """Per-module costs (each module with everything under it) of the
+        modules of the current subnet."""
+        exclusive: Dict[str, CountBucket] = defaultdict(CountBucket)
+        for name, bucket in static_by_module.items():
+            exclusive[name].add(bucket)
+        params: Dict[str, int] = defaultdict(int)
+        params.update(structure.active_static_params_by_module(dropped))
+        for unit, bucket, p, inner in unit_costs:
+            for anc in _ancestors(unit.name):
+                params[anc] += p
+            rest = bucket.copy()
+            for sub in inner:
+                for name, b in sub.items():
+                    exclusive[name].add(b)
+                    rest.macs -= b.macs
+                    rest.uncounted.subtract(b.uncounted)
+            rest.uncounted = +rest.uncounted  # drop emptied entries
+            exclusive[unit.name].add(rest)
+            if unit.kind == 'module':
+                for choice in chosen_candidates(unit.module):
+                    prefix = _join(unit.name, f'candidates.{choice}')
+                    own = _params_by_module(unit.module.candidates[choice],
+                                            prefix)
+                    for name, n in own.items():
+                        params[name] += n
+                    params[_join(unit.name, 'candidates')] += own.get(
+                        prefix, 0)
+        buckets = _aggregate(exclusive)
+        return {
+            name: (buckets.get(name, CountBucket()), params.get(name, 0))
+            for name in set(buckets) | set(params)
+        }
+
+    def _slow_costs(self, model: nn.Module, structure: _Structure,
+                    shape: Tuple[int, ...], want_breakdown: bool):
+        """Count everything in one forward pass (always correct)."""
+        counter = OpCounter()
+        inputs = self._dummy_input(model, shape)
+        with _EvalMode(model), torch.no_grad(), counter, track_modules(
+                model, counter):
+            self.forward_fn(model, inputs)
+        dropped = structure.dropped()
+        params = structure.active_static_params(dropped)
+        unit_params = {}
+        for unit in structure.active_units(dropped):
+            unit_params[unit.name] = self._unit_params(unit)
+            params += unit_params[unit.name]
+        breakdown = {}
+        if want_breakdown:
+            bparams: Dict[str, int] = defaultdict(int)
+            bparams.update(
+                structure.active_static_params_by_module(dropped))
+            for name, p in unit_params.items():
+                for anc in _ancestors(name):
+                    bparams[anc] += p
+            buckets = _aggregate(counter.by_module)
+            breakdown = {
+                n: (buckets.get(n, CountBucket()), bparams.get(n, 0))
+                for n in set(buckets) | set(bparams)
+            }
+        return counter.total, params, breakdown
+
+    def explain(self, model: nn.Module,
+                input_shape: Optional[Sequence[int]] = None) -> str:
+        """How the model is estimated: fast (cached per choice) or by a
+        forward pass each time, and why.
+
+        Args:
+            model (nn.Module): The model.
+            input_shape (tuple[int], optional): Overrides the estimator's.
+
+        Returns:
+            str: A one-line explanation.
+        """
+        shape = self._check_shape(input_shape) if input_shape is not None \
+            else self.input_shape
+        structure, plan = self._get_plan(model, shape)
+        kinds = Counter(u.kind for u in structure.units.values())
+        if plan.fast:
+            return (f'cached: {kinds["module"]} module mutable(s) and '
+                    f'{kinds["dynamic"]} dynamic op(s) estimated separately')
+        return f'forward pass each time: {plan.reason}'
+
+
+class _ShapeChanged(RuntimeError):
+    """A candidate's output differs from what the forward pass saw."""
+
+
+class _PlanCounter(OpCounter):
+    """An :class:`OpCounter` that also notes whether every counted op of
+    the static part multiplies by a weight (then its size cannot follow
+    channel choices)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight_bound = True
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if self.unit is None and self.weight_bound and \
+                func.overloadpacket in OP_COUNTERS:
+            if not any(_is_weight(a) for a in args):
+                self.weight_bound = False
+        return super().__torch_dispatch__(func, types, args, kwargs)
+
+
+def _is_weight(value: Any) -> bool:
+    if isinstance(value, nn.Parameter):
+        return True
+    base = getattr(value, '_base', None) if isinstance(
+        value, torch.Tensor) else None
+    return isinstance(base, nn.Parameter)
+
+
+def time_function(fn: Callable[[], Any], warmup: int, runs: int,
+                  device: Optional[torch.device] = None) -> float:
+    """Median wall-clock time of ``fn()`` in ms.
+
+    Args:
+        fn (callable): What to time.
+        warmup (int): Untimed calls first.
+        runs (int): Timed calls.
+        device (torch.device, optional): CUDA devices are synchronised
+            around each call.
+
+    Returns:
+        float: Milliseconds (median).
+    """
+    cuda = device is not None and torch.device(device).type == 'cuda'
+    for _ in range(max(0, warmup)):
+        fn()
+    times = []
+    for _ in range(max(1, runs)):
+        if cuda:
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    mid = len(times) // 2
+    if len(times) % 2:
+        return times[mid]
+    return (times[mid - 1] + times[mid]) / 2

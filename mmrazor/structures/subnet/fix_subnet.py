@@ -1,0 +1,287 @@
+"""Subnets as plain data: export, validate, load, YAML in and out.
+
+A subnet is ``{key: {'chosen': value}}`` where ``key`` is a mutable's
+alias (mutables sharing it are one decision) or, for a mutable without
+alias, its module path in the model (``backbone.layers.0.0``).  This is the
+format of the subnet files published for the older toolbox; two other
+published shapes load as well: ``{'modules': {key: value}, 'channels': ...}``
+and ``chosen`` stored as a one-element list.
+"""
+import copy
+import difflib
+import os.path as osp
+from collections import OrderedDict
+from pathlib import Path
+from typing import (TYPE_CHECKING, Any, Dict, List, Optional, Tuple,
+                    Union)
+
+import torch.nn as nn
+import yaml
+
+from mmrazor.utils import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from mmrazor.models.mutables import BaseMutable
+
+SubnetType = Dict[str, Dict[str, Any]]
+
+
+class SubnetError(KeyError, ValueError):
+    """A subnet does not fit the model: an unknown key, a missing key or an
+    invalid choice. The message names the offending key and value.
+
+    It is both a ``KeyError`` and a ``ValueError``.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''
+
+
+def _mutable_types() -> tuple:
+    """``(BaseMutable, DerivedMutable, MutableFixedError)``, imported late
+    so that model modules may import this package at import time."""
+    from mmrazor.models.mutables.base_mutable import (BaseMutable,
+                                                      MutableFixedError)
+    from mmrazor.models.mutables.derived_mutable import DerivedMutable
+    return BaseMutable, DerivedMutable, MutableFixedError
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively (YAML-friendly plain data)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def collect_mutables(
+        model: nn.Module,
+        prefix: str = '') -> 'OrderedDict[str, List[BaseMutable]]':
+    """Group the searchable mutables of ``model`` by subnet key.
+
+    Derived mutables are skipped (they follow their sources).
+
+    Args:
+        model (nn.Module): The supernet.
+        prefix (str): Stripped from module paths (e.g. ``'architecture.'``
+            when the subnet was written for the wrapped model).
+
+    Returns:
+        OrderedDict[str, list[BaseMutable]]: key (alias or module path) ->
+        the mutables of that decision, in module order.
+    """
+    BaseMutable, DerivedMutable, _ = _mutable_types()
+    groups: 'OrderedDict[str, List[BaseMutable]]' = OrderedDict()
+    for path, module in model.named_modules():
+        if not isinstance(module, BaseMutable) or isinstance(
+                module, DerivedMutable):
+            continue
+        if module.alias:
+            key = module.alias
+        else:
+            if prefix and not path.startswith(prefix):
+                continue
+            key = path[len(prefix):]
+        groups.setdefault(key, []).append(module)
+    return groups
+
+
+def normalize_subnet(subnet: Dict) -> 'OrderedDict[str, Any]':
+    """Read any accepted subnet shape into ``{key: chosen}``.
+
+    Args:
+        subnet (dict): ``{key: {'chosen': value}}``, ``{key: value}`` or
+            ``{'modules': {...}, 'channels': {...}}``.
+
+    Returns:
+        OrderedDict[str, Any]: key -> chosen value.
+    """
+    if not isinstance(subnet, dict):
+        raise SubnetError(f'a subnet must be a dict, got '
+                          f'{type(subnet).__name__}')
+    if subnet and set(subnet) <= {'modules', 'channels'} and isinstance(
+            subnet.get('modules'), (dict, type(None))):
+        merged: Dict = {}
+        merged.update(subnet.get('modules') or {})
+        merged.update(subnet.get('channels') or {})
+        subnet = merged
+    result: 'OrderedDict[str, Any]' = OrderedDict()
+    for key, value in subnet.items():
+        if isinstance(value, dict):
+            if 'chosen' not in value:
+                raise SubnetError(f'subnet key {key!r}: expected '
+                                  f"{{'chosen': ...}}, got {value!r}")
+            value = value['chosen']
+        result[str(key)] = value
+    return result
+
+
+def load_subnet_yaml(path: Union[str, Path]) -> SubnetType:
+    """Read a subnet YAML file.
+
+    Args:
+        path (str | Path): The file.
+
+    Returns:
+        dict: The subnet as stored.
+    """
+    path = str(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'subnet file not found: {path}')
+    with open(path, encoding='utf-8') as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise SubnetError(f'subnet file {path} does not hold a mapping')
+    return data
+
+
+def dump_subnet_yaml(subnet: Dict, path: Union[str, Path]) -> None:
+    """Write a subnet as YAML (atomically: temporary file + rename).
+
+    Args:
+        subnet (dict): ``{key: {'chosen': value}}`` (or ``{key: value}``).
+        path (str | Path): The destination.
+    """
+    data = {
+        k: {
+            'chosen': _plain(v)
+        }
+        for k, v in normalize_subnet(subnet).items()
+    }
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    atomic_write_bytes(text.encode('utf-8'), path)
+
+
+def _near(key: str, options: List[str]) -> str:
+    close = difflib.get_close_matches(key, options, n=3)
+    return f' (did you mean {", ".join(map(repr, close))}?)' if close else ''
+
+
+def _check_choice(key: str, mutable: 'BaseMutable', value: Any) -> Any:
+    """Validate ``value`` for ``mutable``; returns the normalized value."""
+    normalize = getattr(mutable, 'normalize_choice', None)
+    if callable(normalize):
+        value = normalize(value)
+    try:
+        mutable.validate_choice(value)
+    except (ValueError, TypeError) as e:
+        raise SubnetError(f'subnet key {key!r}: invalid choice {value!r} '
+                          f'({e})') from e
+    return value
+
+
+def load_fix_subnet(model: nn.Module,
+                    subnet: Union[str, Path, Dict],
+                    prefix: str = '') -> None:
+    """Fix every mutable of ``model`` to the choice stored in ``subnet``.
+
+    Everything is validated before anything is fixed: an unknown key, a
+    mutable the subnet does not mention and an invalid choice each raise
+    :class:`SubnetError` naming them, and leave the model unchanged.
+    Mutables already fixed to the same choice are left as they are.
+
+    Args:
+        model (nn.Module): The supernet (e.g. an ``ImageClassifier`` with a
+            searchable backbone).
+        subnet (str | Path | dict): A subnet dict or a YAML file.
+        prefix (str): Stripped from module paths before matching keys.
+    """
+    if isinstance(subnet, (str, Path)):
+        subnet = load_subnet_yaml(subnet)
+    chosen = normalize_subnet(subnet)
+    groups = collect_mutables(model, prefix)
+
+    unknown = [k for k in chosen if k not in groups]
+    if unknown:
+        hints = ''.join(f'\n  {k!r}{_near(k, list(groups))}'
+                        for k in unknown)
+        raise SubnetError(f'unknown subnet key(s), no such mutable in '
+                          f'{type(model).__name__}:{hints}')
+    missing = [
+        k for k, members in groups.items()
+        if k not in chosen and not all(m.is_fixed for m in members)
+    ]
+    if missing:
+        raise SubnetError(f'subnet is missing key(s) for the mutable(s): '
+                          f'{missing}')
+
+    plan: List[Tuple[str, 'BaseMutable', Any]] = []
+    for key, value in chosen.items():
+        for mutable in groups[key]:
+            if mutable.is_fixed:
+                normalize = getattr(mutable, 'normalize_choice', None)
+                norm = normalize(value) if callable(normalize) else value
+                if _plain(mutable.dump_chosen()) != _plain(norm):
+                    raise SubnetError(
+                        f'subnet key {key!r}: the mutable is already fixed '
+                        f'to {mutable.dump_chosen()!r}, cannot load '
+                        f'{value!r}')
+                continue
+            plan.append((key, mutable, _check_choice(key, mutable, value)))
+    for key, mutable, value in plan:
+        if not mutable.is_fixed:  # may share a module with an earlier key
+            mutable.fix_chosen(value)
+
+
+def _to_static(module: nn.Module) -> None:
+    """Replace, bottom-up, every child offering ``to_static_op`` by the
+    static module it returns."""
+    BaseMutable = _mutable_types()[0]
+    for name, child in list(module.named_children()):
+        _to_static(child)
+        convert = getattr(child, 'to_static_op', None)
+        if not callable(convert):
+            continue
+        if isinstance(child, BaseMutable) and not child.is_fixed:
+            continue
+        static = convert()
+        if static is not child:
+            setattr(module, name, static)
+
+
+def export_fix_subnet(model: nn.Module,
+                      slice_weight: bool = False,
+                      prefix: str = ''
+                      ) -> Tuple[SubnetType, Optional[nn.Module]]:
+    """The current choice of every mutable, and optionally a static model.
+
+    Args:
+        model (nn.Module): The supernet, with its current choices set (it
+            is not modified).
+        slice_weight (bool): Also return a copy of the model holding only
+            the chosen ops (and channels), as plain modules with the same
+            outputs. Defaults to False.
+        prefix (str): Stripped from module paths in the keys.
+
+    Returns:
+        tuple[dict, nn.Module | None]: ``{key: {'chosen': value}}`` and the
+        static model (None unless ``slice_weight``).
+    """
+    subnet: SubnetType = OrderedDict()
+    for key, members in collect_mutables(model, prefix).items():
+        values = [_plain(m.dump_chosen()) for m in members]
+        if any(v != values[0] for v in values[1:]):
+            raise SubnetError(f'mutables sharing key {key!r} disagree: '
+                              f'{values}')
+        if values[0] is None:
+            raise SubnetError(f'mutable {key!r} has no current choice; '
+                              'set one (e.g. with a mutator) first')
+        subnet[key] = {'chosen': values[0]}
+    if not slice_weight:
+        return subnet, None
+
+    MutableFixedError = _mutable_types()[2]
+    static = copy.deepcopy(model)
+    groups = collect_mutables(static, prefix)
+    for key, value in subnet.items():
+        for mutable in groups[key]:
+            if mutable.is_fixed:
+                continue
+            try:
+                mutable.fix_chosen(value['chosen'])
+            except (ValueError, MutableFixedError) as e:
+                raise SubnetError(f'cannot fix {key!r} to '
+                                  f"{value['chosen']!r}: {e}") from e
+    _to_static(static)
+    return subnet, static
