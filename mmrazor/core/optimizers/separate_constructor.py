@@ -15,10 +15,12 @@ class SeparateOptimWrapperConstructor:
     """Build an ``OptimWrapperDict`` holding one optimizer wrapper per
     sub-module of the model.
 
-    Each key of the config names an attribute of the model (``architecture``
-    and ``mutator`` for DARTS) and holds an ordinary ``optim_wrapper``
-    config for it (``type``, ``optimizer``, ``clip_grad``,
-    ``paramwise_cfg``, ``constructor``, ...). The param schedulers of such
+    Each key of the config whose value is a dict names an attribute of the
+    model (``architecture`` and ``mutator`` for DARTS) and holds an
+    ordinary ``optim_wrapper`` config for it (``type``, ``optimizer``,
+    ``clip_grad``, ``paramwise_cfg``, ``constructor``, ...). Other
+    top-level keys (e.g. ``type='AmpOptimWrapper'`` as set by ``--amp``)
+    are defaults shared by every sub-config. The param schedulers of such
     a runner are given per key as well, e.g.
     ``param_scheduler=dict(architecture=[...], mutator=[])``.
 
@@ -41,18 +43,24 @@ class SeparateOptimWrapperConstructor:
             raise ValueError(
                 'SeparateOptimWrapperConstructor: put paramwise_cfg inside '
                 'the config of each sub-module, not at the top level')
-        if not isinstance(optim_wrapper_cfg, dict) or not optim_wrapper_cfg:
-            raise TypeError('SeparateOptimWrapperConstructor needs a '
-                            'non-empty dict of sub-module name -> optim '
-                            f'wrapper config, got {optim_wrapper_cfg!r}')
-        bad = [
-            k for k, v in optim_wrapper_cfg.items() if not isinstance(v, dict)
-        ]
-        if bad:
-            raise TypeError('SeparateOptimWrapperConstructor: the value of '
-                            f'each key must be an optim wrapper config (a '
-                            f'dict); not so for {bad}')
-        self.optim_wrapper_cfg = copy.deepcopy(dict(optim_wrapper_cfg))
+        if not isinstance(optim_wrapper_cfg, dict):
+            raise TypeError('SeparateOptimWrapperConstructor needs a dict of '
+                            'sub-module name -> optim wrapper config, got '
+                            f'{optim_wrapper_cfg!r}')
+        cfgs = copy.deepcopy(dict(optim_wrapper_cfg))
+        shared = {k: v for k, v in cfgs.items() if not isinstance(v, dict)}
+        self.optim_wrapper_cfg = {
+            k: v
+            for k, v in cfgs.items() if isinstance(v, dict)
+        }
+        if not self.optim_wrapper_cfg:
+            raise TypeError('SeparateOptimWrapperConstructor: give one optim '
+                            'wrapper config (a dict) per sub-module, e.g. '
+                            'architecture=dict(optimizer=...); got only '
+                            f'{sorted(shared)}')
+        for cfg in self.optim_wrapper_cfg.values():
+            for key, value in shared.items():
+                cfg.setdefault(key, copy.deepcopy(value))
 
     def __call__(self, model: nn.Module) -> OptimWrapperDict:
         """Build the wrappers.

@@ -442,18 +442,32 @@ class EvolutionSearcher:
                    if r['epoch'] == e and x_name in r['resources']]
             ax.scatter(*zip(*pts), s=12, color=cmap(i), alpha=0.7,
                        label=f'epoch {e}')
-        for entry in self.state['history']:
-            front = sorted(entry['top_k_points'])
+        for i, e in enumerate(epochs):
+            # Pareto front of everything evaluated up to epoch e: the best
+            # score reachable at each resource level.
+            seen = sorted((r['resources'][x_name], -r['score']) for r in rows
+                          if r['epoch'] <= e and r['feasible']
+                          and x_name in r['resources'])
+            front, best = [], -float('inf')
+            for x, neg in seen:
+                if -neg > best:
+                    best = -neg
+                    front.append((x, best))
             if front:
-                ax.plot(*zip(*front), '-', lw=0.8, alpha=0.6,
-                        color=cmap(epochs.index(entry['epoch'])
-                                   if entry['epoch'] in epochs else 0))
+                ax.step(*zip(*front), where='post', lw=1, color=cmap(i),
+                        alpha=0.8)
+        last = self.state['history'][-1] if self.state['history'] else None
+        if last and last['top_k_points']:
+            ax.scatter(*zip(*last['top_k_points']), s=60, facecolors='none',
+                       edgecolors='black', lw=1,
+                       label=f'top-{len(last["top_k_points"])}')
         if x_name in self.constraints:
             ax.axvline(self.constraints[x_name], color='red', ls='--',
                        lw=1, label=f'{x_name} budget')
         ax.set_xlabel(x_name)
         ax.set_ylabel(self.score_key)
-        ax.set_title('Evolution search: candidates and top-k per epoch')
+        ax.set_title('Evolution search: candidates, Pareto front per epoch, '
+                     'top-k')
         ax.legend(fontsize=7, loc='lower right')
         fig.tight_layout()
         path = osp.join(self.work_dir, 'search_progress.png')
