@@ -77,7 +77,7 @@ def build_model(cfg: Config) -> nn.Module:
         ``architecture``, that architecture (the deployable network).
     """
     from mmrazor.registry import MODELS
-    model_cfg = cfg.get('model', None) or cfg.get('algorithm', None)
+    model_cfg = cfg.get('algorithm', None) or cfg.get('model', None)
     if model_cfg is None:
         raise KeyError('the config has neither `model` nor `algorithm`')
     model = MODELS.build(model_cfg)

@@ -29,8 +29,6 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = config_from_args(args)
-    if 'model' not in cfg and 'algorithm' in cfg:
-        cfg.model = cfg.pop('algorithm')
     resume_from = None
     if args.resume == 'auto':
         cfg.resume_search = True

@@ -30,8 +30,6 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = config_from_args(args)
-    if 'model' not in cfg and 'algorithm' in cfg:
-        cfg.model = cfg.pop('algorithm')
     if args.subnet is not None:
         cfg.model.fix_subnet = args.subnet
     cfg.load_from = args.checkpoint

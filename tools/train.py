@@ -34,9 +34,6 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = config_from_args(args)
-    # Old-style configs hold the model under `algorithm`.
-    if 'model' not in cfg and 'algorithm' in cfg:
-        cfg.model = cfg.pop('algorithm')
     if args.amp:
         enable_amp(cfg)
     if args.auto_scale_lr:

@@ -66,6 +66,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    # Configs of the older toolbox hold the plain model under `model` and
+    # the algorithm (which wraps it) under `algorithm`: train the algorithm.
+    if 'algorithm' in cfg:
+        cfg.model = cfg.pop('algorithm')
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -148,25 +152,6 @@ def build_runner(cfg: Config) -> Runner:
         :class:`mmrazor.registry.UnknownTypeError`.
     """
     with explain_unknown_types():
-        if 'runner_type' not in cfg:
-            return Runner.from_cfg(cfg)
-        runner = RUNNERS.build(cfg)
-    _restore_default_scope(runner)
-    return runner
-
-
-def _restore_default_scope(runner: Runner) -> None:
-    """Make the runner's default scope current again.
-
-    A registry build runs under ``DefaultScope.overwrite_default_scope``,
-    which on exit restores the scopes known before the build and so drops
-    the one the runner created inside it; unscoped types built later (e.g.
-    the val dataset in ``runner.train()``) would then miss the ``mmrazor``
-    registries.
-    """
-    from mmengine.registry import DefaultScope
-    scope = getattr(runner, 'default_scope', None)
-    if scope is None or DefaultScope.get_current_instance() is scope:
-        return
-    runner.default_scope = DefaultScope.get_instance(
-        scope.instance_name, scope_name=scope.scope_name)
+        if 'runner_type' in cfg:
+            return RUNNERS.build(cfg)
+        return Runner.from_cfg(cfg)

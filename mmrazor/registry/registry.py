@@ -16,6 +16,7 @@ the registry, and the closest registered names.
 import contextlib
 import difflib
 import functools
+import itertools
 import importlib
 import importlib.util
 import re
@@ -60,6 +61,7 @@ _MMENGINE_MISSING_TYPE = re.compile(
     r'registry')
 
 _unimportable_scopes: set = set()
+_scope_ids = itertools.count()
 
 
 class UnknownTypeError(KeyError):
@@ -245,12 +247,29 @@ def with_clear_errors(build_func: Callable) -> Callable:
         # type (an mmrazor backbone in an mmpretrain ImageClassifier) would
         # be looked up in the sibling's registry only; building from an
         # mmrazor registry makes 'mmrazor' the default scope meanwhile.
-        scope = None if DefaultScope.get_current_instance() else 'mmrazor'
-        with explain_unknown_types(), \
-                DefaultScope.overwrite_default_scope(scope):
+        with explain_unknown_types(), _mmrazor_scope_if_unset():
             return build_func(cfg, *args, **kwargs)
 
     return build
+
+
+@contextlib.contextmanager
+def _mmrazor_scope_if_unset() -> Iterator[None]:
+    """Make ``'mmrazor'`` the default scope for the block if none is set.
+
+    Unlike ``DefaultScope.overwrite_default_scope``, which restores every
+    scope known before the block, only the temporary scope is removed:
+    scopes created inside (a Runner's own) stay current.
+    """
+    if DefaultScope.get_current_instance() is not None:
+        yield
+        return
+    name = f'mmrazor-build-{next(_scope_ids)}'
+    DefaultScope.get_instance(name, scope_name='mmrazor')
+    try:
+        yield
+    finally:
+        DefaultScope._instance_dict.pop(name, None)
 
 
 @contextlib.contextmanager

@@ -112,3 +112,28 @@ def test_nested_mmrazor_type_in_mmpretrain_type_without_default_scope():
     finally:
         DefaultScope._instance_dict.clear()
         DefaultScope._instance_dict.update(saved)
+
+
+def test_scope_created_inside_a_build_survives_it():
+    # A Runner built through RUNNERS creates its own default scope inside
+    # the build; it must stay current afterwards.
+    saved = DefaultScope._instance_dict.copy()
+    DefaultScope._instance_dict.clear()
+    try:
+        from mmrazor.registry import RUNNERS
+
+        @RUNNERS.register_module(force=True)
+        class _ScopeMaker:
+
+            @classmethod
+            def from_cfg(cls, cfg):
+                DefaultScope.get_instance('made-inside', scope_name='mmrazor')
+                return cls()
+
+        RUNNERS.build(dict(runner_type='_ScopeMaker'))
+        current = DefaultScope.get_current_instance()
+        assert current is not None and current.instance_name == 'made-inside'
+        assert list(DefaultScope._instance_dict) == ['made-inside']
+    finally:
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(saved)

@@ -7,6 +7,7 @@ independently: gradients by ``torch.autograd`` through
 ``unroll=True``), not through the algorithm's own code.
 """
 import copy
+import os
 import os.path as osp
 
 import pytest
@@ -380,6 +381,51 @@ def _image_batch(seed, n=4):
         data_samples=[DataSample().set_gt_label(i % 10) for i in range(n)])
 
 
+def test_separate_constructor_shares_top_level_defaults():
+    """``--amp`` sets optim_wrapper.type at the top level: every
+    sub-wrapper gets it unless it sets its own."""
+    model = _toy_darts()
+    wrappers = build_optim_wrapper(
+        model,
+        dict(
+            constructor='mmrazor.SeparateOptimWrapperConstructor',
+            type='mmrazor.CPUAmpOptimWrapper',
+            architecture=dict(optimizer=dict(type='SGD', lr=0.1)),
+            mutator=dict(
+                type='OptimWrapper', optimizer=dict(type='Adam', lr=0.1))))
+    assert type(wrappers['architecture']).__name__ == 'CPUAmpOptimWrapper'
+    assert type(wrappers['mutator']) is OptimWrapper
+    arch = {id(p) for p in model.mutator.parameters()}
+    opt_params = [
+        p for g in wrappers['mutator'].optimizer.param_groups
+        for p in g['params']
+    ]
+    assert {id(p) for p in opt_params} == arch
+    weights = [
+        p for g in wrappers['architecture'].optimizer.param_groups
+        for p in g['params']
+    ]
+    assert not arch & {id(p) for p in weights}
+    with pytest.raises(TypeError, match='one optim wrapper config'):
+        build_optim_wrapper(
+            model,
+            dict(
+                constructor='mmrazor.SeparateOptimWrapperConstructor',
+                type='OptimWrapper'))
+
+
+def test_norm_training_keeps_batch_norm_in_training_mode():
+    cfg = _classifier_cfg()
+    plain = MODELS.build(dict(type='Darts', architecture=cfg)).eval()
+    kept = MODELS.build(
+        dict(type='Darts', architecture=cfg, norm_training=True)).eval()
+    bns = [m for m in kept.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(m.training for m in bns)
+    assert not any(m.training for m in plain.modules()
+                   if isinstance(m, nn.BatchNorm2d))
+    assert not kept.architecture.training  # only the norm layers
+
+
 def test_darts_backbone_alpha_update_is_val_gradient():
     """On the real search space: the architecture update of a step is SGD
     on the gradient of the val loss (computed here separately)."""
@@ -511,3 +557,152 @@ def test_multi_loader_runner_searches_and_writes_genotype(tmp_path):
     fresh = ToyNet()
     load_fix_subnet(fresh, osp.join(str(tmp_path), 'subnets', 'iter_4.yaml'))
     assert fresh.op1.is_fixed and fresh.op2.is_fixed
+
+
+# -------------------------------------------------------- end to end
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SEARCH_CFG = 'configs/nas/darts/darts_supernet_fashion-mnist.py'
+RETRAIN_CFG = 'configs/nas/darts/darts_subnet_fashion-mnist.py'
+
+
+def _tool(*args, timeout=900):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, *args],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+    return proc.stdout + proc.stderr
+
+
+def _accuracies(work_dir):
+    import glob
+    import json
+    files = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    assert files, f'no scalars.json under {work_dir}'
+    with open(sorted(files)[-1]) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [r['accuracy/top1'] for r in records if 'accuracy/top1' in r]
+
+
+@pytest.mark.e2e
+def test_small_search_then_retrain_with_tools(tmp_path):
+    """tools/train.py runs the small search, which writes the genotype;
+    the retrain config trains that genotype; tools/test.py evaluates it."""
+    search_dir, retrain_dir = str(tmp_path / 'search'), str(tmp_path / 're')
+    _tool('tools/train.py', SEARCH_CFG, '--work-dir', search_dir)
+    genotype = osp.join(search_dir, 'subnets', 'latest.yaml')
+    assert osp.isfile(osp.join(search_dir, 'subnets', 'epoch_1.yaml'))
+    subnet = load_subnet_yaml(genotype)
+    assert len(subnet) == 2 * (2 + 2 + 3)  # 2 cell types x (2 routes, 5 ops)
+    assert subnet['normal_n2']['chosen'] in (['normal_n2_p0', 'normal_n2_p1'],
+                                              ['normal_n2_p1', 'normal_n2_p0'])
+    assert all(v['chosen'] != 'zero' for v in subnet.values())
+    search_acc = _accuracies(search_dir)
+    assert len(search_acc) == 2 and search_acc[-1] > 40, search_acc
+
+    _tool('tools/train.py', RETRAIN_CFG, '--work-dir', retrain_dir,
+          '--cfg-options', f'model.fix_subnet={genotype}',
+          'train_cfg.max_epochs=1')
+    retrain_acc = _accuracies(retrain_dir)
+    assert len(retrain_acc) == 1 and retrain_acc[0] > 60, retrain_acc
+
+    # the checkpoint holds exactly the fixed subnet of the genotype
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    cfg = Config.fromfile(osp.join(REPO, RETRAIN_CFG))
+    cfg.model.fix_subnet = genotype
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        model = MODELS.build(cfg.model)
+    ckpt = torch.load(
+        osp.join(retrain_dir, 'epoch_1.pth'),
+        map_location='cpu',
+        weights_only=False)
+    assert set(ckpt['state_dict']) == set(model.state_dict())
+    for key, value in subnet.items():
+        if key in model.search_subnet():
+            assert model.search_subnet()[key] == value
+
+    out = _tool('tools/test.py', RETRAIN_CFG,
+                osp.join(retrain_dir, 'epoch_1.pth'), '--subnet', genotype,
+                '--work-dir', str(tmp_path / 'test'))
+    assert 'accuracy/top1' in out
+
+
+# -------------------------------------------------------- distributed
+DDP_SCRIPT = '''
+import sys
+import torch
+import torch.distributed as dist
+sys.path.insert(0, sys.argv[2])
+from test_darts import _batch, _toy_darts, _wrappers  # noqa: E402
+from mmrazor.core import RazorDistributedDataParallel  # noqa: E402
+
+dist.init_process_group('gloo')
+rank = dist.get_rank()
+out = {}
+for unroll in (False, True):
+    model = _toy_darts(unroll=unroll)
+    ddp = RazorDistributedDataParallel(model, find_unused_parameters=True)
+    wrappers = _wrappers(model, momentum=0.9)
+    for step in range(2):
+        ddp.train_step([_batch(10 * step + rank), _batch(100 + 10 * step +
+                                                         rank)], wrappers)
+    out[unroll] = {k: v.detach().clone()
+                   for k, v in model.state_dict().items()}
+torch.save(out, sys.argv[1] + f'/rank{rank}.pt')
+dist.destroy_process_group()
+'''
+
+
+def _concat(*batches):
+    return {
+        k: torch.cat([b[k] for b in batches])
+        for k in ('inputs', 'data_samples')
+    }
+
+
+def test_ddp_two_ranks_equal_one_process_on_both_batches(tmp_path):
+    """Under RazorDistributedDataParallel (gloo, 2 ranks) every pass of the
+    first-order and of the unrolled step synchronises its gradients: both
+    ranks end equal, and equal to one process training on the
+    concatenated batches."""
+    import socket
+    import subprocess
+    import sys
+    script = tmp_path / 'run.py'
+    script.write_text(DDP_SCRIPT)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run(
+        [
+            sys.executable, '-m', 'torch.distributed.run',
+            '--nproc_per_node', '2', '--master_port',
+            str(port),
+            str(script),
+            str(tmp_path),
+            osp.dirname(osp.abspath(__file__))
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = torch.load(tmp_path / 'rank0.pt')
+    r1 = torch.load(tmp_path / 'rank1.pt')
+    for unroll in (False, True):
+        model = _toy_darts(unroll=unroll)
+        wrappers = _wrappers(model, momentum=0.9)
+        for step in range(2):
+            model.train_step([
+                _concat(_batch(10 * step), _batch(10 * step + 1)),
+                _concat(_batch(100 + 10 * step), _batch(101 + 10 * step))
+            ], wrappers)
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(r0[unroll][key], r1[unroll][key])
+            torch.testing.assert_close(
+                r0[unroll][key], value, rtol=1e-7, atol=1e-9)

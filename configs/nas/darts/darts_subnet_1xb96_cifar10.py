@@ -70,7 +70,7 @@ retrain_mixed_op = dict(
             norm_cfg=_op_norm,
             use_drop_path=True)))
 
-model = dict(
+subnet = dict(
     type='mmpretrain.ImageClassifier',
     data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
@@ -92,9 +92,9 @@ model = dict(
         cal_acc=True),
 )
 
-algorithm = dict(
+model = dict(
     type='Darts',
-    architecture=dict(type='MMClsArchitecture', model=model),
+    architecture=dict(type='MMClsArchitecture', model=subnet),
     fix_subnet='configs/nas/darts/DARTS_SUBNET_CIFAR_PAPER.yaml',
     retraining=True)
 

@@ -6,7 +6,7 @@
 # (and latest.yaml), which darts_subnet_fashion-mnist.py retrains:
 #   python tools/train.py configs/nas/darts/darts_supernet_fashion-mnist.py
 #   python tools/train.py configs/nas/darts/darts_subnet_fashion-mnist.py
-# Second order: add `--cfg-options model.unroll=True` (about 2.5x slower).
+# Second order: add `--cfg-options model.unroll=True` (about 3x slower).
 _base_ = [
     '../../_base_/datasets/fashion_mnist_bs64.py',
     '../../_base_/default_runtime.py',

@@ -38,7 +38,7 @@ train_dataloader = [
         sampler=dict(type='DefaultSampler', shuffle=True)),
 ]
 
-model = dict(
+supernet = dict(
     type='mmpretrain.ImageClassifier',
     data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
@@ -59,9 +59,9 @@ model = dict(
         cal_acc=True),
 )
 
-algorithm = dict(
+model = dict(
     type='Darts',
-    architecture=dict(type='MMClsArchitecture', model=model),
+    architecture=dict(type='MMClsArchitecture', model=supernet),
     mutator=dict(type='DartsMutator'),
     unroll=True)
 
@@ -93,4 +93,4 @@ test_cfg = dict()
 custom_hooks = [dict(type='SearchSubnetHook', interval=1)]
 # several forward/backward passes per step, not every op used in each:
 model_wrapper_cfg = dict(
-    type='RazorDistributedDataParallel', find_unused_parameters=True)
+    type='mmrazor.RazorDistributedDataParallel', find_unused_parameters=True)

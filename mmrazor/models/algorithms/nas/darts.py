@@ -294,10 +294,12 @@ class Darts(BaseAlgorithm):
         if isinstance(data, (list, tuple)) and len(data) == 2 and all(
                 isinstance(b, (dict, list, tuple)) for b in data):
             return data[0], data[1]
-        desc = (f'a dict with keys {sorted(data)}' if isinstance(data, dict)
-                else f'a {type(data).__name__}' +
-                (f' of length {len(data)}' if isinstance(data, (list, tuple))
-                 else ''))
+        if isinstance(data, dict):
+            desc = f'a dict with keys {sorted(data)}'
+        elif isinstance(data, (list, tuple)):
+            desc = f'a {type(data).__name__} of length {len(data)}'
+        else:
+            desc = f'a {type(data).__name__}'
         raise TypeError(
             'Darts supernet training needs two batches per step, '
             '[train_batch, val_batch] (train_dataloader = [train_loader, '
@@ -417,6 +419,10 @@ class Darts(BaseAlgorithm):
             raise ValueError('Darts(unroll=True) does not support gradient '
                              'accumulation of the mutator optimizer '
                              f'(accumulative_counts={accumulate})')
+        if getattr(arch_wrapper, 'loss_scaler', None) is not None:
+            raise ValueError('Darts(unroll=True) does not support the loss '
+                             'scaling of AmpOptimWrapper (float16); use '
+                             'unroll=False, or bfloat16 without scaling')
         arch_params = self.arch_parameters()
         pairs = self._virtual_weights(weight_wrapper)
         weights = [p for p, _ in pairs]
