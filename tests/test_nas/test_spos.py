@@ -95,3 +95,21 @@ def test_bn_training_mode_keeps_batch_statistics(supernet_cfg):
     algo.eval()
     assert not any(m.training for m in algo.modules()
                    if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_latency_constraint_from_a_lookup_table(supernet_cfg, tmp_path):
+    from mmrazor.models.task_modules import LatencyLUT
+    algo = MODELS.build(copy.deepcopy(supernet_cfg))
+    lut = LatencyLUT.build(algo.architecture, input_shape=(1, 1, 28, 28),
+                           warmup=1, runs=2)
+    lut.save(str(tmp_path / 'lut.json'))
+    cfg = copy.deepcopy(supernet_cfg)
+    cfg.latency_lut = str(tmp_path / 'lut.json')
+    algo2 = MODELS.build(cfg)
+    algo2.load_state_dict(algo.state_dict())
+    algo2.sample_subnet()
+    resources = algo2.estimate_resources()
+    # The prediction is the LUT's: fixed part + the chosen candidates.
+    assert resources['latency'] == pytest.approx(
+        lut.predict(algo2.architecture, input_shape=(1, 1, 28, 28)))
+    assert resources['latency'] > 0

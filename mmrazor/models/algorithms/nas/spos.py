@@ -50,6 +50,10 @@ class SPOS(BaseAlgorithm):
         bn_training_mode (bool): Keep BatchNorm in batch-statistics mode in
             evaluation (subnets of a supernet have no running statistics of
             their own). Defaults to False.
+        latency_lut (str | LatencyLUT, optional): A latency look-up table
+            measured on the target machine (``LatencyLUT.build(...).save``),
+            or its JSON path. Resource estimates then include ``latency``
+            (ms), so searches can constrain it.
         data_preprocessor (dict, optional): Defaults to the architecture's.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -61,6 +65,7 @@ class SPOS(BaseAlgorithm):
                  retraining: bool = False,
                  input_shape: Sequence[int] = (3, 224, 224),
                  bn_training_mode: bool = False,
+                 latency_lut: Optional[Any] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(architecture, data_preprocessor, init_cfg)
@@ -72,6 +77,7 @@ class SPOS(BaseAlgorithm):
             raise ValueError(f'SPOS input_shape is (C, H, W), got '
                              f'{self.input_shape}')
         self.bn_training_mode = bn_training_mode
+        self.latency_lut = latency_lut
         self._estimator = None
         if fix_subnet is not None:
             from mmrazor.structures import load_fix_subnet
@@ -125,21 +131,29 @@ class SPOS(BaseAlgorithm):
     def estimator(self):
         """A :class:`ResourceEstimator` for ``(1, *input_shape)``."""
         if self._estimator is None:
-            from mmrazor.models.task_modules import ResourceEstimator
+            from mmrazor.models.task_modules import (LatencyLUT,
+                                                     ResourceEstimator)
+            lut = self.latency_lut
+            if isinstance(lut, (str, Path)):
+                lut = LatencyLUT.load(str(lut))
             self._estimator = ResourceEstimator(
-                input_shape=(1, ) + self.input_shape)
+                input_shape=(1, ) + self.input_shape, latency_lut=lut)
         return self._estimator
 
     def estimate_resources(self) -> Dict[str, float]:
         """FLOPs (multiply-adds) and parameters of the current subnet,
-        without copying the model.
+        without copying the model, and its latency (ms) predicted from
+        ``latency_lut`` when one is given.
 
         Returns:
-            dict: ``{'flops': ..., 'params': ...}``.
+            dict: ``{'flops': ..., 'params': ...}`` (+ ``'latency'``).
         """
         result = self.estimator.estimate(self.architecture)
-        return dict(flops=float(result['flops']),
-                    params=float(result['params']))
+        resources = dict(flops=float(result['flops']),
+                         params=float(result['params']))
+        if 'latency_lut' in result:
+            resources['latency'] = float(result['latency_lut'])
+        return resources
 
     def get_subnet_flops(self) -> float:
         """FLOPs (multiply-adds) of the current subnet.
