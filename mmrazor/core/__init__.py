@@ -5,13 +5,14 @@ from .optimizers import build_optimizers
 from .runners import (MultiLoaderEpochBasedRunner,
                       MultiLoaderEpochBasedTrainLoop,
                       MultiLoaderIterBasedRunner, MultiLoaderIterBasedTrainLoop)
-from .searchers import EvolutionSearcher
+from .searchers import EvolutionSearcher, GreedySearcher
 from .utils import (all_gather_objects, broadcast_object_list, get_dist_info,
                     recalibrate_bn, set_lr)
 from .wrappers import RazorDistributedDataParallel
 
 __all__ = [
     'RazorDistributedDataParallel', 'CPUAmpOptimWrapper', 'EvolutionSearcher',
+    'GreedySearcher',
     'broadcast_object_list', 'all_gather_objects', 'get_dist_info',
     'recalibrate_bn', 'set_lr', 'build_optimizers', 'DistSamplerSeedHook',
     'DropPathProbHook', 'SearchSubnetHook', 'MultiLoaderEpochBasedRunner',

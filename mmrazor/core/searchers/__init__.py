@@ -1,5 +1,6 @@
 """Searchers: evolution and greedy search over trained supernets."""
 from .evolution_searcher import EvolutionSearcher, subnet_key
+from .greedy_searcher import GreedySearcher
 from .registry import SEARCHERS
 
-__all__ = ['EvolutionSearcher', 'subnet_key', 'SEARCHERS']
+__all__ = ['EvolutionSearcher', 'GreedySearcher', 'subnet_key', 'SEARCHERS']

@@ -3,6 +3,7 @@ from .base import BaseAlgorithm
 from .distill import AlignMethodDistill, GeneralDistill
 from .nas import *  # noqa: F401,F403
 from .nas import __all__ as _nas_all
+from .pruning import AutoSlim
 
-__all__ = ['BaseAlgorithm', 'GeneralDistill', 'AlignMethodDistill'
-           ] + list(_nas_all)
+__all__ = ['BaseAlgorithm', 'GeneralDistill', 'AlignMethodDistill',
+           'AutoSlim'] + list(_nas_all)

@@ -1,0 +1,4 @@
+"""Pruning algorithms."""
+from .autoslim import AutoSlim
+
+__all__ = ['AutoSlim']
