@@ -28,12 +28,12 @@ class RatioPruner(StructurePruner):
                              f'(0, 1], got {ratios}')
         self.ratios = ratios
 
+    def _ratio_units(self, name: str, ratio: float) -> int:
+        n = self.dependency.groups[name].num_units
+        return self._snap(name, max(1, round(ratio * n)))
+
     def _ratio_subnet(self, ratio: float) -> Dict[str, int]:
-        out = {}
-        for name in self._choices:
-            n = self.dependency.groups[name].num_units
-            out[name] = self._snap(name, max(1, round(ratio * n)))
-        return out
+        return {name: self._ratio_units(name, ratio) for name in self._choices}
 
     def sample_subnet(self) -> Dict[str, int]:
         """A random ratio from ``ratios`` for every group.
@@ -42,11 +42,10 @@ class RatioPruner(StructurePruner):
             dict[str, int]: Group name -> kept units.
         """
         self._require()
-        subnet = {}
-        for name in self._choices:
-            subnet.update(
-                {name: self._ratio_subnet(random.choice(self.ratios))[name]})
-        return subnet
+        return {
+            name: self._ratio_units(name, random.choice(self.ratios))
+            for name in self._choices
+        }
 
     def set_max_channel(self) -> None:
         """Every group at the largest ratio."""

@@ -28,7 +28,7 @@ _GUARD_KEYS = ('min_ratio', 'max_ratio', 'round_to')
 def _key_matches(name: str, key: str) -> bool:
     if any(c in key for c in '*?['):
         return fnmatch.fnmatchcase(name, key)
-    return name == key or name.startswith(key)
+    return name == key or name.startswith(key + '.')
 
 
 @MODELS.register_module()
@@ -63,7 +63,8 @@ class StructurePruner(BaseModule):
             to 1.
         group_cfgs (dict, optional): Per-group overrides
             ``{name_or_pattern: dict(min_ratio=, max_ratio=, round_to=)}``
-            matched against the group name and its layers.
+            matched (exactly, as a ``prefix.`` or as a glob pattern)
+            against the group name and its source layers.
         manual_groups (Sequence[Sequence[str]]): Layers whose output
             channels must be pruned together (escape hatch, see
             :class:`ChannelAnalyzer`).
@@ -210,7 +211,7 @@ class StructurePruner(BaseModule):
     def _guard_of(self, group: ChannelGroup) -> Dict[str, Any]:
         cfg = dict(min_ratio=self.min_ratio, max_ratio=self.max_ratio,
                    round_to=self.round_to)
-        names = [group.name] + group.layer_names()
+        names = [group.name] + list(group.sources)
         for key, override in self.group_cfgs.items():
             if any(_key_matches(n, key) for n in names):
                 cfg.update(override)
@@ -350,29 +351,36 @@ class StructurePruner(BaseModule):
         masks = {}
         for name in self._choices:
             group = dep.groups[name]
+            # unit counts consistent with every entry (the widest when the
+            # config leaves it ambiguous)
+            widths = None
             for src in group.sources:
                 entry = cfg.get(src)
-                if entry is None or 'out_channels' not in entry:
+                if entry is None or 'out_channels' not in entry or \
+                        src not in dep.layers:
                     continue
-                rec = dep.layers[src]
                 if 'kept_units' in entry:
                     mask = np.zeros(group.num_units, dtype=bool)
                     mask[list(entry['kept_units'])] = True
-                else:
-                    counts = dep.unit_counts(name, rec.out_ids)
-                    # channels of other groups are kept here
-                    total = int(entry['out_channels']) - int(
-                        len(rec.out_ids) - counts.sum())
-                    cum = np.cumsum(counts)
-                    hits = np.flatnonzero(cum == total)
-                    if total == 0 or not len(hits):
-                        raise SubnetError(
-                            f'channel config: {src}.out_channels='
-                            f'{entry["out_channels"]} does not match a '
-                            f'width of its channel group {name!r}')
-                    mask = np.arange(group.num_units) <= hits[0]
-                masks[name] = self._mask_from(name, mask)
-                break
+                    masks[name] = self._mask_from(name, mask)
+                    widths = None
+                    break
+                rec = dep.layers[src]
+                counts = dep.unit_counts(name, rec.out_ids)
+                # channels of other groups are kept in this layer
+                total = int(entry['out_channels']) - int(
+                    len(rec.out_ids) - counts.sum())
+                hits = set((np.flatnonzero(np.cumsum(counts) == total) +
+                            1).tolist())
+                widths = hits if widths is None else widths & hits
+                if not widths:
+                    raise SubnetError(
+                        f'channel config: {src}.out_channels='
+                        f'{entry["out_channels"]} does not match a width '
+                        f'of its channel group {name!r}')
+            if widths:
+                masks[name] = self._mask_from(
+                    name, np.arange(group.num_units) < max(widths))
         # Every entry must agree with the widths the groups give.
         saved = dict(self._masks)
         for name in self._choices:
@@ -435,6 +443,55 @@ class StructurePruner(BaseModule):
         """Group name -> kept units."""
         self._require()
         return {n: int(self._masks[n].sum()) for n in self._choices}
+
+    def estimate_subnet(self) -> Dict[str, int]:
+        """FLOPs and parameters of the current subnet, computed from the
+        analysis (no copy of the model, no forward pass).
+
+        FLOPs are multiply-accumulates of convs and linear layers at the
+        analysis input shape, per sample (the convention of
+        :class:`~mmrazor.models.task_modules.ResourceEstimator`); params
+        count every parameter of the model as the deployed model will hold
+        it.
+
+        Returns:
+            dict: ``{'flops': int, 'params': int}``.
+        """
+        dep = self._require()
+        layer_masks = self._layer_masks()
+        keep = dep.keep_by_id(self._masks)
+        flops = params = 0
+        seen = set()
+        for name, rec in dep.layers.items():
+            m = rec.module
+            in_keep, out_keep = layer_masks[name]
+            cin, cout = int(in_keep.sum()), int(out_keep.sum())
+            own = list(m.parameters())
+            seen.update(id(p) for p in own)
+            if rec.kind == 'conv':
+                per_group = m.in_channels // m.groups
+                groups = 1 if m.groups == 1 else cin // per_group
+                weights = cout * (cin // groups) * int(
+                    np.prod(m.kernel_size))
+                flops += weights * rec.positions
+                params += weights + (cout if m.bias is not None else 0)
+            elif rec.kind == 'linear':
+                flops += cin * cout * rec.positions
+                params += cin * cout + (cout if m.bias is not None else 0)
+            else:  # per-channel norms: every parameter has one per channel
+                params += sum(cout for p in own if p.dim() == 1) if \
+                    not isinstance(m, SwitchableBatchNorm2d) else \
+                    sum(cout for p in m.active_bn.parameters())
+        for prec in dep.params.values():
+            tensor = getattr(prec.owner, prec.attr)
+            if isinstance(tensor, nn.Parameter):
+                seen.add(id(tensor))
+                kept = int(dep.mask_of(prec.ids.ravel(), keep).sum())
+                params += tensor.numel() // prec.ids.size * kept
+        for p in self._model.parameters():
+            if id(p) not in seen:
+                params += p.numel()
+        return dict(flops=int(flops), params=int(params))
 
     def set_max_channel(self) -> None:
         """The widest subnet the guard-rails allow."""

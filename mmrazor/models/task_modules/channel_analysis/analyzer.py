@@ -1,9 +1,10 @@
 """Channel groups: which layers' channels must be pruned together."""
 import fnmatch
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, \
-    Union
+from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from torch import nn
 from mmrazor.registry import TASK_UTILS
 from .tracer import (ChannelAnalysisError, ChannelTracer, LayerRecord,
                      ParamRecord, TraceResult)
+from .union_find import connected_labels
 
 
 @dataclass
@@ -86,10 +88,6 @@ class ChannelDependency:
         self.seconds = trace.seconds
         self.op_counts = trace.op_counts
         self.root_of = trace.uf.roots()
-        self.group_of_root: Dict[int, str] = {}
-        for group in groups.values():
-            for r in group.units:
-                self.group_of_root[r] = group.name
 
     @property
     def prunable_groups(self) -> 'OrderedDict[str, ChannelGroup]':
@@ -101,14 +99,13 @@ class ChannelDependency:
         """How many of ``ids`` (channels of one layer side) fall in each
         unit of group ``name``."""
         group = self.groups[name]
-        pos = {r: i for i, r in enumerate(group.units)}
-        counts = np.zeros(group.num_units, dtype=np.int64)
-        for i in ids.tolist():
-            if i >= 0:
-                k = pos.get(int(self.root_of[i]))
-                if k is not None:
-                    counts[k] += 1
-        return counts
+        units = np.asarray(group.units, dtype=np.int64)
+        ids = np.asarray(ids).ravel()
+        r = self.root_of[ids[ids >= 0]]
+        pos = np.searchsorted(units, r)
+        pos = np.minimum(pos, max(len(units) - 1, 0))
+        hit = units[pos] == r if len(units) else np.zeros(0, bool)
+        return np.bincount(pos[hit], minlength=len(units)).astype(np.int64)
 
     def keep_by_id(self, unit_masks: Dict[str, np.ndarray]) -> np.ndarray:
         """Per channel id: is it kept, given a keep-mask per group.
@@ -169,6 +166,51 @@ class ChannelDependency:
         return '\n'.join(lines)
 
 
+@contextmanager
+def _meta_weights(model: nn.Module) -> Iterator[None]:
+    """Swap every parameter and buffer for a ``meta`` copy (restored on
+    exit; shared tensors stay shared)."""
+    saved = []
+    memo: Dict[int, torch.Tensor] = {}
+    try:
+        for m in model.modules():
+            for store in (m._parameters, m._buffers):
+                for key, t in list(store.items()):
+                    if t is None:
+                        continue
+                    new = memo.get(id(t))
+                    if new is None:
+                        meta = t.detach().to('meta')
+                        new = nn.Parameter(
+                            meta, requires_grad=t.requires_grad) if \
+                            isinstance(t, nn.Parameter) else meta
+                        memo[id(t)] = new
+                    saved.append((store, key, t))
+                    store[key] = new
+        yield
+    finally:
+        for store, key, t in reversed(saved):
+            store[key] = t
+
+
+def _to_device(obj: Any, device: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(o, device) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    return obj
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device('cpu')
+
+
 def _matches(name: str, key: str) -> bool:
     if any(c in key for c in '*?['):
         return fnmatch.fnmatchcase(name, key)
@@ -200,6 +242,13 @@ class ChannelAnalyzer:
         timeout (float): Bound of the walk, seconds. Defaults to 600.
         show_progress (bool): Log progress for models with many layers.
             Defaults to True.
+        use_meta (bool): Trace on ``meta`` tensors (shapes only, no
+            arithmetic: fast, and no memory for activations); a model that
+            cannot run on them (data-dependent code) is traced on real
+            tensors instead. Meta kernels have a high per-op cost, so this
+            only pays for very large inputs. Defaults to False (real
+            tensors; convs, linears and norms skip their arithmetic, see
+            :meth:`ChannelTracer.trace`).
 
     Example:
         >>> analyzer = ChannelAnalyzer(input_shape=(1, 3, 64, 64))
@@ -214,7 +263,8 @@ class ChannelAnalyzer:
                  passthrough_ops: Sequence[str] = (),
                  max_ops: int = 200000,
                  timeout: float = 600.0,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True,
+                 use_meta: bool = False) -> None:
         self.input_shape = tuple(input_shape)
         self.excluded = list(excluded)
         self.manual_groups = [list(g) for g in manual_groups]
@@ -222,6 +272,7 @@ class ChannelAnalyzer:
         self.max_ops = max_ops
         self.timeout = timeout
         self.show_progress = show_progress
+        self.use_meta = use_meta
 
     def _progress(self) -> Optional[Callable[[int, int], None]]:
         if not self.show_progress:
@@ -260,27 +311,47 @@ class ChannelAnalyzer:
         if inputs is None:
             try:
                 ref = next(model.parameters())
-                device, dtype = ref.device, ref.dtype
+                dtype = ref.dtype
             except StopIteration:
-                device, dtype = torch.device('cpu'), torch.float32
-            inputs = torch.randn(self.input_shape, device=device,
-                                 dtype=dtype)
+                dtype = torch.float32
+            inputs = torch.randn(self.input_shape, dtype=dtype)
         forward_fn = forward_fn or (lambda m, x: m(x))
+        training = [m for m in model.modules() if m.training]
+        for m in training:  # eval mode without a recursive .eval()
+            m.training = False
+        try:
+            trace = None
+            if self.use_meta:
+                try:
+                    with _meta_weights(model):
+                        trace = self._trace(model, forward_fn,
+                                            _to_device(inputs, 'meta'))
+                except ChannelAnalysisError as e:
+                    if e.__cause__ is None:  # bounded walk: do not retry
+                        raise
+                    print_log(
+                        'channel analysis: the model does not run on meta '
+                        f'tensors ({e}); tracing with real tensors',
+                        logger='current')
+            if trace is None:
+                device = _device_of(model)
+                trace = self._trace(model, forward_fn,
+                                    _to_device(inputs, device))
+        finally:
+            for m in training:
+                m.training = True
+        self._apply_manual_groups(trace)
+        groups = self._build_groups(trace)
+        return ChannelDependency(trace, groups)
+
+    def _trace(self, model, forward_fn, inputs) -> TraceResult:
         tracer = ChannelTracer(
             model,
             max_ops=self.max_ops,
             timeout=self.timeout,
             passthrough_ops=self.passthrough_ops,
             progress=self._progress())
-        training = model.training
-        model.eval()
-        try:
-            trace = tracer.trace(lambda: forward_fn(model, inputs))
-        finally:
-            model.train(training)
-        self._apply_manual_groups(trace)
-        groups = self._build_groups(trace)
-        return ChannelDependency(trace, groups)
+        return tracer.trace(lambda: forward_fn(model, inputs))
 
     # ----------------------------------------------------------- grouping
     def _out_ids_of(self, trace: TraceResult, name: str) -> np.ndarray:
@@ -310,61 +381,72 @@ class ChannelAnalyzer:
                       ) -> 'OrderedDict[str, ChannelGroup]':
         roots = trace.uf.roots()
         sources = trace.sources
-        # Sources sharing a unit belong to one group.
-        parent = list(range(len(sources)))
-
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        owner: Dict[int, int] = {}
+        n, num_src = len(roots), len(sources)
+        src_of = np.full(n, -1, dtype=np.int64)
         for k, src in enumerate(sources):
-            for r in np.unique(roots[src.ids]).tolist():
-                if r in owner:
-                    a, b = find(owner[r]), find(k)
-                    if a != b:
-                        parent[max(a, b)] = min(a, b)
-                else:
-                    owner[r] = k
-        members: 'OrderedDict[int, List[int]]' = OrderedDict()
-        for k in range(len(sources)):
-            members.setdefault(find(k), []).append(k)
+            src_of[src.ids] = k
+        if (src_of < 0).any():
+            raise ChannelAnalysisError('internal: a channel id without a '
+                                       'source')
+        # Sources sharing a unit belong to one group: components of the
+        # bipartite graph source -- unit. A component is labelled by its
+        # smallest node, i.e. its first source.
+        labels = connected_labels(num_src + n, src_of, num_src + roots)
+        group_of_src = labels[:num_src]
+        unit_roots = np.flatnonzero(roots == np.arange(n))
+        group_of_root = np.full(n, -1, dtype=np.int64)
+        group_of_root[unit_roots] = group_of_src[src_of[unit_roots]]
+        # units in creation order (a root is the smallest id of its unit)
+        order = np.argsort(group_of_root[unit_roots], kind='stable')
+        sorted_roots = unit_roots[order]
+        sorted_groups = group_of_root[sorted_roots]
+        cuts = np.flatnonzero(np.diff(sorted_groups)) + 1
+        by_group: Dict[int, List[int]] = {}
+        for chunk in np.split(sorted_roots, cuts):
+            if len(chunk):
+                by_group[int(group_of_root[chunk[0]])] = chunk.tolist()
         groups: 'OrderedDict[str, ChannelGroup]' = OrderedDict()
-        group_of_root: Dict[int, ChannelGroup] = {}
-        for ks in members.values():
-            units: List[int] = []
-            seen = set()
-            for k in ks:
-                for r in roots[sources[k].ids].tolist():
-                    if r not in seen:
-                        seen.add(r)
-                        units.append(r)
-            name = sources[ks[0]].name
-            group = ChannelGroup(name, units, [sources[k].name for k in ks])
-            groups[name] = group
-            for r in units:
-                group_of_root[r] = group
-        # Layers holding channels of each group.
+        group_by_index: Dict[int, ChannelGroup] = {}
+        for k in range(num_src):
+            g = int(group_of_src[k])
+            if g not in group_by_index:
+                group = ChannelGroup(sources[g].name, by_group.get(g, []),
+                                     [])
+                group_by_index[g] = group
+                groups[group.name] = group
+            group_by_index[g].sources.append(sources[k].name)
+
+        # Which groups every layer side / parameter / block touches, in
+        # one vectorised pass.
+        labels_: List[Tuple[str, str]] = []
+        chunks, owners = [], []
         for rec in trace.layers.values():
             for side, ids in (('in', rec.in_ids), ('out', rec.out_ids)):
-                touched = set()
-                for r in np.unique(roots[ids[ids >= 0]]).tolist():
-                    g = group_of_root.get(r)
-                    if g is not None and g.name not in touched:
-                        touched.add(g.name)
-                        g.layers.append(f'{rec.name}:{side}')
+                labels_.append(('layer', f'{rec.name}:{side}'))
+                chunks.append(np.asarray(ids).ravel())
         for prec in trace.params.values():
-            for r in np.unique(roots[prec.ids.ravel()]).tolist():
-                g = group_of_root.get(r)
-                if g is not None and f'{prec.name}:param' not in g.layers:
-                    g.layers.append(f'{prec.name}:param')
-        # Blocked ids and user exclusions.
-        for i, reason in trace.blocked.items():
-            g = group_of_root.get(int(roots[i]))
-            if g is not None and reason not in g.blocked_by:
-                g.blocked_by.append(reason)
+            labels_.append(('layer', f'{prec.name}:param'))
+            chunks.append(prec.ids.ravel())
+        for ids, reason in trace.blocked:
+            labels_.append(('block', reason))
+            chunks.append(np.asarray(ids).ravel())
+        if chunks:
+            owners = np.repeat(np.arange(len(chunks)),
+                               [len(c) for c in chunks])
+            flat = np.concatenate(chunks)
+            valid = flat >= 0
+            owners, flat = owners[valid], flat[valid]
+            gids = group_of_root[roots[flat]]
+            pairs = np.unique(owners * (num_src + 1) + gids)
+            for code in pairs.tolist():
+                owner, g = divmod(code, num_src + 1)
+                kind, text = labels_[owner]
+                group = group_by_index[g]
+                if kind == 'layer':
+                    group.layers.append(text)
+                elif text not in group.blocked_by and \
+                        len(group.blocked_by) < 8:
+                    group.blocked_by.append(text)
         for g in groups.values():
             for key in self.excluded:
                 if any(_matches(s, key) for s in g.sources):

@@ -20,6 +20,7 @@ Ids are stored per tensor as an int64 array with the tensor's number of
 dimensions, of size 1 along the dimensions where the ids do not vary
 (``-1`` marks channels that are not traced, e.g. the image's RGB).
 """
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -115,6 +116,8 @@ class LayerRecord:
         masked_stats (bool): Its statistics mix channels (LayerNorm,
             GroupNorm with one group): the masked model must normalise
             over the kept channels only.
+        positions (int): Output positions per sample, summed over calls
+            (``H*W`` of a conv; tokens of a linear), for FLOPs.
     """
     name: str
     module: nn.Module
@@ -125,6 +128,7 @@ class LayerRecord:
     out_dim: int = 1
     calls: int = 1
     masked_stats: bool = False
+    positions: int = 0
 
 
 @dataclass
@@ -159,7 +163,7 @@ class TraceResult:
     layers: Dict[str, LayerRecord]
     params: Dict[str, ParamRecord]
     sources: List[Source]
-    blocked: Dict[int, str]
+    blocked: List[Tuple[np.ndarray, str]]
     num_ops: int
     seconds: float
     op_counts: Dict[str, int] = field(default_factory=dict)
@@ -282,37 +286,55 @@ class ChannelTracer:
         self.layers: Dict[str, LayerRecord] = {}
         self.params: Dict[str, ParamRecord] = {}
         self.sources: List[Source] = []
-        self.blocked: Dict[int, str] = {}
+        self.blocked: List[Tuple[np.ndarray, str]] = []
         self.depth = 0
         self.active = False
         self.num_ops = 0
         self.op_counts: Dict[str, int] = {}
-        self._names: List[str] = []
-        self._pending: Optional[Tuple[str, nn.Module, Any]] = None
+        self._leaf_name: Optional[str] = None
+        self._pending: Optional[Tuple[nn.Module, Any]] = None
         self._start = 0.0
         self._leaf_calls = 0
         self._param_index: Dict[int, Tuple[str, nn.Module, str]] = {}
-        for mname, module in model.named_modules():
-            for pname, p in list(module.named_parameters(recurse=False)) + \
-                    list(module.named_buffers(recurse=False)):
-                if p is not None:
-                    full = f'{mname}.{pname}' if mname else pname
-                    self._param_index[id(p)] = (full, module, pname)
+        self._modules: Dict[int, Tuple[str, bool]] = {}
 
     # ------------------------------------------------------------ helpers
     def where(self) -> str:
-        """The module path running now (for reports)."""
-        return self._names[-1] if self._names and self._names[-1] else \
-            '<model>'
+        """The module path running now (for reports; found from the Python
+        stack, so it costs nothing until an op is blocked)."""
+        if self._leaf_name is not None:
+            return self._leaf_name
+        frame = sys._getframe(1)
+        while frame is not None:
+            obj = frame.f_locals.get('self')
+            if obj is not None and id(obj) in self._modules:
+                return self._modules[id(obj)][0] or '<model>'
+            frame = frame.f_back
+        return '<model>'
+
+    def _where_from(self, tb: Any) -> str:
+        """The innermost module of the model in a traceback."""
+        found = '<model>'
+        while tb is not None:
+            obj = tb.tb_frame.f_locals.get('self')
+            if obj is not None and id(obj) in self._modules:
+                found = self._modules[id(obj)][0] or '<model>'
+            tb = tb.tb_next
+        return found
 
     def block(self, ids: np.ndarray, reason: str) -> None:
-        """Mark ``ids`` as not prunable because of ``reason``."""
-        for i in np.unique(np.asarray(ids)).tolist():
-            if i >= 0 and i not in self.blocked:
-                self.blocked[i] = reason
+        """Mark ``ids`` as not prunable because of ``reason`` (the module
+        running now is added to the reason)."""
+        ids = np.asarray(ids).ravel()
+        ids = ids[ids >= 0]
+        if len(ids):
+            if self.active:
+                reason = f'{reason} in {self.where()}'
+            self.blocked.append((np.unique(ids), reason))
 
-    def _reason(self, name: str) -> str:
-        return f'`{name}` in {self.where()}'
+    @staticmethod
+    def _reason(name: str) -> str:
+        return f'`{name}`'
 
     def ids_of(self, t: torch.Tensor) -> np.ndarray:
         """The channel ids of a tensor (created lazily for parameters)."""
@@ -384,49 +406,40 @@ class ChannelTracer:
         """Tie channels within each of ``rows`` equal parts; returns one id
         per part (``-1`` where a part holds untraced channels)."""
         table = ids.reshape(rows, -1)
-        reps = table[:, 0].copy()
-        for r in range(rows):
-            row = table[r]
-            if (row < 0).any():
-                if (row >= 0).any():
-                    self.block(row, reason + ' (mixes traced and untraced '
-                               'channels)')
-                reps[r] = -1
-                continue
-            for x in row[1:].tolist():
-                self.uf.union(int(row[0]), x)
+        traced = table >= 0
+        mixed = traced.any(1) & ~traced.all(1)
+        if mixed.any():
+            self.block(table[mixed], reason + ' (mixes traced and '
+                       'untraced channels)')
+        reps = np.where(traced.all(1), table[:, 0], -1)
+        for k in range(1, table.shape[1]):
+            self.uf.union_arrays(reps, table[:, k])
         return reps
 
     # ------------------------------------------------------------- layers
-    def _pre_hook(self, name: str, module: nn.Module, leaf: bool):
-
-        def hook(mod, args):
-            self._names.append(name)
-            if not leaf or not self.active:
-                return None
-            if self.depth == 0:
-                self._pending = (name, module, args[0] if args else None)
-            self.depth += 1
+    def _pre_hook(self, module: nn.Module, args: tuple) -> None:
+        if not self.active:
             return None
+        if self.depth == 0:
+            self._pending = (module, args[0] if args else None)
+        self.depth += 1
+        return None
 
-        return hook
-
-    def _post_hook(self, name: str, module: nn.Module, leaf: bool):
-
-        def hook(mod, args, output):
+    def _post_hook(self, module: nn.Module, args: tuple,
+                   output: Any) -> None:
+        if not self.active:
+            return None
+        self.depth -= 1
+        if self.depth == 0 and self._pending is not None:
+            pmod, x = self._pending
+            self._pending = None
+            name = self._modules[id(pmod)][0]
+            self._leaf_name = name
             try:
-                if leaf and self.active:
-                    self.depth -= 1
-                    if self.depth == 0 and self._pending is not None:
-                        pname, pmod, x = self._pending
-                        self._pending = None
-                        self._leaf(pname, pmod, x, output)
+                self._leaf(name, pmod, x, output)
             finally:
-                if self._names:
-                    self._names.pop()
-            return None
-
-        return hook
+                self._leaf_name = None
+        return None
 
     @staticmethod
     def leaf_kind(module: nn.Module) -> Optional[str]:
@@ -460,6 +473,16 @@ class ChannelTracer:
             return
         x_ids = self.ids_of(x)
         rec = self.layers.get(name)
+        try:
+            self._leaf_rules(name, module, kind, x, x_ids, out, rec, reason)
+        finally:
+            rec = self.layers.get(name)
+            if rec is not None and out.dim() >= 2 and out.shape[0] > 0:
+                channels = out.shape[rec.out_dim]
+                rec.positions += out.numel() // (out.shape[0] * channels)
+
+    def _leaf_rules(self, name, module, kind, x, x_ids, out, rec,
+                    reason) -> None:
         if kind == 'conv':
             self._conv(name, module, x, x_ids, out, rec, reason)
         elif kind == 'linear':
@@ -621,7 +644,8 @@ class ChannelTracer:
                 self.set_ids(outs[0], self.ids_of(x))
             return True
         if name in _RESHAPE:
-            return self._reshape(inputs[0], outs[0], reason)
+            return self._reshape(inputs[0], outs[0], reason,
+                                 self._inferred_dim(name, args, outs[0]))
         if name in _EXPAND:
             x = inputs[0]
             self.set_ids(outs[0], _align(self.ids_of(x), outs[0].dim()))
@@ -678,7 +702,26 @@ class ChannelTracer:
                 self.set_ids(o, _compress(np.asarray(result)))
         return True
 
-    def _reshape(self, x, out, reason) -> bool:
+    @staticmethod
+    def _inferred_dim(name: str, args: tuple, out: torch.Tensor
+                      ) -> Optional[int]:
+        """The output dim a ``view``/``reshape`` call asked to infer
+        (``-1``), if any: that factor follows the width."""
+        if name not in ('view', 'reshape'):
+            return None
+        shape = args[1:]
+        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+            shape = shape[0]
+        shape = list(shape)
+        if len(shape) != out.dim():
+            return None
+        for d, v in enumerate(shape):
+            if isinstance(v, int) and v == -1:
+                return d
+        return None
+
+    def _reshape(self, x, out, reason,
+                 inferred: Optional[int] = None) -> bool:
         ids = self.ids_of(x)
         ishape, oshape = tuple(x.shape), tuple(out.shape)
         vary = _varying(ids)
@@ -700,12 +743,17 @@ class ChannelTracer:
                 continue  # a merge (flatten) or a plain copy
             if len(big_in) != 1:
                 return False  # many dims to many dims: not understood
-            # One channel dim split into several: the leading factors are
-            # structure (groups / heads); tie the positions across them.
-            moved = np.moveaxis(full, big_out, list(
+            # One channel dim split into several: all factors but one are
+            # structure (groups / heads) and the positions are tied across
+            # them. The factor that follows the width is the one the call
+            # asked to infer (-1), else the last one (``view(b, groups,
+            # c // groups, h, w)``, ``view(b, n, heads, c // heads)``).
+            free = inferred if inferred in big_out else big_out[-1]
+            fixed = [d for d in big_out if d != free]
+            moved = np.moveaxis(full, fixed + [free], list(
                 range(full.ndim - len(big_out), full.ndim)))
-            lead = int(np.prod([oshape[d] for d in big_out[:-1]]))
-            table = moved.reshape(-1, lead, oshape[big_out[-1]])
+            lead = int(np.prod([oshape[d] for d in fixed]))
+            table = moved.reshape(-1, lead, oshape[free])
             for k in range(1, lead):
                 self.uf.union_arrays(table[:, 0, :], table[:, k, :])
         self.set_ids(out, _compress(full))
@@ -761,11 +809,14 @@ class ChannelTracer:
             if ids.ndim != nd:
                 return False
             parts.append((shape, ids))
-        # Tie operands along the other dims (same channel in every part).
-        others = [(s, np.take(i, [0], axis=dim)) for s, i in parts
-                  if i.shape[dim] == 1 or not set(_varying(i)) - {dim}]
-        if len(others) != len(parts):
+        # Tie operands along the other dims (same channel in every part),
+        # e.g. a concat along a spatial dim.
+        if any(i.shape[dim] > 1 and set(_varying(i)) - {dim}
+               for _, i in parts):
             return False
+        others = [(s, i) for s, i in parts if i.shape[dim] == 1]
+        if not any(_varying(i) for _, i in others):
+            others = []
         for k in range(1, len(others)):
             s0, i0 = others[0]
             sk, ik = others[k]
@@ -939,26 +990,89 @@ class ChannelTracer:
         return True
 
     # ---------------------------------------------------------------- run
-    def trace(self, run: Callable[[], Any]) -> TraceResult:
+    @staticmethod
+    def _fake_forward(module: nn.Module, kind: str) -> Optional[Callable]:
+        """A forward that returns zeros of the right shape without the
+        layer's arithmetic (the analysis needs shapes, not values)."""
+        if kind == 'linear':
+
+            def linear(x, *args, **kwargs):
+                return x.new_zeros(x.shape[:-1] + (module.out_features, ))
+
+            return linear
+        if kind == 'conv' and type(module) in (nn.Conv1d, nn.Conv2d,
+                                               nn.Conv3d):
+            nd = module.weight.dim() - 2
+
+            def conv(x, *args, **kwargs):
+                if x.dim() != nd + 2 or x.shape[1] != module.in_channels:
+                    raise ValueError(f'{type(module).__name__} expected '
+                                     f'{module.in_channels} channels, got '
+                                     f'input of shape {tuple(x.shape)}')
+                spatial = []
+                for i in range(nd):
+                    size = x.shape[2 + i]
+                    k, s, d = (module.kernel_size[i], module.stride[i],
+                               module.dilation[i])
+                    if module.padding == 'same':
+                        spatial.append(size)
+                        continue
+                    p = 0 if module.padding == 'valid' else \
+                        module.padding[i]
+                    spatial.append((size + 2 * p - d * (k - 1) - 1) // s + 1)
+                return x.new_zeros((x.shape[0], module.out_channels) +
+                                   tuple(spatial))
+
+            return conv
+        if kind in ('norm', 'layernorm') and type(module).forward in (
+                nn.BatchNorm1d.forward, nn.BatchNorm2d.forward,
+                nn.BatchNorm3d.forward, nn.LayerNorm.forward,
+                nn.GroupNorm.forward):
+
+            def norm(x, *args, **kwargs):
+                return torch.zeros_like(x)
+
+            return norm
+        return None
+
+    def trace(self, run: Callable[[], Any],
+              skip_arithmetic: bool = True) -> TraceResult:
         """Run ``run()`` (which calls the model) under the tracer.
 
         Args:
             run (Callable): Runs one forward pass and returns the output.
+            skip_arithmetic (bool): Let convs, linears and standard norm
+                layers return zeros of the right shape instead of computing
+                (they are analysed from their attributes). Defaults to True.
 
         Returns:
             TraceResult: Layers, parameters, sources, blocked ids.
         """
-        handles = []
         leaves = 0
+        faked = []
+        leaf_modules = []
         for name, module in self.model.named_modules():
-            leaf = self.leaf_kind(module) is not None
+            kind = self.leaf_kind(module)
+            leaf = kind is not None
             leaves += leaf
-            handles.append(
-                module.register_forward_pre_hook(
-                    self._pre_hook(name, module, leaf)))
-            handles.append(
-                module.register_forward_hook(
-                    self._post_hook(name, module, leaf)))
+            self._modules[id(module)] = (name, leaf)
+            if leaf:
+                leaf_modules.append(module)
+            for store in (module._parameters, module._buffers):
+                for pname, p in store.items():
+                    if p is not None:
+                        full = f'{name}.{pname}' if name else pname
+                        self._param_index[id(p)] = (full, module, pname)
+            fake = self._fake_forward(module, kind) if leaf and \
+                skip_arithmetic and 'forward' not in module.__dict__ \
+                else None
+            if fake is not None:
+                module.forward = fake
+                faked.append(module)
+        handles = []
+        for module in leaf_modules:
+            handles.append(module.register_forward_pre_hook(self._pre_hook))
+            handles.append(module.register_forward_hook(self._post_hook))
         self._num_leaves = leaves
         self._start = time.perf_counter()
         self.active = True
@@ -972,12 +1086,15 @@ class ChannelTracer:
             raise
         except Exception as e:
             raise ChannelAnalysisError(
-                f'the model failed while being traced, in {self.where()}: '
+                f'the model failed while being traced, in '
+                f'{self._where_from(e.__traceback__)}: '
                 f'{type(e).__name__}: {e}') from e
         finally:
             self.active = False
             for h in handles:
                 h.remove()
+            for module in faked:
+                del module.forward
             self.info.clear()
         return TraceResult(self.uf, self.layers, self.params, self.sources,
                            self.blocked, self.num_ops,

@@ -1,21 +1,55 @@
-"""A small union-find over integer channel ids."""
-from typing import List
+"""Disjoint sets over integer channel ids, vectorised with numpy."""
+from typing import List, Optional
 
 import numpy as np
+
+
+def connected_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Label every node ``0..n-1`` by the smallest node of its component.
+
+    Args:
+        n (int): Number of nodes.
+        a (np.ndarray): Edge ends (int64).
+        b (np.ndarray): The other edge ends.
+
+    Returns:
+        np.ndarray: ``label[i]`` = smallest node connected to ``i``.
+    """
+    label = np.arange(n, dtype=np.int64)
+    if not len(a):
+        return label
+    for _ in range(64 + int(np.log2(n + 1)) * 4):
+        la, lb = label[a], label[b]
+        if np.array_equal(la, lb):
+            return label
+        low = np.minimum(la, lb)
+        np.minimum.at(label, la, low)
+        np.minimum.at(label, lb, low)
+        while True:  # pointer jumping: labels point at their label's label
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+    raise RuntimeError('connected_labels did not converge')
 
 
 class UnionFind:
     """Disjoint sets over the ints ``0..n-1`` (grown with :meth:`add`).
 
     Every traced channel gets an id; channels that must be pruned together
-    end up in one set.
+    end up in one set. Unions are recorded as edges and resolved in one
+    vectorised pass by :meth:`roots`; the representative of a set is its
+    smallest (oldest) id.
     """
 
     def __init__(self) -> None:
-        self.parent: List[int] = []
+        self._n = 0
+        self._a: List[np.ndarray] = []
+        self._b: List[np.ndarray] = []
+        self._roots: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
-        return len(self.parent)
+        return self._n
 
     def add(self, count: int) -> np.ndarray:
         """Allocate ``count`` new singleton ids.
@@ -26,41 +60,34 @@ class UnionFind:
         Returns:
             np.ndarray: The new ids (int64, ascending).
         """
-        start = len(self.parent)
-        self.parent.extend(range(start, start + count))
+        start = self._n
+        self._n += count
+        self._roots = None
         return np.arange(start, start + count, dtype=np.int64)
 
-    def find(self, x: int) -> int:
-        """The representative of ``x``'s set."""
-        parent = self.parent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> int:
-        """Merge the sets of ``a`` and ``b``; the smaller root wins (so the
-        representative of a set is its oldest id)."""
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return ra
-        if rb < ra:
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        return ra
+    def union(self, a: int, b: int) -> None:
+        """Put ``a`` and ``b`` in one set."""
+        self.union_arrays(np.array([a]), np.array([b]))
 
     def union_arrays(self, a: np.ndarray, b: np.ndarray) -> None:
         """Union ``a[i]`` with ``b[i]`` wherever both are ids (``>= 0``)."""
-        a = np.asarray(a).ravel()
-        b = np.asarray(b).ravel()
-        both = (a >= 0) & (b >= 0) & (a != b)
-        if not both.any():
-            return
-        pairs = np.unique(np.stack([a[both], b[both]], 1), axis=0)
-        for x, y in pairs.tolist():
-            self.union(x, y)
+        a = np.asarray(a, dtype=np.int64).ravel()
+        b = np.asarray(b, dtype=np.int64).ravel()
+        keep = (a >= 0) & (b >= 0) & (a != b)
+        if keep.any():
+            self._a.append(a[keep])
+            self._b.append(b[keep])
+            self._roots = None
 
     def roots(self) -> np.ndarray:
         """The representative of every id, as an array."""
-        return np.array([self.find(i) for i in range(len(self.parent))],
-                        dtype=np.int64)
+        if self._roots is None:
+            a = np.concatenate(self._a) if self._a else np.zeros(0, np.int64)
+            b = np.concatenate(self._b) if self._b else np.zeros(0, np.int64)
+            self._roots = connected_labels(self._n, a, b)
+            self._a, self._b = [a], [b]
+        return self._roots
+
+    def find(self, x: int) -> int:
+        """The representative of ``x``'s set."""
+        return int(self.roots()[x])

@@ -1,0 +1,176 @@
+"""Channel analysis time, and deployed-model speed-up vs FLOPs reduction.
+
+Part 1 (``analysis``): time of our dependency analysis
+(:class:`mmrazor.models.task_modules.ChannelAnalyzer`) per torchvision
+model, next to Torch-Pruning's ``DependencyGraph().build_dependency`` on the
+same model and input, in the same process (when ``torch_pruning`` is
+installed), and next to one plain forward pass (both analyses run one).
+
+Part 2 (``latency``): every model is thinned uniformly (RatioPruner, one
+ratio for every channel group, ``round_to=8``), deployed (physically
+pruned), and its CPU latency is compared with the dense model's; the target
+is ``speed-up >= 0.8 x FLOPs reduction``.
+
+Usage::
+
+    python benchmarks/channel_analysis.py analysis --side 64
+    python benchmarks/channel_analysis.py latency --side 224 --ratio 0.5
+    python benchmarks/channel_analysis.py all --models resnet18 vgg11_bn
+
+Keep runs modest on shared CPUs: models run one at a time, one thread.
+"""
+import argparse
+import gc
+import statistics
+import time
+from typing import Callable, List
+
+import torch
+import torchvision
+from torch import nn
+
+from mmrazor.models.pruners import RatioPruner
+from mmrazor.models.task_modules import ChannelAnalyzer, ResourceEstimator
+
+MODELS = [
+    'resnet18', 'resnet50', 'mobilenet_v2', 'mobilenet_v3_small',
+    'shufflenet_v2_x0_5', 'regnet_x_400mf', 'resnext50_32x4d',
+    'densenet121', 'efficientnet_b0', 'mnasnet0_5', 'squeezenet1_1',
+    'vgg11_bn', 'googlenet', 'convnext_tiny', 'wide_resnet50_2', 'alexnet'
+]
+MIN_SIDE = {'alexnet': 64, 'squeezenet1_1': 64}
+
+
+def build(name: str) -> nn.Module:
+    torch.manual_seed(0)
+    kwargs = dict(aux_logits=False, init_weights=True) \
+        if name == 'googlenet' else {}
+    return getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_analysis(models: List[str], side: int, repeat: int) -> None:
+    try:
+        import torch_pruning as tp
+    except ImportError:
+        tp = None
+        print('torch_pruning is not installed: no comparison')
+    print(f'\n## Dependency analysis time (input 1x3x{side}x{side}, '
+          f'best of {repeat}, {torch.get_num_threads()} thread(s))\n')
+    print('| model | forward (s) | ours (s) | Torch-Pruning (s) | ours / TP '
+          '| groups (prunable/all) |')
+    print('|---|---|---|---|---|---|')
+    for name in models:
+        s = max(side, MIN_SIDE.get(name, 0))
+        model = build(name)
+        x = torch.randn(1, 3, s, s)
+
+        def forward():
+            with torch.no_grad():
+                model(x)
+
+        analyzer = ChannelAnalyzer(input_shape=(1, 3, s, s),
+                                   show_progress=False)
+        t_fwd = best_of(forward, repeat)
+        result = {}
+
+        def ours():
+            result['dep'] = analyzer.analyze(model, x)
+
+        t_ours = best_of(ours, repeat)
+        dep = result['dep']
+        t_tp, ratio = 'n/a', 'n/a'
+        if tp is not None:
+            try:
+                t = best_of(
+                    lambda: tp.DependencyGraph().build_dependency(
+                        model, example_inputs=x, verbose=False), repeat)
+                t_tp, ratio = f'{t:.3f}', f'{t_ours / t:.2f}'
+            except Exception as e:  # report, do not stop the table
+                t_tp = f'failed: {type(e).__name__}: {str(e)[:60]}'
+        print(f'| {name} | {t_fwd:.3f} | {t_ours:.3f} | {t_tp} | {ratio} | '
+              f'{len(dep.prunable_groups)}/{len(dep.groups)} |', flush=True)
+        del model, dep, result
+        gc.collect()
+
+
+def latency_ms(model: nn.Module, x: torch.Tensor, runs: int) -> List[float]:
+    out = []
+    with torch.no_grad():
+        for _ in range(runs):
+            t = time.perf_counter()
+            model(x)
+            out.append((time.perf_counter() - t) * 1e3)
+    return out
+
+
+def bench_latency(models: List[str], side: int, ratio: float,
+                  runs: int) -> None:
+    print(f'\n## Deployed vs dense CPU latency (input 1x3x{side}x{side}, '
+          f'uniform width ratio {ratio}, round_to=8, median of {runs}, '
+          f'{torch.get_num_threads()} thread(s))\n')
+    print('| model | dense ms | deployed ms | speed-up | FLOPs dense (G) | '
+          'FLOPs deployed (G) | FLOPs reduction | speed-up / reduction | '
+          'target met (>=0.8) |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for name in models:
+        s = max(side, MIN_SIDE.get(name, 0))
+        dense = build(name)
+        x = torch.randn(1, 3, s, s)
+        est = ResourceEstimator(input_shape=(1, 3, s, s))
+        f_dense = est.estimate(dense)['flops']
+        pruned = build(name)
+        pruner = RatioPruner(
+            ratios=[ratio], except_start_keys=[], round_to=8)
+        pruner.prepare_from_supernet(pruned, input_shape=(1, 3, s, s))
+        pruner.set_min_channel()
+        pruner.deploy_subnet(pruned)
+        f_pruned = est.estimate(pruned)['flops']
+        latency_ms(dense, x, 3)  # warm-up
+        latency_ms(pruned, x, 3)
+        d_times: List[float] = []
+        p_times: List[float] = []
+        for _ in range(runs):  # interleave to share the noise
+            d_times += latency_ms(dense, x, 1)
+            p_times += latency_ms(pruned, x, 1)
+        d, p = statistics.median(d_times), statistics.median(p_times)
+        speed, reduction = d / p, f_dense / max(f_pruned, 1)
+        print(f'| {name} | {d:.1f} | {p:.1f} | {speed:.2f}x | '
+              f'{f_dense / 1e9:.3f} | {f_pruned / 1e9:.3f} | '
+              f'{reduction:.2f}x | {speed / reduction:.2f} | '
+              f'{"yes" if speed >= 0.8 * reduction else "no"} |',
+              flush=True)
+        del dense, pruned, pruner
+        gc.collect()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('part', choices=['analysis', 'latency', 'all'])
+    parser.add_argument('--models', nargs='+', default=MODELS)
+    parser.add_argument('--side', type=int, default=64,
+                        help='input side for the analysis')
+    parser.add_argument('--latency-side', type=int, default=224)
+    parser.add_argument('--ratio', type=float, default=0.5)
+    parser.add_argument('--repeat', type=int, default=2)
+    parser.add_argument('--runs', type=int, default=10)
+    parser.add_argument('--threads', type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.part in ('analysis', 'all'):
+        bench_analysis(args.models, args.side, args.repeat)
+    if args.part in ('latency', 'all'):
+        bench_latency(args.models, args.latency_side, args.ratio, args.runs)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,140 @@
+"""Channel dependency analysis on hand-built models (exact groups)."""
+import pytest
+import torch
+from torch import nn
+
+from mmrazor.models.task_modules import (ChannelAnalysisError,
+                                         ChannelAnalyzer)
+from mmrazor.registry import TASK_UTILS
+from .toy_models import BlockedNet, SharedHeadNet, ShuffleLNNet, ToyNet
+
+
+def _analyze(model, **kwargs):
+    return ChannelAnalyzer(input_shape=(1, 3, 16, 16), **kwargs).analyze(
+        model)
+
+
+def test_toy_groups():
+    dep = _analyze(ToyNet())
+    groups = {
+        name: (g.num_units, sorted(g.sources), sorted(g.layers), g.prunable)
+        for name, g in dep.groups.items()
+    }
+    assert groups == {
+        'conv1': (8, ['conv1', 'conv2'],
+                  sorted([
+                      'conv1:out', 'bn1:in', 'bn1:out', 'conv2:in',
+                      'conv2:out', 'bn2:in', 'bn2:out', 'conv3:in',
+                      'conv4:in'
+                  ]), True),
+        'conv3': (10, ['conv3', 'conv4', 'se2'],
+                  sorted([
+                      'conv3:out', 'conv4:out', 'dw:in', 'dw:out', 'se1:in',
+                      'se2:out', 'conv5:in'
+                  ]), True),
+        'se1': (3, ['se1'], ['se1:out', 'se2:in'], True),
+        'conv5': (5, ['conv5'], ['conv5:out', 'fc1:in'], True),
+        'fc1': (7, ['fc1'], ['fc1:out', 'fc2:in'], True),
+        'fc2': (2, ['fc2'], ['fc2:out'], False),
+    }
+    assert dep.groups['fc2'].blocked_by == ['model output']
+    # flatten -> linear: every conv5 channel is 16 fc1 input features
+    counts = dep.unit_counts('conv5', dep.layers['fc1'].in_ids)
+    assert counts.tolist() == [16] * 5
+    # concat order: conv3's channels, then conv4's
+    order = dep.groups['conv3'].units
+    root = dep.root_of
+    assert [int(root[i]) for i in dep.layers["conv3"].out_ids] == order[:4]
+    assert [int(root[i]) for i in dep.layers['conv4'].out_ids] == order[4:]
+
+
+def test_blocking_op_is_reported():
+    dep = _analyze(BlockedNet())
+    g = dep.groups['conv1']
+    assert not g.prunable
+    assert any('softmax' in r for r in g.blocked_by)
+    assert 'softmax' in dep.report(only_blocked=True)
+    assert dep.groups['conv2'].prunable
+    assert not dep.groups['conv3'].prunable  # model output
+
+
+def test_user_exclusion_and_manual_group():
+    dep = _analyze(ToyNet(), excluded=['se1'])
+    assert dep.groups['se1'].excluded_by == "excluded='se1'"
+    assert not dep.groups['se1'].prunable
+    assert 'excluded' in dep.report()
+    # declare conv1 and conv2 of BlockedNet tied: one (blocked) group
+    dep = _analyze(BlockedNet(), manual_groups=[['conv1', 'conv2']])
+    assert 'conv2' not in dep.groups
+    assert sorted(dep.groups['conv1'].sources) == ['conv1', 'conv2']
+    assert not dep.groups['conv1'].prunable
+    with pytest.raises(ValueError, match='conv3'):
+        _analyze(BlockedNet(), manual_groups=[['conv1', 'conv3']])
+    with pytest.raises(KeyError, match='nope'):
+        _analyze(BlockedNet(), manual_groups=[['conv1', 'nope']])
+    # the escape hatch for ops the analysis does not know
+    dep = _analyze(BlockedNet(), passthrough_ops=['softmax'])
+    assert dep.groups['conv1'].prunable
+
+
+def test_shared_head_ties_levels():
+    dep = _analyze(SharedHeadNet())
+    assert sorted(dep.groups['level1'].sources) == ['level1', 'level2']
+    assert dep.layers['head'].calls == 2
+    assert dep.groups['head'].prunable
+
+
+def test_shuffle_layernorm_groupnorm_layerscale():
+    dep = _analyze(ShuffleLNNet())
+    g = dep.groups['stem']
+    # GroupNorm(2, 8) keeps whole norm groups; shuffle + chunk tie the
+    # halves: two units of four channels.
+    assert g.num_units == 2
+    assert sorted(g.sources) == ['branch', 'gamma', 'proj', 'stem']
+    assert 'gamma:param' in g.layers and 'ln:in' in g.layers
+    assert dep.layers['ln'].in_dim == 3 and dep.layers['ln'].masked_stats
+    assert dep.groups['fc'].prunable
+
+
+def test_unknown_op_blocks_and_untraced_mix():
+
+    class Net(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 4, 1)
+            self.b = nn.Conv2d(3, 4, 1)
+            self.c = nn.Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            y = self.a(x) + torch.ones(1, 4, 1, 1)  # untraced, full width
+            z = torch.matmul(self.b(x), torch.ones(16, 16))
+            return self.c(y + z)
+
+    dep = _analyze(Net())
+    assert any('mixes traced' in r for r in dep.groups['a'].blocked_by)
+    assert any('matmul' in r for r in dep.groups['b'].blocked_by)
+
+
+def test_bounded_walk_and_errors():
+    with pytest.raises(ChannelAnalysisError, match='max_ops'):
+        _analyze(ToyNet(), max_ops=5)
+
+    class Bad(nn.Module):
+
+        def forward(self, x):
+            raise ValueError('boom')
+
+    with pytest.raises(ChannelAnalysisError, match='boom'):
+        _analyze(Bad())
+
+
+def test_registry_and_mode_restored():
+    analyzer = TASK_UTILS.build(
+        dict(type='ChannelAnalyzer', input_shape=(1, 3, 16, 16)))
+    model = ToyNet().train()
+    dep = analyzer.analyze(model)
+    assert model.training
+    assert all(not m._forward_hooks and not m._forward_pre_hooks
+               for m in model.modules())
+    assert len(dep.prunable_groups) == 5
