@@ -30,6 +30,7 @@ fails (exit code 1) when they differ or when a module's size attributes
 went stale (the message names the module).
 """
 import argparse
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -267,9 +268,18 @@ def first_mismatch(masked: Dict[str, torch.Tensor], order: List[str],
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.onnx:
+        missing = [
+            name for name in ('onnx', 'onnxscript', 'onnxruntime')
+            if importlib.util.find_spec(name) is None
+        ]
+        if missing:
+            raise SystemExit(
+                f'--onnx needs {", ".join(missing)}: pip install -e '
+                '".[optional]" (or drop --onnx)')
     from mmrazor.models.pruners import (StructurePruner, dump_channel_cfg,
                                         load_channel_cfg, stale_attributes)
-    from mmrazor.utils import register_all_modules
+    from mmrazor.utils import atomic_write_bytes, register_all_modules
     register_all_modules()
     model, cfg, pruner_cfg = _build(args)
     if args.checkpoint:
@@ -337,26 +347,18 @@ def main(argv=None) -> int:
     report['stale_attributes_reloaded'] = stale_attributes(fresh)
 
     if args.onnx:
-        try:
-            import onnx  # noqa: F401
-        except ImportError:
-            report['onnx'] = 'skipped: onnx is not installed'
-        else:
-            path = osp.join(args.out_dir, 'model.onnx')
-            torch.onnx.export(fresh, x, path, opset_version=17)
-            report['onnx'] = path
-            try:
-                import numpy as np
-                import onnxruntime as ort
-                sess = ort.InferenceSession(path)
-                ort_out = sess.run(None,
-                                   {sess.get_inputs()[0].name: x.numpy()})
-                report['max_diff_onnxruntime_vs_masked'] = float(
-                    np.abs(ort_out[0] - masked.numpy()).max())
-            except ImportError:
-                report['onnxruntime'] = 'skipped: not installed'
-    with open(osp.join(args.out_dir, 'deploy_report.json'), 'w') as f:
-        json.dump(report, f, indent=1)
+        path = osp.join(args.out_dir, 'model.onnx')
+        torch.onnx.export(fresh, x, path, opset_version=17)
+        report['onnx'] = path
+        import numpy as np
+        import onnxruntime as ort
+        sess = ort.InferenceSession(path)
+        ort_out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+        report['max_diff_onnxruntime_vs_masked'] = float(
+            np.abs(ort_out[0] - masked.numpy()).max())
+    atomic_write_bytes(
+        json.dumps(report, indent=1).encode(),
+        osp.join(args.out_dir, 'deploy_report.json'))
 
     problems = report['stale_attributes'] + \
         report['stale_attributes_reloaded']

@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os.path as osp
 
+import pytest
 import torch
 import torchvision
 from torch import nn
@@ -21,6 +22,8 @@ def _tool():
 
 
 def test_torchvision_artefact(tmp_path):
+    for name in ('onnx', 'onnxscript', 'onnxruntime'):
+        pytest.importorskip(name)
     tool = _tool()
     out = str(tmp_path / 'art')
     rc = tool.main([
@@ -32,6 +35,9 @@ def test_torchvision_artefact(tmp_path):
     assert report['params_after'] < report['params_before']
     assert report['first_mismatch'] is None
     assert report['max_diff_reloaded_vs_masked'] <= 1e-3
+    # ONNX export, checked with onnxruntime against the masked model.
+    assert osp.isfile(report['onnx'])
+    assert report['max_diff_onnxruntime_vs_masked'] <= 1e-4
     # the weights load with weights_only=True (no pickled module) ...
     state = torch.load(osp.join(out, 'pruned_state_dict.pth'),
                        weights_only=True)

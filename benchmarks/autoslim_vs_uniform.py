@@ -1,0 +1,83 @@
+"""Greedy-searched widths vs uniformly thinned widths at the same FLOPs.
+
+Loads a trained AutoSlim supernet, the channel configurations the greedy
+search wrote (``greedy_results.json``), and compares each with the uniform
+width ratio of the largest FLOPs not above it. Every subnet is scored on the
+whole validation split after BatchNorm re-calibration on the same training
+batches. Prints a markdown table.
+
+Example:
+    python benchmarks/autoslim_vs_uniform.py \
+        configs/pruning/autoslim/autoslim_resnet18-w16_search_fashion-mnist.py \
+        work_dirs/autoslim_sn/epoch_6.pth work_dirs/autoslim_search
+"""
+import argparse
+import json
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+from mmengine.evaluator import Evaluator
+
+from mmrazor.apis.search import _plain_loader, make_test_fn
+from mmrazor.core import recalibrate_bn
+from mmrazor.registry import METRICS, MODELS
+from mmrazor.utils import register_all_modules, safe_torch_load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='the greedy search config')
+    parser.add_argument('checkpoint', help='trained AutoSlim supernet')
+    parser.add_argument('search_dir', help='work dir of the greedy search')
+    parser.add_argument('--calib-batches', type=int, default=8)
+    args = parser.parse_args()
+
+    register_all_modules()
+    cfg = Config.fromfile(args.config)
+    algo = MODELS.build(cfg.model)
+    state = safe_torch_load(args.checkpoint)
+    algo.load_state_dict(state['state_dict'])
+    val_cfg = dict(cfg.val_dataloader)
+    val_cfg['dataset'] = dict(val_cfg['dataset'])
+    val_cfg['dataset'].pop('indices', None)  # the whole split
+    val_loader = _plain_loader(val_cfg)
+    calib = _plain_loader(cfg.train_dataloader,
+                          args.calib_batches * cfg.train_dataloader.batch_size)
+    evaluator = Evaluator([METRICS.build(cfg.val_evaluator)])
+    evaluator.dataset_meta = val_loader.dataset.metainfo
+    test_fn = make_test_fn(evaluator)
+    key = cfg.searcher.score_key
+
+    def score(bins, max_bins):
+        algo.pruner.set_channel_bins(bins, max_bins)
+        recalibrate_bn(algo, calib, args.calib_batches)
+        return test_fn(algo, val_loader)[key], algo.get_subnet_flops()
+
+    groups = list(algo.pruner.current_subnet())
+    uniform = []
+    for ratio in algo.pruner.ratios:
+        bins = {g: round(ratio * 8) for g in groups}
+        acc, flops = score(bins, 8)
+        uniform.append((ratio, flops, acc))
+    with open(osp.join(args.search_dir, 'greedy_results.json')) as f:
+        results = json.load(f)
+    max_bins = cfg.searcher.max_channel_bins
+    print(f'| target FLOPs | greedy FLOPs | greedy {key} | uniform ratio '
+          f'| uniform FLOPs | uniform {key} |')
+    print('|---|---|---|---|---|---|')
+    for r in results:
+        acc, flops = score(r['bins'], max_bins)
+        below = [u for u in uniform if u[1] <= flops]
+        ratio, u_flops, u_acc = max(below, key=lambda u: u[1]) if below \
+            else min(uniform, key=lambda u: u[1])
+        print(f'| {r["target"] / 1e6:.1f}M | {flops / 1e6:.2f}M | '
+              f'{acc:.2f} | {ratio:.3f} | {u_flops / 1e6:.2f}M | '
+              f'{u_acc:.2f} |')
+    print('\nall uniform widths: ' + ', '.join(
+        f'{r:.3f}: {f / 1e6:.2f}M {a:.2f}' for r, f, a in uniform))
+
+
+if __name__ == '__main__':
+    with torch.no_grad():
+        main()
