@@ -100,11 +100,11 @@ def test_greedy_search_hits_targets_and_resumes(tmp_path):
     targets = [0.8 * full, 0.5 * full]
     calls = []
 
-    def test_fn(model, loader):
+    def score_fn(model, loader):
         calls.append(1)
         return _bins_score(model)
 
-    searcher = GreedySearcher(algo, None, targets, test_fn, str(tmp_path),
+    searcher = GreedySearcher(algo, None, targets, score_fn, str(tmp_path),
                               max_channel_bins=4, score_key='score')
     results = searcher.search()
     assert [r['target'] for r in results] == sorted(targets, reverse=True)
@@ -121,7 +121,7 @@ def test_greedy_search_hits_targets_and_resumes(tmp_path):
     assert state['pending'] == []
     algo2 = _algo()
     n_before = len(calls)
-    GreedySearcher(algo2, None, targets, test_fn, str(tmp_path / 'again'),
+    GreedySearcher(algo2, None, targets, score_fn, str(tmp_path / 'again'),
                    max_channel_bins=4, score_key='score',
                    resume_from=str(tmp_path / 'greedy_state.json')).search()
     assert len(calls) == n_before  # everything was already done
