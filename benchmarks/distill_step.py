@@ -21,9 +21,9 @@ thread contention adds noise far larger than the difference measured.
 import argparse
 import copy
 import statistics
-import time
 
 import torch
+from _timing import make_sync, run_interleaved, timed
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 
@@ -44,11 +44,6 @@ def make_batch(n: int, size: int, device: str) -> dict:
             for _ in range(n)
         ],
         data_samples=[DataSample().set_gt_label(i % 10) for i in range(n)])
-
-
-def sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
 
 
 def main() -> None:
@@ -97,25 +92,19 @@ def main() -> None:
         loss, _ = student.parse_losses(losses)
         student_optim.update_params(loss)
 
-    def timed(step) -> float:
-        sync(args.device)
-        start = time.perf_counter()
-        step()
-        sync(args.device)
-        return time.perf_counter() - start
-
     for _ in range(args.warmup):
         distill_step()
         baseline_step()
-    d_times, b_times = [], []
-    for i in range(args.iters):
-        # Alternate which goes first, so neither always runs on a warm cache.
-        if i % 2:
-            d_times.append(timed(distill_step))
-            b_times.append(timed(baseline_step))
-        else:
-            b_times.append(timed(baseline_step))
-            d_times.append(timed(distill_step))
+    # Alternate which goes first (baseline in even rounds), so neither always
+    # runs on a warm cache. Only the wall times are reported.
+    sync = make_sync(args.device.startswith('cuda'))
+    times = run_interleaved(
+        {'baseline': timed(baseline_step, sync),
+         'distill': timed(distill_step, sync)},
+        warmup=0,
+        rounds=args.iters)
+    d_times = [wall for wall, _ in times['distill']]
+    b_times = [wall for wall, _ in times['baseline']]
     d, b = statistics.median(d_times), statistics.median(b_times)
     print(f'device={args.device} batch={args.batch_size} '
           f'image={args.size}x{args.size} iters={args.iters} '

@@ -15,11 +15,11 @@ Example::
 """
 import argparse
 import random
-import statistics
-import time
 
 import torch
 import torch.nn as nn
+from _timing import (add_timing_args, make_step, median_ms, run_interleaved,
+                     setup_torch)
 
 from mmrazor.models.architectures.backbones import SearchableMobileNetV2
 from mmrazor.models.mutators import OneShotChannelMutator, OneShotValueMutator
@@ -45,42 +45,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--widen-factor', type=float, default=1.0)
     parser.add_argument(
         '--subnet', choices=['random', 'min', 'max'], default='random')
-    parser.add_argument('--steps', type=int, default=20)
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument(
-        '--threads',
-        type=int,
-        default=1,
-        help='torch threads (0: leave the default). With 1 thread the '
-        'process CPU time is a step time robust to other load.')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--device', default='cpu', help='cpu or cuda')
+    add_timing_args(parser)
     return parser.parse_args()
-
-
-def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    criterion = nn.CrossEntropyLoss()
-
-    def step() -> tuple:
-        sync()
-        wall, cpu = time.perf_counter(), time.process_time()
-        optimizer.zero_grad(set_to_none=True)
-        loss = criterion(model(x), y)
-        loss.backward()
-        optimizer.step()
-        sync()
-        return time.perf_counter() - wall, time.process_time() - cpu
-
-    return step
 
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    setup_torch(args.threads, args.seed)
     random.seed(args.seed)
 
     backbone = SearchableMobileNetV2(widen_factor=args.widen_factor)
@@ -103,20 +74,12 @@ def main() -> None:
     y = torch.randint(0, 1000, (args.batch_size, ), device=args.device)
     steps = {'supernet': make_step(supernet, x, y),
              'static': make_step(static, x, y)}
-    times = {name: [] for name in steps}
-    for i in range(args.warmup + args.steps):
-        order = list(steps) if i % 2 == 0 else list(reversed(steps))
-        for name in order:
-            t = steps[name]()
-            if i >= args.warmup:
-                times[name].append(t)
-
-    def median_ms(name: str, i: int) -> float:
-        return statistics.median(t[i] for t in times[name]) * 1e3
+    times = run_interleaved(steps, args.warmup, args.steps)
 
     n_static = sum(p.numel() for p in static.parameters())
-    sup, sta = median_ms('supernet', 0), median_ms('static', 0)
-    sup_cpu, sta_cpu = median_ms('supernet', 1), median_ms('static', 1)
+    sup, sta = median_ms(times['supernet'], 0), median_ms(times['static'], 0)
+    sup_cpu = median_ms(times['supernet'], 1)
+    sta_cpu = median_ms(times['static'], 1)
     print(f'input {args.batch_size}x3x{args.img_size}x{args.img_size}, '
           f'{args.subnet} subnet ({n_static / 1e6:.2f}M params), '
           f'{args.steps} steps after {args.warmup} warm-up, {args.device}, '

@@ -11,11 +11,12 @@ Example::
     python benchmarks/supernet_step.py --batch-size 16 --img-size 96
 """
 import argparse
-import statistics
 import time
 
 import torch
 import torch.nn as nn
+from _timing import (add_timing_args, make_step, median_ms, run_interleaved,
+                     setup_torch)
 
 from mmrazor.models.mutators import OneShotModuleMutator
 from mmrazor.registry import MODELS
@@ -40,42 +41,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--img-size', type=int, default=64)
     parser.add_argument('--widen-factor', type=float, default=1.0)
-    parser.add_argument('--steps', type=int, default=20)
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument(
-        '--threads',
-        type=int,
-        default=1,
-        help='torch threads (0: leave the default). With 1 thread the '
-        'process CPU time is a step time robust to other load.')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--device', default='cpu', help='cpu or cuda')
+    add_timing_args(parser)
     return parser.parse_args()
-
-
-def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    criterion = nn.CrossEntropyLoss()
-
-    def step() -> tuple:
-        sync()
-        wall, cpu = time.perf_counter(), time.process_time()
-        optimizer.zero_grad(set_to_none=True)
-        loss = criterion(model(x), y)
-        loss.backward()
-        optimizer.step()
-        sync()
-        return time.perf_counter() - wall, time.process_time() - cpu
-
-    return step
 
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    setup_torch(args.threads, args.seed)
 
     backbone = MODELS.build(
         dict(type='SearchableShuffleNetV2', widen_factor=args.widen_factor))
@@ -92,13 +64,7 @@ def main() -> None:
     y = torch.randint(0, 1000, (args.batch_size, ), device=args.device)
     steps = {'supernet': make_step(supernet, x, y),
              'static': make_step(static, x, y)}
-    times = {name: [] for name in steps}
-    for i in range(args.warmup + args.steps):
-        order = list(steps) if i % 2 == 0 else list(reversed(steps))
-        for name in order:
-            t = steps[name]()
-            if i >= args.warmup:
-                times[name].append(t)
+    times = run_interleaved(steps, args.warmup, args.steps)
 
     # cost of sampling a new path, which SPOS adds every step
     start = time.perf_counter()
@@ -108,11 +74,9 @@ def main() -> None:
 
     n_super = sum(p.numel() for p in supernet.parameters())
     n_static = sum(p.numel() for p in static.parameters())
-    def median_ms(name: str, i: int) -> float:
-        return statistics.median(t[i] for t in times[name]) * 1e3
-
-    sup, sta = median_ms('supernet', 0), median_ms('static', 0)
-    sup_cpu, sta_cpu = median_ms('supernet', 1), median_ms('static', 1)
+    sup, sta = median_ms(times['supernet'], 0), median_ms(times['static'], 0)
+    sup_cpu = median_ms(times['supernet'], 1)
+    sta_cpu = median_ms(times['static'], 1)
     print(f'input {args.batch_size}x3x{args.img_size}x{args.img_size}, '
           f'{args.steps} steps after {args.warmup} warm-up, '
           f'{args.device}, {torch.get_num_threads()} threads')
