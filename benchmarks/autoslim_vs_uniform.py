@@ -2,7 +2,8 @@
 
 Loads a trained AutoSlim supernet, the channel configurations the greedy
 search wrote (``greedy_results.json``), and compares each with the uniform
-width ratio of the largest FLOPs not above it. Every subnet is scored on the
+width ratio of the largest FLOPs not above it, and with the uniform accuracy
+linearly interpolated to exactly the greedy subnet's FLOPs. Every subnet is scored on the
 whole validation split after BatchNorm re-calibration on the same training
 batches. Prints a markdown table.
 
@@ -21,6 +22,7 @@ from mmengine.evaluator import Evaluator
 
 from mmrazor.apis.search import _plain_loader, make_test_fn
 from mmrazor.core import recalibrate_bn
+from mmrazor.core.searchers.evolution_searcher import seed_everything
 from mmrazor.registry import METRICS, MODELS
 from mmrazor.utils import register_all_modules, safe_torch_load
 
@@ -51,6 +53,7 @@ def main() -> None:
 
     def score(bins, max_bins):
         algo.pruner.set_channel_bins(bins, max_bins)
+        seed_everything(0)  # the same augmented calibration batches
         recalibrate_bn(algo, calib, args.calib_batches)
         return test_fn(algo, val_loader)[key], algo.get_subnet_flops()
 
@@ -64,16 +67,24 @@ def main() -> None:
         results = json.load(f)
     max_bins = cfg.searcher.max_channel_bins
     print(f'| target FLOPs | greedy FLOPs | greedy {key} | uniform ratio '
-          f'| uniform FLOPs | uniform {key} |')
-    print('|---|---|---|---|---|---|')
+          f'(FLOPs just below) | its FLOPs | its {key} | uniform {key} at '
+          'equal FLOPs (interpolated) |')
+    print('|---|---|---|---|---|---|---|')
     for r in results:
         acc, flops = score(r['bins'], max_bins)
         below = [u for u in uniform if u[1] <= flops]
+        above = [u for u in uniform if u[1] > flops]
         ratio, u_flops, u_acc = max(below, key=lambda u: u[1]) if below \
             else min(uniform, key=lambda u: u[1])
+        if below and above:
+            hi = min(above, key=lambda u: u[1])
+            t = (flops - u_flops) / (hi[1] - u_flops)
+            equal = f'{u_acc + t * (hi[2] - u_acc):.2f}'
+        else:
+            equal = 'n/a'
         print(f'| {r["target"] / 1e6:.1f}M | {flops / 1e6:.2f}M | '
               f'{acc:.2f} | {ratio:.3f} | {u_flops / 1e6:.2f}M | '
-              f'{u_acc:.2f} |')
+              f'{u_acc:.2f} | {equal} |')
     print('\nall uniform widths: ' + ', '.join(
         f'{r:.3f}: {f / 1e6:.2f}M {a:.2f}' for r, f, a in uniform))
 
