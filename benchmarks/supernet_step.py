@@ -11,8 +11,10 @@ Example::
     python benchmarks/supernet_step.py --batch-size 16 --img-size 96
 """
 import argparse
+import random
 import time
 
+import numpy as np
 import torch
 import torch.nn as nn
 from _timing import (add_timing_args, make_step, median_ms, run_interleaved,
@@ -48,6 +50,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     setup_torch(args.threads, args.seed)
+    # The sampled path comes from Python's and numpy's generators.
+    random.seed(args.seed)
+    np.random.seed(args.seed)
 
     backbone = MODELS.build(
         dict(type='SearchableShuffleNetV2', widen_factor=args.widen_factor))
