@@ -7,6 +7,7 @@ followed by one big-endian uint32 per dimension and the data in C order.
 Files may be gzip-compressed (``.gz``).
 """
 import gzip
+import os
 import os.path as osp
 import struct
 from typing import Union

@@ -72,6 +72,20 @@ class BaseAlgorithm(BaseModel):
         raise RuntimeError(f'Invalid mode {mode!r}: use "loss", "predict" '
                            'or "tensor"')
 
+    @property
+    def subnet_prefix(self) -> str:
+        """Module-path prefix of the task model inside ``architecture``.
+
+        Subnet files name module paths inside the task model
+        (``backbone.layers.0.0``); an architecture wrapper such as
+        ``MMClsArchitecture`` holds that model as ``model``.
+
+        Returns:
+            str: ``'model.'`` for a wrapper, else ``''``.
+        """
+        inner = getattr(self.architecture, 'model', None)
+        return 'model.' if isinstance(inner, nn.Module) else ''
+
     def _run_forward(self,
                      data: Union[dict, tuple, list],
                      mode: str,

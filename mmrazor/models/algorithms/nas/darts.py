@@ -20,16 +20,6 @@ WEIGHT_OPTIM_KEY = 'architecture'
 ARCH_OPTIM_KEY = 'mutator'
 
 
-def _wrapped_model_prefix(architecture: nn.Module) -> str:
-    """Module-path prefix of a wrapped task model.
-
-    Subnet files name module paths inside the classifier (``backbone.x``);
-    an ``MMClsArchitecture`` holds the classifier as ``model``.
-    """
-    inner = getattr(architecture, 'model', None)
-    return 'model.' if isinstance(inner, nn.Module) else ''
-
-
 @contextlib.contextmanager
 def _isolated_grads(params: Sequence[nn.Parameter]) -> Iterator[None]:
     """Run the body with the ``.grad`` of ``params`` set aside.
@@ -161,7 +151,7 @@ class Darts(BaseAlgorithm):
         self.unroll = unroll
         self.norm_training = norm_training
         self.fd_radius = float(fd_radius)
-        self._prefix = _wrapped_model_prefix(self.architecture)
+        self._prefix = self.subnet_prefix
 
         if fix_subnet is not None:
             from mmrazor.structures import load_fix_subnet

@@ -1,6 +1,6 @@
 """Single Path One-Shot NAS (Guo et al., 2020)."""
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -10,14 +10,6 @@ from mmrazor.registry import MODELS
 from ..base import BaseAlgorithm
 
 SubnetLike = Union[str, Path, Dict[str, Any]]
-
-
-def _subnet_prefix(architecture: nn.Module) -> str:
-    """Module-path prefix of the wrapped model: subnet files name paths in
-    the classifier (``backbone.layers.0.0``), while an ``MMClsArchitecture``
-    holds it as ``model``."""
-    inner = getattr(architecture, 'model', None)
-    return 'model.' if isinstance(inner, nn.Module) else ''
 
 
 @MODELS.register_module()
@@ -82,7 +74,7 @@ class SPOS(BaseAlgorithm):
         if fix_subnet is not None:
             from mmrazor.structures import load_fix_subnet
             load_fix_subnet(self.architecture, fix_subnet,
-                            prefix=_subnet_prefix(self.architecture))
+                            prefix=self.subnet_prefix)
             self.mutator = None
         else:
             if isinstance(mutator, dict):
