@@ -73,11 +73,15 @@ class GeneralDistill(BaseAlgorithm):
         """The student (the architecture)."""
         return self.architecture
 
+    #: Run the student's forward before the teacher's.
+    student_first: bool = False
+
     def loss(self,
              inputs: torch.Tensor,
              data_samples: Optional[List[Any]] = None
              ) -> Dict[str, torch.Tensor]:
-        """Losses of one distillation step: teacher first, then student.
+        """Losses of one distillation step: both forwards (teacher first,
+        unless :attr:`student_first`), then the distillation losses.
 
         Args:
             inputs (Tensor): Preprocessed inputs.
@@ -87,22 +91,31 @@ class GeneralDistill(BaseAlgorithm):
             dict[str, Tensor]: ``teacher.*`` (optional), ``student.*``
             (optional) and ``distiller.*`` losses.
         """
-        losses: Dict[str, torch.Tensor] = {}
-        try:
-            teacher_losses = self.distiller.exec_teacher_forward(
+        outputs: Dict[str, Any] = {}
+
+        def teacher() -> None:
+            outputs['teacher'] = self.distiller.exec_teacher_forward(
                 inputs, data_samples, with_loss=self.with_teacher_loss)
-            student_out = self.distiller.exec_student_forward(
+
+        def student() -> None:
+            outputs['student'] = self.distiller.exec_student_forward(
                 self.architecture,
                 inputs,
                 data_samples,
                 with_loss=self.with_student_loss)
+
+        try:
+            for run in ((student, teacher) if self.student_first else
+                        (teacher, student)):
+                run()
         except BaseException:
             self.distiller.reset_outputs()
             raise
+        losses: Dict[str, torch.Tensor] = {}
         if self.with_teacher_loss:
-            losses.update(add_prefix(teacher_losses, 'teacher'))
+            losses.update(add_prefix(outputs['teacher'], 'teacher'))
         if self.with_student_loss:
-            losses.update(add_prefix(student_out, 'student'))
+            losses.update(add_prefix(outputs['student'], 'student'))
         losses.update(
             add_prefix(
                 self.distiller.compute_distill_loss(data_samples),
@@ -120,38 +133,4 @@ class AlignMethodDistill(GeneralDistill):
     Args are those of :class:`GeneralDistill`.
     """
 
-    def loss(self,
-             inputs: torch.Tensor,
-             data_samples: Optional[List[Any]] = None
-             ) -> Dict[str, torch.Tensor]:
-        """Losses of one step: student first, then teacher.
-
-        Args:
-            inputs (Tensor): Preprocessed inputs.
-            data_samples (list, optional): Annotations.
-
-        Returns:
-            dict[str, Tensor]: ``student.*`` (optional), ``teacher.*``
-            (optional) and ``distiller.*`` losses.
-        """
-        losses: Dict[str, torch.Tensor] = {}
-        try:
-            student_out = self.distiller.exec_student_forward(
-                self.architecture,
-                inputs,
-                data_samples,
-                with_loss=self.with_student_loss)
-            teacher_losses = self.distiller.exec_teacher_forward(
-                inputs, data_samples, with_loss=self.with_teacher_loss)
-        except BaseException:
-            self.distiller.reset_outputs()
-            raise
-        if self.with_student_loss:
-            losses.update(add_prefix(student_out, 'student'))
-        if self.with_teacher_loss:
-            losses.update(add_prefix(teacher_losses, 'teacher'))
-        losses.update(
-            add_prefix(
-                self.distiller.compute_distill_loss(data_samples),
-                'distiller'))
-        return losses
+    student_first = True
