@@ -23,8 +23,52 @@ def _check_batch(student: torch.Tensor, teacher: torch.Tensor,
             f'{tuple(student.shape)} and {tuple(teacher.shape)}')
 
 
+class _RelationalKD(BaseDistillLoss):
+    """Relational KD: the Huber loss between a relation of the student's
+    embeddings and the same relation of the teacher's (Park et al., CVPR
+    2019). Subclasses define :meth:`relation`.
+
+    Args:
+        loss_weight (float): Weight of the loss.
+        with_l2_norm (bool): L2-normalise the flattened embeddings first.
+        teacher_detach (bool): Stop gradients through the teacher.
+    """
+
+    def __init__(self,
+                 loss_weight: float,
+                 with_l2_norm: bool = True,
+                 teacher_detach: bool = True) -> None:
+        super().__init__(loss_weight, teacher_detach)
+        self.with_l2_norm = with_l2_norm
+
+    @staticmethod
+    def relation(feat: torch.Tensor) -> torch.Tensor:
+        """The relation of a batch of embeddings ``(N, D)``."""
+        raise NotImplementedError
+
+    def loss(self,
+             student: torch.Tensor,
+             teacher: torch.Tensor,
+             gt_labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Compute the unweighted loss.
+
+        Args:
+            student (Tensor): Student embeddings, shape ``(N, ...)``.
+            teacher (Tensor): Teacher embeddings, shape ``(N, ...)``.
+            gt_labels (Tensor, optional): Unused.
+
+        Returns:
+            Tensor: The scalar loss.
+        """
+        _check_batch(student, teacher, type(self).__name__)
+        s = _flatten(student, self.with_l2_norm)
+        t = _flatten(teacher, self.with_l2_norm)
+        return F.smooth_l1_loss(
+            self.relation(s), self.relation(t), reduction='mean')
+
+
 @MODELS.register_module()
-class DistanceWiseRKD(BaseDistillLoss):
+class DistanceWiseRKD(_RelationalKD):
     """Distance-wise relational knowledge distillation (RKD-D).
 
     From "Relational Knowledge Distillation" (Park et al., CVPR 2019,
@@ -52,11 +96,10 @@ class DistanceWiseRKD(BaseDistillLoss):
                  loss_weight: float = 25.0,
                  with_l2_norm: bool = True,
                  teacher_detach: bool = True) -> None:
-        super().__init__(loss_weight, teacher_detach)
-        self.with_l2_norm = with_l2_norm
+        super().__init__(loss_weight, with_l2_norm, teacher_detach)
 
     @staticmethod
-    def distance(feat: torch.Tensor) -> torch.Tensor:
+    def relation(feat: torch.Tensor) -> torch.Tensor:
         """Pairwise distances divided by their mean over distinct pairs.
 
         Args:
@@ -71,29 +114,9 @@ class DistanceWiseRKD(BaseDistillLoss):
         mean = dist[off_diag].mean().clamp(min=1e-12)
         return dist / mean
 
-    def loss(self,
-             student: torch.Tensor,
-             teacher: torch.Tensor,
-             gt_labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Compute the unweighted loss.
-
-        Args:
-            student (Tensor): Student embeddings, shape ``(N, ...)``.
-            teacher (Tensor): Teacher embeddings, shape ``(N, ...)``.
-            gt_labels (Tensor, optional): Unused.
-
-        Returns:
-            Tensor: The scalar loss.
-        """
-        _check_batch(student, teacher, 'DistanceWiseRKD')
-        s = _flatten(student, self.with_l2_norm)
-        t = _flatten(teacher, self.with_l2_norm)
-        return F.smooth_l1_loss(
-            self.distance(s), self.distance(t), reduction='mean')
-
 
 @MODELS.register_module()
-class AngleWiseRKD(BaseDistillLoss):
+class AngleWiseRKD(_RelationalKD):
     """Angle-wise relational knowledge distillation (RKD-A).
 
     From "Relational Knowledge Distillation" (Park et al., CVPR 2019). For
@@ -120,11 +143,10 @@ class AngleWiseRKD(BaseDistillLoss):
                  loss_weight: float = 50.0,
                  with_l2_norm: bool = True,
                  teacher_detach: bool = True) -> None:
-        super().__init__(loss_weight, teacher_detach)
-        self.with_l2_norm = with_l2_norm
+        super().__init__(loss_weight, with_l2_norm, teacher_detach)
 
     @staticmethod
-    def angle(feat: torch.Tensor) -> torch.Tensor:
+    def relation(feat: torch.Tensor) -> torch.Tensor:
         """Cosines of all angles ``(i, j, k)`` at vertex ``j``.
 
         Args:
@@ -136,25 +158,6 @@ class AngleWiseRKD(BaseDistillLoss):
         # e[j, i] = unit vector from t_j to t_i (zero when i == j).
         e = F.normalize(feat.unsqueeze(0) - feat.unsqueeze(1), p=2, dim=2)
         return torch.bmm(e, e.transpose(1, 2))
-
-    def loss(self,
-             student: torch.Tensor,
-             teacher: torch.Tensor,
-             gt_labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Compute the unweighted loss.
-
-        Args:
-            student (Tensor): Student embeddings, shape ``(N, ...)``.
-            teacher (Tensor): Teacher embeddings, shape ``(N, ...)``.
-            gt_labels (Tensor, optional): Unused.
-
-        Returns:
-            Tensor: The scalar loss.
-        """
-        _check_batch(student, teacher, 'AngleWiseRKD')
-        s = _flatten(student, self.with_l2_norm)
-        t = _flatten(teacher, self.with_l2_norm)
-        return F.smooth_l1_loss(self.angle(s), self.angle(t), reduction='mean')
 
 
 def _pearson_rows(a: torch.Tensor,
