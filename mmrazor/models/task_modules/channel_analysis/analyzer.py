@@ -316,30 +316,22 @@ class ChannelAnalyzer:
                 dtype = torch.float32
             inputs = torch.randn(self.input_shape, dtype=dtype)
         forward_fn = forward_fn or (lambda m, x: m(x))
-        training = [m for m in model.modules() if m.training]
-        for m in training:  # eval mode without a recursive .eval()
-            m.training = False
-        try:
-            trace = None
-            if self.use_meta:
-                try:
-                    with _meta_weights(model):
-                        trace = self._trace(model, forward_fn,
-                                            _to_device(inputs, 'meta'))
-                except ChannelAnalysisError as e:
-                    if e.__cause__ is None:  # bounded walk: do not retry
-                        raise
-                    print_log(
-                        'channel analysis: the model does not run on meta '
-                        f'tensors ({e}); tracing with real tensors',
-                        logger='current')
-            if trace is None:
-                device = _device_of(model)
-                trace = self._trace(model, forward_fn,
-                                    _to_device(inputs, device))
-        finally:
-            for m in training:
-                m.training = True
+        trace = None  # the tracer runs the model in eval mode
+        if self.use_meta:
+            try:
+                with _meta_weights(model):
+                    trace = self._trace(model, forward_fn,
+                                        _to_device(inputs, 'meta'))
+            except ChannelAnalysisError as e:
+                if e.__cause__ is None:  # bounded walk: do not retry
+                    raise
+                print_log(
+                    'channel analysis: the model does not run on meta '
+                    f'tensors ({e}); tracing with real tensors',
+                    logger='current')
+        if trace is None:
+            trace = self._trace(model, forward_fn,
+                                _to_device(inputs, _device_of(model)))
         self._apply_manual_groups(trace)
         groups = self._build_groups(trace)
         return ChannelDependency(trace, groups)
@@ -402,9 +394,11 @@ class ChannelAnalyzer:
         sorted_groups = group_of_root[sorted_roots]
         cuts = np.flatnonzero(np.diff(sorted_groups)) + 1
         by_group: Dict[int, List[int]] = {}
-        for chunk in np.split(sorted_roots, cuts):
-            if len(chunk):
-                by_group[int(group_of_root[chunk[0]])] = chunk.tolist()
+        roots_list = sorted_roots.tolist()
+        bounds = [0] + cuts.tolist() + [len(roots_list)]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if hi > lo:
+                by_group[int(sorted_groups[lo])] = roots_list[lo:hi]
         groups: 'OrderedDict[str, ChannelGroup]' = OrderedDict()
         group_by_index: Dict[int, ChannelGroup] = {}
         for k in range(num_src):
@@ -418,35 +412,48 @@ class ChannelAnalyzer:
 
         # Which groups every layer side / parameter / block touches, in
         # one vectorised pass.
-        labels_: List[Tuple[str, str]] = []
-        chunks, owners = [], []
-        for rec in trace.layers.values():
-            for side, ids in (('in', rec.in_ids), ('out', rec.out_ids)):
-                labels_.append(('layer', f'{rec.name}:{side}'))
+        # Layer sides often share one id array (a norm's input and
+        # output): each array is looked at once, under all its labels.
+        labels_: List[List[Tuple[str, str]]] = []
+        chunks: List[np.ndarray] = []
+        chunk_of: Dict[int, int] = {}
+
+        def add(kind: str, text: str, ids: Any) -> None:
+            key = id(ids)
+            if key not in chunk_of:
+                chunk_of[key] = len(chunks)
                 chunks.append(np.asarray(ids).ravel())
+                labels_.append([])
+            labels_[chunk_of[key]].append((kind, text))
+
+        for rec in trace.layers.values():
+            add('layer', f'{rec.name}:in', rec.in_ids)
+            add('layer', f'{rec.name}:out', rec.out_ids)
         for prec in trace.params.values():
-            labels_.append(('layer', f'{prec.name}:param'))
-            chunks.append(prec.ids.ravel())
+            add('layer', f'{prec.name}:param', prec.ids)
         for ids, reason in trace.blocked:
-            labels_.append(('block', reason))
-            chunks.append(np.asarray(ids).ravel())
+            add('block', reason, ids)
         if chunks:
             owners = np.repeat(np.arange(len(chunks)),
                                [len(c) for c in chunks])
             flat = np.concatenate(chunks)
             valid = flat >= 0
             owners, flat = owners[valid], flat[valid]
-            gids = group_of_root[roots[flat]]
-            pairs = np.unique(owners * (num_src + 1) + gids)
+            keys = owners * (num_src + 1) + group_of_root[roots[flat]]
+            # Most chunks lie in one group: drop runs of equal keys before
+            # sorting the rest.
+            run_start = np.ones(len(keys), dtype=bool)
+            np.not_equal(keys[1:], keys[:-1], out=run_start[1:])
+            pairs = np.unique(keys[run_start])
             for code in pairs.tolist():
                 owner, g = divmod(code, num_src + 1)
-                kind, text = labels_[owner]
                 group = group_by_index[g]
-                if kind == 'layer':
-                    group.layers.append(text)
-                elif text not in group.blocked_by and \
-                        len(group.blocked_by) < 8:
-                    group.blocked_by.append(text)
+                for kind, text in labels_[owner]:
+                    if kind == 'layer':
+                        group.layers.append(text)
+                    elif text not in group.blocked_by and \
+                            len(group.blocked_by) < 8:
+                        group.blocked_by.append(text)
         for g in groups.values():
             for key in self.excluded:
                 if any(_matches(s, key) for s in g.sources):

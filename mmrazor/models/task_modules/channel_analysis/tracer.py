@@ -32,6 +32,13 @@ from torch.overrides import TorchFunctionMode
 
 from .union_find import UnionFind
 
+#: Switches ``__torch_function__`` handling off (modes included) while the
+#: tracer does its own bookkeeping on tensors, so that ``x.dim()`` or
+#: ``x.shape`` inside a rule is not dispatched (and traced) again.
+_quiet = getattr(torch._C, 'DisableTorchFunction', None)
+if _quiet is None:  # pragma: no cover - very old PyTorch
+    from contextlib import nullcontext as _quiet
+
 # --------------------------------------------------------------- op tables
 _ELEMENTWISE = frozenset("""
 add sub mul div true_divide floor_divide rsub where maximum minimum fmax fmin
@@ -169,10 +176,6 @@ class TraceResult:
     op_counts: Dict[str, int] = field(default_factory=dict)
 
 
-def _is_channel_norm(module: nn.Module) -> bool:
-    return isinstance(module, nn.modules.batchnorm._NormBase)
-
-
 def _tensors_in(obj: Any, out: List[torch.Tensor], depth: int = 0
                 ) -> List[torch.Tensor]:
     if isinstance(obj, torch.Tensor):
@@ -238,6 +241,72 @@ def _dim_groups(a: Sequence[int], b: Sequence[int]
     return groups
 
 
+def _conv_output_shape(module: nn.Module
+                       ) -> Callable[[torch.Tensor], Tuple[int, ...]]:
+    """``x -> shape of module(x)`` for a plain convolution (its attributes
+    are read once)."""
+    nd = module.weight.dim() - 2
+    cin, cout = module.in_channels, module.out_channels
+    same = module.padding == 'same'
+    # per spatial dim: out = (size + pad2 - span) // stride + 1
+    dims = []
+    for i in range(nd):
+        p = 0 if module.padding in ('valid', 'same') else module.padding[i]
+        span = module.dilation[i] * (module.kernel_size[i] - 1) + 1
+        dims.append((2 * p - span, module.stride[i]))
+    kind = type(module).__name__
+
+    def shape(x: torch.Tensor) -> Tuple[int, ...]:
+        size = x.shape
+        if len(size) != nd + 2 or size[1] != cin:
+            raise ValueError(f'{kind} expected {cin} channels, got input '
+                             f'of shape {tuple(size)}')
+        if same:
+            return (size[0], cout) + tuple(size[2:])
+        return (size[0], cout) + tuple(
+            (n + extra) // stride + 1
+            for n, (extra, stride) in zip(size[2:], dims))
+
+    return shape
+
+
+_PLAIN_NORM_FORWARDS = (nn.BatchNorm1d.forward, nn.BatchNorm2d.forward,
+                        nn.BatchNorm3d.forward, nn.LayerNorm.forward,
+                        nn.GroupNorm.forward)
+
+
+def _shape_only_output(module: nn.Module,
+                       kind: str) -> Optional[Callable[[torch.Tensor],
+                                                       torch.Tensor]]:
+    """``x -> zeros shaped like module(x)`` for the standard layers whose
+    output shape follows from their attributes, else None."""
+    if kind == 'linear' and type(module).forward is nn.Linear.forward:
+        width = (module.out_features, )
+        return lambda x: x.new_zeros(x.shape[:-1] + width)
+    if kind == 'conv' and type(module) in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
+        out_shape = _conv_output_shape(module)
+        return lambda x: x.new_zeros(out_shape(x))
+    if kind in ('norm', 'layernorm') and \
+            type(module).forward in _PLAIN_NORM_FORWARDS:
+        return torch.zeros_like
+    return None
+
+
+#: layer kind of each module class seen so far (None: not a layer)
+_KIND_OF_TYPE: Dict[type, Optional[str]] = {}
+
+
+def _kind_of_type(cls: type) -> Optional[str]:
+    if issubclass(cls, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return 'conv'
+    if issubclass(cls, nn.Linear):
+        return 'linear'
+    if issubclass(cls, (nn.modules.batchnorm._NormBase, nn.GroupNorm)):
+        return 'norm'
+    if issubclass(cls, nn.LayerNorm):
+        return 'layernorm'
+    return None
+
 class _Mode(TorchFunctionMode):
 
     def __init__(self, tracer: 'ChannelTracer') -> None:
@@ -296,7 +365,7 @@ class ChannelTracer:
         self._start = 0.0
         self._leaf_calls = 0
         self._param_index: Dict[int, Tuple[str, nn.Module, str]] = {}
-        self._modules: Dict[int, Tuple[str, bool]] = {}
+        self._modules: Dict[int, Tuple[str, Optional[str]]] = {}
 
     # ------------------------------------------------------------ helpers
     def where(self) -> str:
@@ -347,12 +416,17 @@ class ChannelTracer:
         return np.full((1, ) * t.dim(), -1, dtype=np.int64)
 
     def set_ids(self, t: torch.Tensor, ids: np.ndarray) -> None:
-        ids = _align(np.asarray(ids, dtype=np.int64), t.dim())
-        if ids.ndim != t.dim() or any(
-                s not in (1, n) for s, n in zip(ids.shape, t.shape)):
+        """Attach channel ids to a tensor (checked against its shape)."""
+        if not isinstance(ids, np.ndarray) or ids.dtype != np.int64:
+            ids = np.asarray(ids, dtype=np.int64)
+        shape = t.shape
+        if ids.ndim != len(shape):
+            ids = _align(ids, len(shape))
+        if ids.ndim != len(shape) or any(
+                s != n and s != 1 for s, n in zip(ids.shape, shape)):
             raise ChannelAnalysisError(
                 f'internal: ids of shape {ids.shape} do not fit a tensor '
-                f'of shape {tuple(t.shape)} in {self.where()}')
+                f'of shape {tuple(shape)} in {self.where()}')
         self.info[id(t)] = (t, ids)
 
     def _param_ids(self, t: torch.Tensor, name: str, owner: nn.Module,
@@ -374,10 +448,16 @@ class ChannelTracer:
 
     def _pair(self, sa, a, sb, b, reason) -> None:
         """Tie two operands of an element-wise op."""
-        for d in set(_varying(a)) | set(_varying(b)):
-            if sa[d] != sb[d]:
-                return  # broadcast along a channel dim: no tie
-        ea, eb = np.broadcast_arrays(a, b)
+        if a.shape == b.shape:
+            # ids vary only along dims of full size, equal in both
+            if a is b:
+                return
+            ea, eb = a, b
+        else:
+            for d in set(_varying(a)) | set(_varying(b)):
+                if sa[d] != sb[d]:
+                    return  # broadcast along a channel dim: no tie
+            ea, eb = np.broadcast_arrays(a, b)
         self.uf.union_arrays(ea, eb)
         lone = (ea >= 0) != (eb >= 0)
         if lone.any():
@@ -389,6 +469,8 @@ class ChannelTracer:
         """1-d ids along ``dim`` of a layer's input (others must not
         vary)."""
         dim = dim % ids.ndim
+        if ids.shape[dim] == size and ids.size == size:
+            return ids.reshape(-1)  # the usual case: ids along ``dim`` only
         vary = _varying(ids)
         if any(d != dim for d in vary):
             self.block(ids, reason + ' (channels spread over several dims)')
@@ -406,14 +488,16 @@ class ChannelTracer:
         """Tie channels within each of ``rows`` equal parts; returns one id
         per part (``-1`` where a part holds untraced channels)."""
         table = ids.reshape(rows, -1)
+        if table.shape[1] == 1:  # depthwise: one channel per part
+            return table[:, 0]
         traced = table >= 0
         mixed = traced.any(1) & ~traced.all(1)
         if mixed.any():
             self.block(table[mixed], reason + ' (mixes traced and '
                        'untraced channels)')
         reps = np.where(traced.all(1), table[:, 0], -1)
-        for k in range(1, table.shape[1]):
-            self.uf.union_arrays(reps, table[:, k])
+        self.uf.union_along(
+            np.concatenate([reps[:, None], table[:, 1:]], axis=1), axis=1)
         return reps
 
     # ------------------------------------------------------------- layers
@@ -434,37 +518,43 @@ class ChannelTracer:
             pmod, x = self._pending
             self._pending = None
             name = self._modules[id(pmod)][0]
-            self._leaf_name = name
-            try:
-                self._leaf(name, pmod, x, output)
-            finally:
-                self._leaf_name = None
+            self._run_leaf(name, pmod, x, output)
         return None
+
+    def _run_leaf(self, name: str, module: nn.Module, x: Any,
+                  out: Any) -> None:
+        self._leaf_name = name
+        try:
+            with _quiet():
+                self._leaf(name, module, x, out)
+        finally:
+            self._leaf_name = None
 
     @staticmethod
     def leaf_kind(module: nn.Module) -> Optional[str]:
-        """The kind of layer the tracer handles as one step, or None."""
-        if getattr(module, '_channel_leaf_kind', None):
-            return module._channel_leaf_kind
-        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            return 'conv'
-        if isinstance(module, nn.Linear):
-            return 'linear'
-        if _is_channel_norm(module) or isinstance(module, nn.GroupNorm):
-            return 'norm'
-        if isinstance(module, nn.PReLU) and module.num_parameters > 1:
-            return 'norm'
-        if isinstance(module, nn.LayerNorm):
-            return 'layernorm'
-        return None
+        """The kind of layer the tracer handles as one step, or None.
+
+        A class (or instance) attribute ``_channel_leaf_kind`` declares the
+        kind of a custom layer.
+        """
+        declared = module.__dict__.get('_channel_leaf_kind') or getattr(
+            type(module), '_channel_leaf_kind', None)
+        if declared:
+            return declared
+        if isinstance(module, nn.PReLU):
+            return 'norm' if module.num_parameters > 1 else None
+        cls = type(module)
+        if cls not in _KIND_OF_TYPE:
+            _KIND_OF_TYPE[cls] = _kind_of_type(cls)
+        return _KIND_OF_TYPE[cls]
 
     def _leaf(self, name: str, module: nn.Module, x: Any, out: Any) -> None:
         self._leaf_calls += 1
-        self._tick(f'layer {name}')
+        self._tick(name, 'layer ')
         if self.progress is not None:
             self.progress(len(self.layers) + 1, self._num_leaves)
         reason = self._reason(type(module).__name__)
-        kind = self.leaf_kind(module)
+        kind = self._modules[id(module)][1]
         if not isinstance(x, torch.Tensor) or not isinstance(
                 out, torch.Tensor):
             ins = _tensors_in(x, [])
@@ -477,9 +567,10 @@ class ChannelTracer:
             self._leaf_rules(name, module, kind, x, x_ids, out, rec, reason)
         finally:
             rec = self.layers.get(name)
-            if rec is not None and out.dim() >= 2 and out.shape[0] > 0:
-                channels = out.shape[rec.out_dim]
-                rec.positions += out.numel() // (out.shape[0] * channels)
+            shape = out.shape
+            if rec is not None and len(shape) >= 2 and shape[0] > 0:
+                rec.positions += out.numel() // (shape[0] *
+                                                 shape[rec.out_dim])
 
     def _leaf_rules(self, name, module, kind, x, x_ids, out, rec,
                     reason) -> None:
@@ -588,18 +679,24 @@ class ChannelTracer:
             self.set_ids(out, self.ids_of(x))
 
     # ---------------------------------------------------------------- ops
-    def _tick(self, what: str) -> None:
+    def _tick(self, what: str, kind: str = '') -> None:
+        """Count one traced step; stop a walk that runs too long.
+
+        Args:
+            what (str): The op or layer name (for the error).
+            kind (str): Prefix of ``what`` in the error, e.g. ``'layer '``.
+        """
         self.num_ops += 1
         if self.num_ops > self.max_ops:
             raise ChannelAnalysisError(
                 f'channel analysis stopped after {self.max_ops} ops (at '
-                f'{what} in {self.where()}); raise `max_ops` or analyse a '
-                'sub-module')
+                f'{kind}{what} in {self.where()}); raise `max_ops` or '
+                'analyse a sub-module')
         if self.num_ops % 256 == 0 and \
                 time.perf_counter() - self._start > self.timeout:
             raise ChannelAnalysisError(
                 f'channel analysis stopped after {self.timeout:.0f}s (at '
-                f'{what} in {self.where()}); raise `timeout`')
+                f'{kind}{what} in {self.where()}); raise `timeout`')
 
     def record(self, func: Callable, args: tuple, kwargs: dict,
                out: Any) -> None:
@@ -677,8 +774,16 @@ class ChannelTracer:
 
     def _elementwise(self, inputs, outs, reason) -> bool:
         out = outs[0]
+        oshape = out.shape
+        if len(inputs) == 1 and inputs[0].shape == oshape:
+            # the common case (an activation): ids pass through unchanged
+            ids = self.ids_of(inputs[0])
+            for o in outs:
+                if o.shape == oshape:
+                    self.info[id(o)] = (o, ids)
+            return True
         nd = out.dim()
-        oshape = tuple(out.shape)
+        oshape = tuple(oshape)
         items = []
         for t in inputs:
             if t.dim() > nd:
@@ -697,9 +802,11 @@ class ChannelTracer:
             else:
                 a, b = np.broadcast_arrays(result, ids)
                 result = np.where(a >= 0, a, b)
+        result = np.asarray(result) if len(pool) == 1 else _compress(
+            np.asarray(result))
         for o in outs:
             if tuple(o.shape) == oshape:
-                self.set_ids(o, _compress(np.asarray(result)))
+                self.set_ids(o, result)
         return True
 
     @staticmethod
@@ -754,8 +861,7 @@ class ChannelTracer:
                 range(full.ndim - len(big_out), full.ndim)))
             lead = int(np.prod([oshape[d] for d in fixed]))
             table = moved.reshape(-1, lead, oshape[free])
-            for k in range(1, lead):
-                self.uf.union_arrays(table[:, 0, :], table[:, k, :])
+            self.uf.union_along(table, axis=1)
         self.set_ids(out, _compress(full))
         return True
 
@@ -919,8 +1025,7 @@ class ChannelTracer:
         table = np.moveaxis(ids, dim, -1)
         if equal:
             parts = table.reshape(table.shape[:-1] + (n, size // n))
-            for k in range(1, n):
-                self.uf.union_arrays(parts[..., 0, :], parts[..., k, :])
+            self.uf.union_along(parts, axis=-2)
         start = 0
         for o in outs:
             step = o.shape[dim] if o.dim() == x.dim() else 1
@@ -940,8 +1045,7 @@ class ChannelTracer:
             return True
         ch = self._channel_ids(ids, 1, c, reason)
         table = ch.reshape(groups, c // groups)
-        for k in range(1, groups):
-            self.uf.union_arrays(table[0], table[k])
+        self.uf.union_along(table, axis=0)
         shape = [1] * x.dim()
         shape[1] = c
         self.set_ids(out, table.T.reshape(shape))
@@ -990,54 +1094,33 @@ class ChannelTracer:
         return True
 
     # ---------------------------------------------------------------- run
-    @staticmethod
-    def _fake_forward(module: nn.Module, kind: str) -> Optional[Callable]:
-        """A forward that returns zeros of the right shape without the
-        layer's arithmetic (the analysis needs shapes, not values)."""
-        if kind == 'linear':
+    def _recording_forward(self, name: str, module: nn.Module,
+                           kind: str) -> Optional[Callable]:
+        """A forward for a standard layer that returns zeros of the right
+        shape without the layer's arithmetic (the analysis needs shapes,
+        not values) and records the layer itself, so the layer needs no
+        hooks."""
+        make_output = _shape_only_output(module, kind)
+        if make_output is None:
+            return None
 
-            def linear(x, *args, **kwargs):
-                return x.new_zeros(x.shape[:-1] + (module.out_features, ))
+        def forward(x, *args, **kwargs):
+            with _quiet():
+                out = make_output(x)
+                if self.active and self.depth == 0:
+                    self._leaf_name = name
+                    try:
+                        self._leaf(name, module, x, out)
+                    finally:
+                        self._leaf_name = None
+            return out
 
-            return linear
-        if kind == 'conv' and type(module) in (nn.Conv1d, nn.Conv2d,
-                                               nn.Conv3d):
-            nd = module.weight.dim() - 2
-
-            def conv(x, *args, **kwargs):
-                if x.dim() != nd + 2 or x.shape[1] != module.in_channels:
-                    raise ValueError(f'{type(module).__name__} expected '
-                                     f'{module.in_channels} channels, got '
-                                     f'input of shape {tuple(x.shape)}')
-                spatial = []
-                for i in range(nd):
-                    size = x.shape[2 + i]
-                    k, s, d = (module.kernel_size[i], module.stride[i],
-                               module.dilation[i])
-                    if module.padding == 'same':
-                        spatial.append(size)
-                        continue
-                    p = 0 if module.padding == 'valid' else \
-                        module.padding[i]
-                    spatial.append((size + 2 * p - d * (k - 1) - 1) // s + 1)
-                return x.new_zeros((x.shape[0], module.out_channels) +
-                                   tuple(spatial))
-
-            return conv
-        if kind in ('norm', 'layernorm') and type(module).forward in (
-                nn.BatchNorm1d.forward, nn.BatchNorm2d.forward,
-                nn.BatchNorm3d.forward, nn.LayerNorm.forward,
-                nn.GroupNorm.forward):
-
-            def norm(x, *args, **kwargs):
-                return torch.zeros_like(x)
-
-            return norm
-        return None
+        return forward
 
     def trace(self, run: Callable[[], Any],
               skip_arithmetic: bool = True) -> TraceResult:
-        """Run ``run()`` (which calls the model) under the tracer.
+        """Run ``run()`` (which calls the model) under the tracer, in eval
+        mode (train/eval flags are restored afterwards).
 
         Args:
             run (Callable): Runs one forward pass and returns the output.
@@ -1050,27 +1133,34 @@ class ChannelTracer:
         """
         leaves = 0
         faked = []
-        leaf_modules = []
+        hooked = []
+        training = []  # eval mode for the trace, without a recursive .eval()
         for name, module in self.model.named_modules():
+            if module.training:
+                module.training = False
+                training.append(module)
             kind = self.leaf_kind(module)
             leaf = kind is not None
             leaves += leaf
-            self._modules[id(module)] = (name, leaf)
+            self._modules[id(module)] = (name, kind)
+            fake = self._recording_forward(name, module, kind) if leaf \
+                and skip_arithmetic and 'forward' not in module.__dict__ \
+                else None
+            if fake is not None:
+                # straight into the instance dict: nn.Module.__setattr__
+                # is slow and the attribute is removed again below
+                module.__dict__['forward'] = fake
+                faked.append(module)
+                continue  # its parameters are not seen by any op
             if leaf:
-                leaf_modules.append(module)
+                hooked.append(module)
             for store in (module._parameters, module._buffers):
                 for pname, p in store.items():
                     if p is not None:
                         full = f'{name}.{pname}' if name else pname
                         self._param_index[id(p)] = (full, module, pname)
-            fake = self._fake_forward(module, kind) if leaf and \
-                skip_arithmetic and 'forward' not in module.__dict__ \
-                else None
-            if fake is not None:
-                module.forward = fake
-                faked.append(module)
         handles = []
-        for module in leaf_modules:
+        for module in hooked:
             handles.append(module.register_forward_pre_hook(self._pre_hook))
             handles.append(module.register_forward_hook(self._post_hook))
         self._num_leaves = leaves
@@ -1094,7 +1184,9 @@ class ChannelTracer:
             for h in handles:
                 h.remove()
             for module in faked:
-                del module.forward
+                module.__dict__.pop('forward', None)
+            for module in training:
+                module.training = True
             self.info.clear()
         return TraceResult(self.uf, self.layers, self.params, self.sources,
                            self.blocked, self.num_ops,

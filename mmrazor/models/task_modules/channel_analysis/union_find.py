@@ -79,6 +79,19 @@ class UnionFind:
             self._b.append(b[keep])
             self._roots = None
 
+    def union_along(self, table: np.ndarray, axis: int) -> None:
+        """Union every slice of ``table`` along ``axis`` with the first
+        slice, element by element (``-1`` entries are skipped).
+
+        Args:
+            table (np.ndarray): Ids.
+            axis (int): The axis whose slices are tied together.
+        """
+        table = np.moveaxis(np.asarray(table), axis, 0)
+        if table.shape[0] > 1:
+            rest = table[1:]
+            self.union_arrays(np.broadcast_to(table[:1], rest.shape), rest)
+
     def roots(self) -> np.ndarray:
         """The representative of every id, as an array."""
         if self._roots is None:
