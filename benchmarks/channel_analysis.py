@@ -8,7 +8,7 @@ same model and input, in the same process (when ``torch_pruning`` is
 installed), and next to one plain forward pass (both analyses run one).
 
 Part 2 (``latency``): every model is thinned uniformly (RatioPruner, one
-ratio for every channel group, ``round_to=8``), deployed (physically
+ratio for every channel group, ``--round-to``, default 8), deployed (physically
 pruned), and its CPU latency is compared with the dense model's; the target
 is ``speed-up >= 0.8 x FLOPs reduction``.
 
@@ -120,10 +120,11 @@ def latency_ms(model: nn.Module, x: torch.Tensor, runs: int) -> List[float]:
         return [cpu_seconds(lambda: model(x)) * 1e3 for _ in range(runs)]
 
 
-def bench_latency(models: List[str], side: int, ratio: float,
-                  runs: int) -> None:
+def bench_latency(models: List[str], side: int, ratio: float, runs: int,
+                  round_to: int = 8) -> None:
     print(f'\n## Deployed vs dense CPU latency (input 1x3x{side}x{side}, '
-          f'uniform width ratio {ratio}, round_to=8, median CPU time of '
+          f'uniform width ratio {ratio}, round_to={round_to}, median CPU '
+          f'time of '
           f'{runs}, {torch.get_num_threads()} thread(s))\n')
     print('| model | dense ms | deployed ms | speed-up | FLOPs dense (G) | '
           'FLOPs deployed (G) | FLOPs reduction | speed-up / reduction | '
@@ -137,7 +138,7 @@ def bench_latency(models: List[str], side: int, ratio: float,
         f_dense = est.estimate(dense)['flops']
         pruned = build(name)
         pruner = RatioPruner(
-            ratios=[ratio], except_start_keys=[], round_to=8)
+            ratios=[ratio], except_start_keys=[], round_to=round_to)
         pruner.prepare_from_supernet(pruned, input_shape=(1, 3, s, s))
         pruner.set_min_channel()
         pruner.deploy_subnet(pruned)
@@ -168,6 +169,8 @@ def main() -> None:
                         help='input side for the analysis')
     parser.add_argument('--latency-side', type=int, default=224)
     parser.add_argument('--ratio', type=float, default=0.5)
+    parser.add_argument('--round-to', type=int, default=8,
+                        help='channel counts rounded to a multiple of this')
     parser.add_argument('--repeat', type=int, default=2)
     parser.add_argument('--runs', type=int, default=10)
     parser.add_argument('--threads', type=int, default=1)
@@ -176,7 +179,8 @@ def main() -> None:
     if args.part in ('analysis', 'all'):
         bench_analysis(args.models, args.side, args.repeat)
     if args.part in ('latency', 'all'):
-        bench_latency(args.models, args.latency_side, args.ratio, args.runs)
+        bench_latency(args.models, args.latency_side, args.ratio, args.runs,
+                      args.round_to)
 
 
 if __name__ == '__main__':

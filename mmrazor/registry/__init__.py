@@ -6,7 +6,9 @@ from .registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, FUNCTIONS, HOOKS,
                        RUNNER_CONSTRUCTORS, RUNNERS, SCOPE_ALIASES,
                        SIBLING_SCOPES, TASK_UTILS, TRANSFORMS, VISBACKENDS,
                        VISUALIZERS, WEIGHT_INITIALIZERS, RazorRegistry,
-                       explain_unknown_types,
+                       MMCV_OPS_SCOPES, SiblingImportError,
+                       explain_unknown_types, mmcv_ops_available,
+                       require_sibling,
                        UnknownTypeError, near_matches, unknown_type_error,
                        with_clear_errors)
 
@@ -17,5 +19,7 @@ __all__ = [
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'TASK_UTILS', 'METRICS',
     'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS', 'FUNCTIONS', 'INFERENCERS',
     'RazorRegistry', 'UnknownTypeError', 'near_matches', 'unknown_type_error',
-    'with_clear_errors', 'explain_unknown_types', 'SIBLING_SCOPES', 'SCOPE_ALIASES'
+    'with_clear_errors', 'explain_unknown_types', 'SIBLING_SCOPES', 'SCOPE_ALIASES',
+    'MMCV_OPS_SCOPES', 'SiblingImportError', 'mmcv_ops_available',
+    'require_sibling'
 ]

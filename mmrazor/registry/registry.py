@@ -9,6 +9,15 @@ toolboxes work unchanged:
   config can hold ``type='SPOS'`` and ``type='ImageClassifier'`` side by side.
 * The scope ``mmcls`` of the older toolbox generation is an alias of
   ``mmpretrain``, its maintained successor (``type='mmcls.ImageClassifier'``).
+* While an object of a sibling toolbox is being constructed (a RetinaNet of
+  mmdet building its head, loss and anchor generator), unscoped names nested
+  in it are looked up in that toolbox before mmengine's root and the other
+  siblings, as that toolbox's own default scope would: ``FocalLoss`` inside
+  an mmdet head is mmdet's, not mmpretrain's.
+* mmdet and mmseg import the compiled operators of full mmcv (``mmcv.ops``).
+  Without them, those toolboxes are skipped when resolving unscoped names,
+  and a name scoped to them (``'mmdet.RetinaNet'``) fails with
+  :class:`SiblingImportError`, which says how to build full mmcv.
 
 An unknown type fails with :class:`UnknownTypeError`, which names the type,
 the registry, and the closest registered names.
@@ -20,6 +29,7 @@ import itertools
 import importlib
 import importlib.util
 import re
+import sys
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
@@ -60,7 +70,12 @@ _MMENGINE_MISSING_TYPE = re.compile(
     r"(?P<type>\S+) is not in the (?P<scope>[\w.]+)::(?P<name>[\w ]+) "
     r'registry')
 
+#: Sibling toolboxes whose models and datasets import compiled ``mmcv.ops``.
+MMCV_OPS_SCOPES: Tuple[str, ...] = ('mmdet', 'mmseg')
+
 _unimportable_scopes: set = set()
+#: Sibling scopes whose modules failed to import, with the reason.
+_broken_scopes: Dict[str, str] = {}
 _scope_ids = itertools.count()
 
 
@@ -91,19 +106,119 @@ def _import_sibling_registry(scope: str) -> bool:
         return False
     try:
         importlib.import_module(f'{scope}.registry')
-    except Exception:  # e.g. mmdet without compiled mmcv.ops
+    except Exception:  # a toolbox broken beyond its registries
         _unimportable_scopes.add(scope)
         return False
     return True
 
 
+@functools.lru_cache(maxsize=None)
+def mmcv_ops_available() -> bool:
+    """Whether full mmcv with compiled operators (``mmcv._ext``) is
+    installed, as mmdet and mmseg need.
+
+    Returns:
+        bool: False with mmcv-lite (or no mmcv at all).
+    """
+    try:
+        return importlib.util.find_spec('mmcv._ext') is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class SiblingImportError(ImportError):
+    """A type of a sibling toolbox (mmdet, mmseg) was asked for, but the
+    toolbox's modules cannot be imported (typically: no compiled mmcv ops).
+
+    The message names the type and says how to fix the environment.
+    """
+
+
+def _sibling_import_message(scope: str, lead: str,
+                            cause: Optional[str] = None) -> str:
+    """``lead`` (what failed), why, and the commands that fix it."""
+    package = {'mmseg': 'mmsegmentation'}.get(scope, scope)
+    if cause is None or 'mmcv._ext' in cause or 'mmcv.ops' in cause:
+        why = (f'{package} needs the compiled operators of full mmcv '
+               '(`mmcv.ops`), and this environment has mmcv without them '
+               '(mmcv-lite, the default install)')
+        fix = ('Build and install full mmcv once with '
+               '`bash tools/build_mmcv.sh` (about 30 minutes on 2 cores; '
+               'later runs reuse the cached wheel), then '
+               '`pip install -e ".[det,seg]"`.')
+    else:
+        why = f'importing the modules of {package} failed: {cause}'
+        fix = ('Install the detection / segmentation extras with '
+               '`pip install -e ".[det,seg]"` (and full mmcv with '
+               '`bash tools/build_mmcv.sh`).')
+    return f'{lead}: {why}. {fix}'
+
+
+def require_sibling(scope: str, user: str) -> None:
+    """Fail early and clearly when a sibling toolbox cannot be used.
+
+    Args:
+        scope (str): ``'mmdet'`` or ``'mmseg'`` (any of
+            :data:`SIBLING_SCOPES`).
+        user (str): Who needs it, for the message (e.g.
+            ``'MMDetArchitecture'``).
+
+    Raises:
+        SiblingImportError: The toolbox is not installed, or it needs
+            compiled mmcv ops that are missing.
+    """
+    package = {'mmseg': 'mmsegmentation'}.get(scope, scope)
+    if importlib.util.find_spec(scope) is None:
+        raise SiblingImportError(
+            f'{user} needs {package}, which is not installed. Install it '
+            'with `pip install -e ".[det,seg]"` after building full mmcv '
+            'with `bash tools/build_mmcv.sh`.')
+    if scope in MMCV_OPS_SCOPES and not mmcv_ops_available():
+        raise SiblingImportError(
+            _sibling_import_message(scope, f'{user} cannot be used'))
+    if scope in _broken_scopes:
+        raise SiblingImportError(
+            _sibling_import_message(scope, f'{user} cannot be used',
+                                    _broken_scopes[scope]))
+
+
+def _constructing_toolbox(max_depth: int = 256) -> Optional[str]:
+    """The toolbox of the innermost object whose ``__init__`` is running.
+
+    Walks the call stack outwards to the nearest ``__init__`` of an object
+    of mmrazor or of a sibling toolbox. A class may name the toolbox its
+    nested configs belong to with a ``preferred_scope`` attribute (the
+    mmrazor wrappers of detectors and segmentors do).
+
+    Returns:
+        str | None: ``'mmrazor'``, a sibling scope, or None.
+    """
+    frame = sys._getframe(1)
+    for _ in range(max_depth):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == '__init__':
+            obj = frame.f_locals.get('self')
+            if obj is not None:
+                preferred = getattr(type(obj), 'preferred_scope', None)
+                if preferred in SIBLING_SCOPES:
+                    return preferred
+                top = type(obj).__module__.split('.')[0]
+                if top == 'mmrazor' or top in SIBLING_SCOPES:
+                    return top
+        frame = frame.f_back
+    return None
+
+
 class RazorRegistry(Registry):
     """An mmengine :class:`Registry` that resolves sibling toolboxes' types.
 
-    Lookup order for an unscoped name: this registry, its parents (mmengine),
-    then the registries of the same kind in :data:`SIBLING_SCOPES`.
-    A scoped name (``'mmpretrain.ResNet'``) is looked up in that scope only;
-    ``mmcls.`` is read as ``mmpretrain.``.
+    Lookup order for an unscoped name: this registry; while an object of a
+    sibling toolbox is being constructed, that toolbox (with mmengine's
+    root as its parent); then mmengine; then the registries of the same
+    kind in :data:`SIBLING_SCOPES` (mmdet and mmseg only when compiled mmcv
+    ops are installed). A scoped name (``'mmpretrain.ResNet'``) is looked
+    up in that scope only; ``mmcls.`` is read as ``mmpretrain.``.
     """
 
     def _sibling(self, scope: str) -> Optional[Registry]:
@@ -123,6 +238,42 @@ class RazorRegistry(Registry):
                 return child
         return None
 
+    def _sibling_get(self, scope: str, real_key: str,
+                     required: bool) -> Any:
+        """Look ``real_key`` up in the sibling toolbox ``scope``.
+
+        The sibling registers its modules on first use (its registry
+        imports its ``locations``). For mmdet / mmseg without compiled mmcv
+        ops, or when that import fails, the scope is skipped, or, if
+        ``required`` (the name was scoped to it), :class:`SiblingImportError`
+        is raised.
+        """
+        lead = f"Cannot resolve type '{scope}.{real_key}'"
+        if scope in MMCV_OPS_SCOPES and not mmcv_ops_available():
+            if required:
+                raise SiblingImportError(_sibling_import_message(scope, lead))
+            return None
+        if scope in _broken_scopes:
+            if required:
+                raise SiblingImportError(
+                    _sibling_import_message(scope, lead,
+                                            _broken_scopes[scope]))
+            return None
+        sibling = self._sibling(scope)
+        if sibling is None:
+            return None
+        try:
+            return sibling.get(real_key)
+        except ImportError as err:
+            if scope not in MMCV_OPS_SCOPES:
+                raise
+            _broken_scopes[scope] = f'{type(err).__name__}: {err}'
+            if required:
+                raise SiblingImportError(
+                    _sibling_import_message(scope, lead,
+                                            _broken_scopes[scope])) from err
+            return None
+
     def get(self, key: str) -> Any:
         """Get the registered class or function of ``key``.
 
@@ -132,22 +283,35 @@ class RazorRegistry(Registry):
 
         Returns:
             The registered object, or None if no registry holds ``key``.
+
+        Raises:
+            SiblingImportError: ``key`` is scoped to mmdet / mmseg, whose
+                modules cannot be imported here.
         """
         scope, real_key = self.split_scope_key(key)
         if scope in SCOPE_ALIASES:
             scope = SCOPE_ALIASES[scope]
             key = f'{scope}.{real_key}'
         if scope is not None and scope != self.scope:
+            if scope in SIBLING_SCOPES:
+                return self._sibling_get(scope, real_key, required=True)
             sibling = self._sibling(scope)
             if sibling is not None:
                 return sibling.get(real_key)
+        if scope is None:
+            preferred = _constructing_toolbox()
+            if preferred in SIBLING_SCOPES:
+                self.import_from_location()
+                if real_key in self._module_dict:
+                    return self._module_dict[real_key]
+                obj = self._sibling_get(preferred, real_key, required=False)
+                if obj is not None:
+                    return obj
         obj = super().get(key)
         if obj is None and scope in (None, self.scope):
             for sibling_scope in SIBLING_SCOPES:
-                sibling = self._sibling(sibling_scope)
-                if sibling is None:
-                    continue
-                obj = sibling.get(real_key)
+                obj = self._sibling_get(sibling_scope, real_key,
+                                        required=False)
                 if obj is not None:
                     break
         return obj
@@ -164,12 +328,27 @@ class RazorRegistry(Registry):
         while parent is not None:
             names += [f'{parent.scope}.{n}' for n in parent.module_dict]
             parent = parent.parent
-        for sibling_scope in SIBLING_SCOPES:
+        for sibling_scope in _usable_sibling_scopes():
             sibling = self._sibling(sibling_scope)
-            if sibling is not None:
+            if sibling is None:
+                continue
+            try:
                 sibling.import_from_location()
-                names += [f'{sibling_scope}.{n}' for n in sibling.module_dict]
+            except ImportError as err:
+                _broken_scopes[sibling_scope] = \
+                    f'{type(err).__name__}: {err}'
+                continue
+            names += [f'{sibling_scope}.{n}' for n in sibling.module_dict]
         return names
+
+
+def _usable_sibling_scopes() -> List[str]:
+    """Sibling scopes that are installed and whose modules can import."""
+    return [
+        s for s in SIBLING_SCOPES
+        if _import_sibling_registry(s) and s not in _broken_scopes and (
+            s not in MMCV_OPS_SCOPES or mmcv_ops_available())
+    ]
 
 
 def near_matches(registry_name: str, type_name: str, n: int = 5) -> List[str]:
@@ -220,12 +399,23 @@ def unknown_type_error(err: KeyError) -> Optional[UnknownTypeError]:
     matches = near_matches(found.group('name'), type_name)
     hint = (f' Did you mean: {", ".join(matches)}?'
             if matches else ' No registered name is close to it.')
-    searched = ['mmrazor', 'mmengine'] + [
-        s for s in SIBLING_SCOPES if _import_sibling_registry(s)
+    searched = ['mmrazor', 'mmengine'] + _usable_sibling_scopes()
+    skipped = [
+        s for s in MMCV_OPS_SCOPES
+        if _import_sibling_registry(s) and s not in searched
     ]
+    if not skipped:
+        note = ''
+    elif not mmcv_ops_available():
+        note = (f'; skipped {", ".join(skipped)}: no compiled mmcv ops, '
+                'see `bash tools/build_mmcv.sh`')
+    else:
+        note = '; skipped ' + ', '.join(
+            f'{s} ({_broken_scopes.get(s, "not importable")})'
+            for s in skipped)
     return UnknownTypeError(
         f"Unknown type '{type_name}' in the {registry} registry (searched "
-        f"{', '.join(searched)}).{hint} "
+        f"{', '.join(searched)}{note}).{hint} "
         'Check the spelling of `type` in your config, or import the module '
         'that registers it via `custom_imports`.')
 

@@ -2,11 +2,14 @@
 from . import backbones
 from .backbones import *  # noqa: F401,F403
 from .classifier import BaseArchitecture, MMClsArchitecture
+from .detector import MMDetArchitecture
 from .dynamic_ops import (DynamicBatchNorm2d, DynamicConv2d, DynamicLinear,
                           DynamicMixin)
+from .segmentor import MMSegArchitecture
 
 __all__ = [
-    'BaseArchitecture', 'MMClsArchitecture', 'DynamicConv2d', 'DynamicLinear',
+    'BaseArchitecture', 'MMClsArchitecture', 'MMDetArchitecture',
+    'MMSegArchitecture', 'DynamicConv2d', 'DynamicLinear',
     'DynamicBatchNorm2d', 'DynamicMixin'
 ]
 __all__ += backbones.__all__
