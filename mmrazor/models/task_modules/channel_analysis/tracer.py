@@ -363,7 +363,6 @@ class ChannelTracer:
         self._leaf_name: Optional[str] = None
         self._pending: Optional[Tuple[nn.Module, Any]] = None
         self._start = 0.0
-        self._leaf_calls = 0
         self._param_index: Dict[int, Tuple[str, nn.Module, str]] = {}
         self._modules: Dict[int, Tuple[str, Optional[str]]] = {}
 
@@ -549,7 +548,6 @@ class ChannelTracer:
         return _KIND_OF_TYPE[cls]
 
     def _leaf(self, name: str, module: nn.Module, x: Any, out: Any) -> None:
-        self._leaf_calls += 1
         self._tick(name, 'layer ')
         if self.progress is not None:
             self.progress(len(self.layers) + 1, self._num_leaves)
@@ -633,7 +631,7 @@ class ChannelTracer:
                                             out1d, 1, 1)
         shape = [1] * out.dim()
         shape[1] = cout
-        self.set_ids(out, out1d.reshape(shape))
+        self.info[id(out)] = (out, out1d.reshape(shape))  # fits by shape
 
     def _norm(self, name, module, x, x_ids, out, rec, reason) -> None:
         if x.dim() < 2:
@@ -652,8 +650,8 @@ class ChannelTracer:
             self.layers[name] = rec
         else:
             self._repeat_call(rec, in1d, reason)
-        if tuple(out.shape) == tuple(x.shape):
-            self.set_ids(out, self.ids_of(x))
+        if out.shape == x.shape:  # ids of ``x`` fit ``out``
+            self.info[id(out)] = (out, x_ids)
 
     def _layernorm(self, name, module, x, x_ids, out, rec, reason) -> None:
         shape = tuple(module.normalized_shape)
@@ -704,14 +702,21 @@ class ChannelTracer:
         name = getattr(func, '__name__', None) or str(func)
         if name == '__get__':
             return
-        inputs = _tensors_in(list(args) + list(kwargs.values()), [])
-        if name == '__setitem__':
+        if isinstance(out, torch.Tensor):
+            outs = [out]
+        elif name == '__setitem__':
             self._tick(name)
-            for t in inputs:
+            for t in _tensors_in((args, kwargs), []):
                 self.block(self.ids_of(t), self._reason(name))
             return
-        outs = _tensors_in(out, [])
-        if not outs or not inputs and name not in _CREATION:
+        else:
+            outs = _tensors_in(out, [])
+            if not outs:  # sizes, flags, numbers
+                return
+        inputs = _tensors_in(args, [])
+        if kwargs:
+            _tensors_in(kwargs, inputs)
+        if not inputs and name not in _CREATION:
             return
         self._tick(name)
         self.op_counts[name] = self.op_counts.get(name, 0) + 1
