@@ -9,8 +9,9 @@ installed), and next to one plain forward pass (both analyses run one).
 
 Part 2 (``latency``): every model is thinned uniformly (RatioPruner, one
 ratio for every channel group, ``--round-to``, default 8), deployed (physically
-pruned), and its CPU latency is compared with the dense model's; the target
-is ``speed-up >= 0.8 x FLOPs reduction``.
+pruned), and its CPU latency is compared with the dense model's, in PyTorch
+and in onnxruntime (the ONNX file ``tools/deploy_subnet.py --onnx`` writes);
+the target is ``speed-up >= 0.8 x FLOPs reduction``.
 
 Usage::
 
@@ -22,9 +23,12 @@ Keep runs modest on shared CPUs: models run one at a time, one thread.
 """
 import argparse
 import gc
+import os.path as osp
 import statistics
+import tempfile
 import time
-from typing import Callable, List
+import warnings
+from typing import Any, Callable, List
 
 import torch
 import torchvision
@@ -115,17 +119,37 @@ def bench_analysis(models: List[str], side: int, repeat: int) -> None:
               f'{len(dep.prunable_groups)}/{len(dep.groups)} |', flush=True)
 
 
-def latency_ms(model: nn.Module, x: torch.Tensor, runs: int) -> List[float]:
-    with torch.no_grad():
-        return [cpu_seconds(lambda: model(x)) * 1e3 for _ in range(runs)]
+def eager_runner(model: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
+    """One forward of ``model`` in PyTorch (eager, no autograd)."""
+
+    def run():
+        with torch.no_grad():
+            model(x)
+
+    return run
+
+
+def onnxruntime_runner(model: nn.Module, x: torch.Tensor,
+                       workdir: str) -> Callable[[], Any]:
+    """One forward of ``model`` exported to ONNX as ``tools/deploy_subnet.py
+    --onnx`` does, run by onnxruntime on one thread."""
+    import onnxruntime as ort
+    path = osp.join(workdir, f'model_{id(model)}.onnx')
+    torch.onnx.export(model, (x, ), path, opset_version=17)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        path, options, providers=['CPUExecutionProvider'])
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    return lambda: session.run(None, feed)
 
 
 def bench_latency(models: List[str], side: int, ratio: float, runs: int,
-                  round_to: int = 8) -> None:
-    print(f'\n## Deployed vs dense CPU latency (input 1x3x{side}x{side}, '
-          f'uniform width ratio {ratio}, round_to={round_to}, median CPU '
-          f'time of '
-          f'{runs}, {torch.get_num_threads()} thread(s))\n')
+                  round_to: int = 8, runtime: str = 'eager') -> None:
+    print(f'\n## Deployed vs dense CPU latency, {runtime} (input '
+          f'1x3x{side}x{side}, uniform width ratio {ratio}, '
+          f'round_to={round_to}, median CPU time of {runs}, 1 thread)\n')
     print('| model | dense ms | deployed ms | speed-up | FLOPs dense (G) | '
           'FLOPs deployed (G) | FLOPs reduction | speed-up / reduction | '
           'target met (>=0.8) |')
@@ -143,13 +167,21 @@ def bench_latency(models: List[str], side: int, ratio: float, runs: int,
         pruner.set_min_channel()
         pruner.deploy_subnet(pruned)
         f_pruned = est.estimate(pruned)['flops']
-        latency_ms(dense, x, 3)  # warm-up
-        latency_ms(pruned, x, 3)
-        d_times: List[float] = []
-        p_times: List[float] = []
-        for _ in range(runs):  # interleave to share the noise
-            d_times += latency_ms(dense, x, 1)
-            p_times += latency_ms(pruned, x, 1)
+        with tempfile.TemporaryDirectory() as workdir:
+            if runtime == 'onnxruntime':
+                run_dense = onnxruntime_runner(dense, x, workdir)
+                run_pruned = onnxruntime_runner(pruned, x, workdir)
+            else:
+                run_dense = eager_runner(dense, x)
+                run_pruned = eager_runner(pruned, x)
+            for _ in range(3):  # warm-up
+                run_dense()
+                run_pruned()
+            d_times: List[float] = []
+            p_times: List[float] = []
+            for _ in range(runs):  # interleave to share the noise
+                d_times.append(cpu_seconds(run_dense) * 1e3)
+                p_times.append(cpu_seconds(run_pruned) * 1e3)
         d, p = statistics.median(d_times), statistics.median(p_times)
         speed, reduction = d / p, f_dense / max(f_pruned, 1)
         print(f'| {name} | {d:.1f} | {p:.1f} | {speed:.2f}x | '
@@ -157,8 +189,6 @@ def bench_latency(models: List[str], side: int, ratio: float, runs: int,
               f'{reduction:.2f}x | {speed / reduction:.2f} | '
               f'{"yes" if speed >= 0.8 * reduction else "no"} |',
               flush=True)
-        del dense, pruned, pruner
-        gc.collect()
 
 
 def main() -> None:
@@ -171,6 +201,11 @@ def main() -> None:
     parser.add_argument('--ratio', type=float, default=0.5)
     parser.add_argument('--round-to', type=int, default=8,
                         help='channel counts rounded to a multiple of this')
+    parser.add_argument(
+        '--runtime', choices=['eager', 'onnxruntime', 'both'],
+        default='both',
+        help='run the dense and deployed models in PyTorch, in '
+        'onnxruntime (the ONNX artefact of tools/deploy_subnet.py), or both')
     parser.add_argument('--repeat', type=int, default=2)
     parser.add_argument('--runs', type=int, default=10)
     parser.add_argument('--threads', type=int, default=1)
@@ -179,8 +214,12 @@ def main() -> None:
     if args.part in ('analysis', 'all'):
         bench_analysis(args.models, args.side, args.repeat)
     if args.part in ('latency', 'all'):
-        bench_latency(args.models, args.latency_side, args.ratio, args.runs,
-                      args.round_to)
+        warnings.filterwarnings('ignore')  # exporter chatter
+        runtimes = ['eager', 'onnxruntime'] if args.runtime == 'both' \
+            else [args.runtime]
+        for runtime in runtimes:
+            bench_latency(args.models, args.latency_side, args.ratio,
+                          args.runs, args.round_to, runtime)
 
 
 if __name__ == '__main__':
