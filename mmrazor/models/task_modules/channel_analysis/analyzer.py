@@ -14,7 +14,7 @@ from torch import nn
 from mmrazor.registry import TASK_UTILS
 from .tracer import (ChannelAnalysisError, ChannelTracer, LayerRecord,
                      ParamRecord, TraceResult)
-from .union_find import connected_labels
+from .union_find import connected_labels, sorted_unique
 
 
 @dataclass
@@ -444,7 +444,7 @@ class ChannelAnalyzer:
             # sorting the rest.
             run_start = np.ones(len(keys), dtype=bool)
             np.not_equal(keys[1:], keys[:-1], out=run_start[1:])
-            pairs = np.unique(keys[run_start])
+            pairs = sorted_unique(keys[run_start])
             for code in pairs.tolist():
                 owner, g = divmod(code, num_src + 1)
                 group = group_by_index[g]

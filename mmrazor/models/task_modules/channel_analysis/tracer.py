@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .union_find import UnionFind
+from .union_find import UnionFind, sorted_unique
 
 #: Switches ``__torch_function__`` handling off (modes included) while the
 #: tracer does its own bookkeeping on tensors, so that ``x.dim()`` or
@@ -398,7 +398,7 @@ class ChannelTracer:
         if len(ids):
             if self.active:
                 reason = f'{reason} in {self.where()}'
-            self.blocked.append((np.unique(ids), reason))
+            self.blocked.append((sorted_unique(ids), reason))
 
     @staticmethod
     def _reason(name: str) -> str:
