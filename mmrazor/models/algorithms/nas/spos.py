@@ -79,7 +79,12 @@ class SPOS(BaseAlgorithm):
         else:
             if isinstance(mutator, dict):
                 mutator = MODELS.build(mutator)
-            mutator.prepare_from_supernet(self.architecture)
+            # Decide on the task model (inside a wrapper, if any), so that
+            # the subnets it writes have the keys ``fix_subnet`` loads.
+            prefix = self.subnet_prefix.rstrip('.')
+            mutator.prepare_from_supernet(
+                self.architecture.get_submodule(prefix) if prefix else
+                self.architecture)
             self.mutator = mutator
 
     @property
