@@ -6,61 +6,13 @@ import math
 
 import pytest
 import torch
-from det_seg_utils import DENSE_ROOT, dense_config, real_batch
+from det_seg_utils import (ANCHORS, DENSE_ROOT, NORM, RESNET18, RETINANET,
+                           dense_config, real_batch)
 from torch import nn
 
 from mmrazor.models.architectures import MMDetArchitecture, MMSegArchitecture
 from mmrazor.models.task_modules import ResourceEstimator
 from mmrazor.registry import MODELS
-
-NORM = dict(type='BN', requires_grad=True)
-ANCHORS = dict(
-    type='AnchorGenerator',
-    octave_base_scale=4,
-    scales_per_octave=3,
-    ratios=[0.5, 1.0, 2.0],
-    strides=[8, 16, 32])
-RESNET18 = dict(
-    type='ResNet',
-    depth=18,
-    num_stages=4,
-    out_indices=(1, 2, 3),
-    norm_cfg=NORM,
-    norm_eval=False,
-    style='pytorch')
-RETINANET = dict(
-    type='mmdet.RetinaNet',
-    data_preprocessor=dense_config('det', DENSE_ROOT).data_preprocessor,
-    backbone=RESNET18,
-    neck=dict(
-        type='FPN', in_channels=[128, 256, 512], out_channels=32,
-        num_outs=3),
-    bbox_head=dict(
-        type='RetinaHead',
-        num_classes=10,
-        in_channels=32,
-        stacked_convs=1,
-        feat_channels=32,
-        anchor_generator=ANCHORS,
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder',
-            target_means=[0.0, 0.0, 0.0, 0.0],
-            target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(
-            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
-            loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
-    train_cfg=dict(
-        assigner=dict(
-            type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
-            min_pos_iou=0, ignore_iof_thr=-1),
-        sampler=dict(type='PseudoSampler'),
-        allowed_border=-1,
-        pos_weight=-1,
-        debug=False),
-    test_cfg=dict(
-        nms_pre=100, min_bbox_size=0, score_thr=0.05,
-        nms=dict(type='nms', iou_threshold=0.5), max_per_img=20))
 
 PSPNET = dict(
     type='mmseg.EncoderDecoder',

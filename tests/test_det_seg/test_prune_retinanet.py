@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+from det_seg_utils import RETINANET
 from torch import nn
 
 from mmrazor.models.architectures import MMDetArchitecture
@@ -14,58 +15,39 @@ from mmrazor.models.pruners import StructurePruner, stale_attributes
 
 NUM_LEVELS = 4
 FPN_WIDTH = 48
-RETINANET = dict(
-    type='mmdet.RetinaNet',
-    data_preprocessor=dict(
+
+
+def retinanet_config() -> dict:
+    """The folder's small RetinaNet with four pyramid levels (three backbone
+    levels plus an extra conv on the backbone's output), a two-conv head,
+    and a score threshold of 0 (many boxes survive to be compared)."""
+    cfg = copy.deepcopy(RETINANET)
+    cfg['data_preprocessor'] = dict(
         type='DetDataPreprocessor',
         mean=[0.0, 0.0, 0.0],
         std=[255.0, 255.0, 255.0],
-        pad_size_divisor=32),
-    backbone=dict(
-        type='ResNet', depth=18, out_indices=(1, 2, 3), norm_eval=False),
-    # three backbone levels plus one extra conv on the backbone's output
-    neck=dict(
+        pad_size_divisor=32)
+    cfg['neck'] = dict(
         type='FPN',
         in_channels=[128, 256, 512],
         out_channels=FPN_WIDTH,
         start_level=0,
         add_extra_convs='on_input',
-        num_outs=NUM_LEVELS),
-    bbox_head=dict(
-        type='RetinaHead',
-        num_classes=10,
-        in_channels=FPN_WIDTH,
-        stacked_convs=2,
-        feat_channels=32,
-        anchor_generator=dict(
-            type='AnchorGenerator',
-            octave_base_scale=2,
-            scales_per_octave=3,
-            ratios=[0.5, 1.0, 2.0],
-            strides=[8, 16, 32, 64]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder',
-            target_means=[0.0, 0.0, 0.0, 0.0],
-            target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(
-            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
-            loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
-    train_cfg=dict(
-        assigner=dict(
-            type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
-            min_pos_iou=0, ignore_iof_thr=-1),
-        sampler=dict(type='PseudoSampler'),
-        allowed_border=-1,
-        pos_weight=-1,
-        debug=False),
-    # a low threshold so that many boxes survive and are compared
-    test_cfg=dict(
+        num_outs=NUM_LEVELS)
+    head = cfg['bbox_head']
+    head.update(in_channels=FPN_WIDTH, stacked_convs=2, feat_channels=32)
+    head['anchor_generator'] = dict(
+        head['anchor_generator'], octave_base_scale=2,
+        strides=[8, 16, 32, 64])
+    cfg['test_cfg'] = dict(
         nms_pre=1000,
         min_bbox_size=0,
         score_thr=0.0,
         nms=dict(type='nms', iou_threshold=0.5),
-        max_per_img=100))
+        max_per_img=100)
+    return cfg
+
+
 SIDE = 96
 
 
@@ -73,7 +55,7 @@ def build_retinanet() -> MMDetArchitecture:
     """A RetinaNet with random weights and random BN statistics (so that
     masked channels change the outputs)."""
     torch.manual_seed(0)
-    arch = MMDetArchitecture(model=copy.deepcopy(RETINANET)).eval()
+    arch = MMDetArchitecture(model=retinanet_config()).eval()
     g = torch.Generator().manual_seed(0)
     for m in arch.modules():
         if isinstance(m, nn.BatchNorm2d):
