@@ -10,6 +10,7 @@ import argparse
 
 from mmrazor.apis import (add_common_args, config_from_args, run_search,
                           setup_launch)
+from mmrazor.utils import close_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,6 +37,7 @@ def main() -> None:
         resume_from = args.resume
     setup_launch(cfg, args.trust_checkpoint, args.checkpoint)
     run_search(cfg, args.checkpoint, resume_from)
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -11,6 +11,7 @@ from mmengine.dist import is_main_process
 from mmrazor.apis import (add_common_args, build_runner, config_from_args,
                           setup_launch)
 from mmrazor.registry import explain_unknown_types
+from mmrazor.utils import close_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,6 +49,7 @@ def main() -> None:
         print('Test metrics: ' + ', '.join(
             f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
             for k, v in metrics.items()))
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ import argparse
 from mmrazor.apis import (add_common_args, apply_resume, build_runner,
                           config_from_args, enable_amp, setup_launch)
 from mmrazor.registry import explain_unknown_types
+from mmrazor.utils import close_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,6 +44,7 @@ def main() -> None:
     runner = build_runner(cfg)
     with explain_unknown_types():
         runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -4,7 +4,8 @@ from .checkpoint import (TRUSTED_ENV, AtomicLocalBackend,
                          atomic_write_bytes, is_trusted, safe_torch_load,
                          trust_checkpoint)
 from .misc import make_divisible
-from .setup_env import (default_dist_backend, init_distributed,
+from .setup_env import (close_distributed, default_dist_backend,
+                        init_distributed,
                         prepare_distributed_cfg, register_all_modules,
                         setup_multi_processes)
 
@@ -13,5 +14,5 @@ __all__ = [
     'default_dist_backend', 'prepare_distributed_cfg', 'safe_torch_load',
     'trust_checkpoint', 'is_trusted', 'add_safe_checkpoint_types',
     'UnsafeCheckpointError', 'AtomicLocalBackend', 'atomic_write_bytes',
-    'TRUSTED_ENV', 'make_divisible'
+    'TRUSTED_ENV', 'make_divisible', 'close_distributed'
 ]

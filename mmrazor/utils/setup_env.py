@@ -124,6 +124,20 @@ def init_distributed(launcher: str, backend: Optional[str] = None,
     torch_dist.init_process_group(backend=backend, **kwargs)
 
 
+def close_distributed() -> None:
+    """Wait for every rank, then destroy the default process group (if one
+    was created).
+
+    Called at the end of the tools: a process that exits with the group
+    still alive may abort while the backend's threads are torn down
+    (gloo: ``terminate called without an active exception``), which fails a
+    run that had finished its work.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def prepare_distributed_cfg(cfg: Config, launcher: str) -> None:
     """Make a config's distributed settings fit this machine, in place.
 
