@@ -245,7 +245,9 @@ def _conv_output_shape(module: nn.Module
                        ) -> Callable[[torch.Tensor], Tuple[int, ...]]:
     """``x -> shape of module(x)`` for a plain convolution (its attributes
     are read once)."""
-    nd = module.weight.dim() - 2
+    # (not ``weight.dim()``: a Parameter's methods take torch's slow
+    # Python dispatch path)
+    nd = len(module.kernel_size)
     cin, cout = module.in_channels, module.out_channels
     same = module.padding == 'same'
     # per spatial dim: out = (size + pad2 - span) // stride + 1
