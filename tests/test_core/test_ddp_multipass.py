@@ -1,12 +1,10 @@
 """RazorDistributedDataParallel with an algorithm that runs two forward /
 backward passes per step: gradients are synchronised correctly."""
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 
 import torch
+
+from launch import launch
 
 SCRIPT = textwrap.dedent('''
     import sys
@@ -60,15 +58,7 @@ SCRIPT = textwrap.dedent('''
 def test_two_pass_algorithm_synchronises_like_one_big_batch(tmp_path):
     script = tmp_path / 'run.py'
     script.write_text(SCRIPT)
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    proc = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
-         '2', '--master_port', str(port), str(script), str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, OMP_NUM_THREADS='1'))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    launch([script, tmp_path], timeout=300)
     r0 = torch.load(tmp_path / 'rank0.pt')
     r1 = torch.load(tmp_path / 'rank1.pt')
     for k in r0['weights']:

@@ -1,11 +1,9 @@
 """A 2-process gloo search evaluates each candidate exactly once."""
 import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 import os.path as osp
+
+from launch import launch
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -40,15 +38,7 @@ SCRIPT = textwrap.dedent('''
 def test_two_ranks_split_candidates_exactly_once(tmp_path):
     script = tmp_path / 'dist_search.py'
     script.write_text(SCRIPT.format(here=HERE))
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    proc = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
-         '2', '--master_port', str(port), str(script), str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, OMP_NUM_THREADS='1'))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    launch([script, tmp_path], timeout=300)
     r0 = json.load(open(tmp_path / 'rank0.json'))
     r1 = json.load(open(tmp_path / 'rank1.json'))
     assert r0['evaluated'] and r1['evaluated']  # both ranks worked

@@ -1,7 +1,6 @@
 """The small SPOS pipeline as the README runs it: supernet -> search under a
 FLOPs budget -> retrain, plus a search killed with SIGKILL and resumed."""
 import json
-import os
 import os.path as osp
 import signal
 import subprocess

@@ -1,8 +1,6 @@
 """Safe checkpoints: resume with weights_only=True, refusal, atomic writes."""
 import copy
 import os
-import os.path as osp
-import pickle
 
 import pytest
 import torch

@@ -1,23 +1,14 @@
 """A 2-process gloo training run launched like users launch it."""
-import os
 import os.path as osp
-import socket
-import subprocess
-import sys
 import textwrap
 
 import torch
+from launch import launch
 from mmengine import Config
 
 from tiny_config import tiny_cfg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _write_config(tmp_path) -> str:
@@ -52,13 +43,11 @@ def _write_config(tmp_path) -> str:
     return str(cfg)
 
 
-def _run(cmd, tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), OMP_NUM_THREADS='1',
-               CUDA_VISIBLE_DEVICES='')
-    proc = subprocess.run(
-        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=420)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+def _train(tmp_path, launcher: str) -> None:
+    cfg = _write_config(tmp_path)
+    launch(['tools/train.py', cfg, '--launcher', 'pytorch'],
+           launcher=launcher, cwd=REPO,
+           env=dict(PYTHONPATH=str(tmp_path), CUDA_VISIBLE_DEVICES=''))
 
 
 def _assert_identical_ranks(tmp_path):
@@ -74,20 +63,10 @@ def _assert_identical_ranks(tmp_path):
 
 
 def test_torchrun_two_gloo_processes_end_with_identical_weights(tmp_path):
-    cfg = _write_config(tmp_path)
-    _run([
-        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
-        '2', '--master_port',
-        str(_free_port()), 'tools/train.py', cfg, '--launcher', 'pytorch'
-    ], tmp_path)
+    _train(tmp_path, 'torch.distributed.run')
     _assert_identical_ranks(tmp_path)
 
 
 def test_torch_distributed_launch_use_env(tmp_path):
-    cfg = _write_config(tmp_path)
-    _run([
-        sys.executable, '-m', 'torch.distributed.launch', '--use-env',
-        '--nproc_per_node', '2', '--master_port',
-        str(_free_port()), 'tools/train.py', cfg, '--launcher', 'pytorch'
-    ], tmp_path)
+    _train(tmp_path, 'torch.distributed.launch')
     _assert_identical_ranks(tmp_path)

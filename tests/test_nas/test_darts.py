@@ -7,7 +7,6 @@ independently: gradients by ``torch.autograd`` through
 ``unroll=True``), not through the algorithm's own code.
 """
 import copy
-import os
 import os.path as osp
 
 import pytest
@@ -669,29 +668,11 @@ def test_ddp_two_ranks_equal_one_process_on_both_batches(tmp_path):
     first-order and of the unrolled step synchronises its gradients: both
     ranks end equal, and equal to one process training on the
     concatenated batches."""
-    import socket
-    import subprocess
-    import sys
+    from launch import launch
     script = tmp_path / 'run.py'
     script.write_text(DDP_SCRIPT)
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    proc = subprocess.run(
-        [
-            sys.executable, '-m', 'torch.distributed.run',
-            '--nproc_per_node', '2', '--master_port',
-            str(port),
-            str(script),
-            str(tmp_path),
-            osp.dirname(osp.abspath(__file__))
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-        env=dict(os.environ, OMP_NUM_THREADS='1'))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    launch([script, tmp_path, osp.dirname(osp.abspath(__file__))],
+           cwd=REPO, timeout=300)
     r0 = torch.load(tmp_path / 'rank0.pt')
     r1 = torch.load(tmp_path / 'rank1.pt')
     for unroll in (False, True):
