@@ -519,15 +519,17 @@ class ChannelTracer:
             pmod, x = self._pending
             self._pending = None
             name = self._modules[id(pmod)][0]
-            self._run_leaf(name, pmod, x, output)
+            with _quiet():
+                self._run_leaf(name, pmod, x, output)
         return None
 
     def _run_leaf(self, name: str, module: nn.Module, x: Any,
                   out: Any) -> None:
+        """Record a layer call; the module path is kept for reports while
+        its rule runs (call with torch-function dispatch off)."""
         self._leaf_name = name
         try:
-            with _quiet():
-                self._leaf(name, module, x, out)
+            self._leaf(name, module, x, out)
         finally:
             self._leaf_name = None
 
@@ -1115,11 +1117,7 @@ class ChannelTracer:
             with _quiet():
                 out = make_output(x)
                 if self.active and self.depth == 0:
-                    self._leaf_name = name
-                    try:
-                        self._leaf(name, module, x, out)
-                    finally:
-                        self._leaf_name = None
+                    self._run_leaf(name, module, x, out)
             return out
 
         return forward
