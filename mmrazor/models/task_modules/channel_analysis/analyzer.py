@@ -14,7 +14,7 @@ from torch import nn
 from mmrazor.registry import TASK_UTILS
 from .tracer import (ChannelAnalysisError, ChannelTracer, LayerRecord,
                      ParamRecord, TraceResult)
-from .union_find import connected_labels, sorted_unique
+from .union_find import sorted_unique
 
 
 @dataclass
@@ -211,6 +211,42 @@ def _device_of(model: nn.Module) -> torch.device:
     return torch.device('cpu')
 
 
+def _source_groups(num_src: int, src_of: np.ndarray,
+                   roots: np.ndarray) -> np.ndarray:
+    """Sources sharing a unit belong to one group: label every source by
+    the first source of its group.
+
+    Args:
+        num_src (int): Number of sources.
+        src_of (np.ndarray): The source of every channel id.
+        roots (np.ndarray): The unit (union-find root) of every id.
+
+    Returns:
+        np.ndarray: ``label[k]`` = smallest source index in ``k``'s group.
+    """
+    # Every source is tied to the first source of each unit it holds; the
+    # few distinct ties are then joined in a small union-find on sources.
+    first_of_root = np.full(len(roots), num_src, dtype=np.int64)
+    np.minimum.at(first_of_root, roots, src_of)
+    first = first_of_root[roots]
+    cross = first != src_of
+    parent = list(range(num_src))
+
+    def find(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    if cross.any():
+        ties = sorted_unique(src_of[cross] * num_src + first[cross])
+        for code in ties.tolist():
+            a, b = find(code // num_src), find(code % num_src)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return np.array([find(k) for k in range(num_src)], dtype=np.int64)
+
+
 def _matches(name: str, key: str) -> bool:
     if any(c in key for c in '*?['):
         return fnmatch.fnmatchcase(name, key)
@@ -380,11 +416,7 @@ class ChannelAnalyzer:
         if (src_of < 0).any():
             raise ChannelAnalysisError('internal: a channel id without a '
                                        'source')
-        # Sources sharing a unit belong to one group: components of the
-        # bipartite graph source -- unit. A component is labelled by its
-        # smallest node, i.e. its first source.
-        labels = connected_labels(num_src + n, src_of, num_src + roots)
-        group_of_src = labels[:num_src]
+        group_of_src = _source_groups(num_src, src_of, roots)
         unit_roots = np.flatnonzero(roots == np.arange(n))
         group_of_root = np.full(n, -1, dtype=np.int64)
         group_of_root[unit_roots] = group_of_src[src_of[unit_roots]]
@@ -417,22 +449,21 @@ class ChannelAnalyzer:
         labels_: List[List[Tuple[str, str]]] = []
         chunks: List[np.ndarray] = []
         chunk_of: Dict[int, int] = {}
-
-        def add(kind: str, text: str, ids: Any) -> None:
-            key = id(ids)
-            if key not in chunk_of:
-                chunk_of[key] = len(chunks)
-                chunks.append(np.asarray(ids).ravel())
-                labels_.append([])
-            labels_[chunk_of[key]].append((kind, text))
-
+        items: List[Tuple[str, str, Any]] = []
         for rec in trace.layers.values():
-            add('layer', f'{rec.name}:in', rec.in_ids)
-            add('layer', f'{rec.name}:out', rec.out_ids)
+            items.append(('layer', rec.name + ':in', rec.in_ids))
+            items.append(('layer', rec.name + ':out', rec.out_ids))
         for prec in trace.params.values():
-            add('layer', f'{prec.name}:param', prec.ids)
+            items.append(('layer', prec.name + ':param', prec.ids))
         for ids, reason in trace.blocked:
-            add('block', reason, ids)
+            items.append(('block', reason, ids))
+        for kind, text, ids in items:
+            index = chunk_of.get(id(ids))
+            if index is None:
+                index = chunk_of[id(ids)] = len(chunks)
+                chunks.append(ids.ravel())
+                labels_.append([])
+            labels_[index].append((kind, text))
         if chunks:
             owners = np.repeat(np.arange(len(chunks)),
                                [len(c) for c in chunks])

@@ -195,6 +195,11 @@ def _varying(ids: np.ndarray) -> List[int]:
 
 def _compress(ids: np.ndarray) -> np.ndarray:
     """Reduce to size 1 every dim along which the ids are constant."""
+    if ids.size == max(ids.shape, default=1):  # ids along one dim at most
+        flat = ids.reshape(-1)
+        if len(flat) > 1 and flat[0] == flat[-1] and (flat == flat[0]).all():
+            return np.ascontiguousarray(flat[:1].reshape((1, ) * ids.ndim))
+        return np.ascontiguousarray(ids)
     for d in range(ids.ndim):
         if ids.shape[d] > 1:
             first = ids.take([0], axis=d)
@@ -294,11 +299,39 @@ def _shape_only_output(module: nn.Module,
     return None
 
 
+_UNKNOWN = object()
+
+
+def _named_modules(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """``list(model.named_modules())``, without its generator per level
+    (same order, each module once under its first name)."""
+    found: List[Tuple[str, nn.Module]] = []
+    seen = set()
+    stack = [('', model)]
+    while stack:
+        name, module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        found.append((name, module))
+        children = module._modules
+        if children:
+            prefix = name + '.' if name else ''
+            stack.extend((prefix + key, child)
+                         for key, child in reversed(children.items())
+                         if child is not None)
+    return found
+
 #: layer kind of each module class seen so far (None: not a layer)
 _KIND_OF_TYPE: Dict[type, Optional[str]] = {}
 
 
 def _kind_of_type(cls: type) -> Optional[str]:
+    declared = getattr(cls, '_channel_leaf_kind', None)
+    if declared:
+        return declared
+    if issubclass(cls, nn.PReLU):
+        return 'prelu'  # per channel only with several parameters
     if issubclass(cls, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return 'conv'
     if issubclass(cls, nn.Linear):
@@ -453,6 +486,9 @@ class ChannelTracer:
             # ids vary only along dims of full size, equal in both
             if a is b:
                 return
+            if a.min() >= 0 and b.min() >= 0:  # the usual case
+                self.uf.link(a.ravel(), b.ravel())
+                return
             ea, eb = a, b
         else:
             for d in set(_varying(a)) | set(_varying(b)):
@@ -518,18 +554,43 @@ class ChannelTracer:
         if self.depth == 0 and self._pending is not None:
             pmod, x = self._pending
             self._pending = None
-            name = self._modules[id(pmod)][0]
+            name, kind, reason = self._modules[id(pmod)]
             with _quiet():
-                self._run_leaf(name, pmod, x, output)
+                self._run_leaf(name, pmod, kind, reason, x, output)
         return None
 
-    def _run_leaf(self, name: str, module: nn.Module, x: Any,
-                  out: Any) -> None:
-        """Record a layer call; the module path is kept for reports while
-        its rule runs (call with torch-function dispatch off)."""
+    def _run_leaf(self, name: str, module: nn.Module, kind: str,
+                  reason: str, x: Any, out: Any) -> None:
+        """Record a layer call (call with torch-function dispatch off).
+
+        Args:
+            name (str): Module path (kept for reports while the rule runs).
+            module (nn.Module): The layer.
+            kind (str): Its :meth:`leaf_kind`.
+            reason (str): How reports name it.
+            x (Any): Its input.
+            out (Any): Its output.
+        """
+        n = self.num_ops = self.num_ops + 1
+        if n > self.max_ops or not n & 255:
+            self._check_bounds(name, 'layer ')
+        if self.progress is not None:
+            self.progress(len(self.layers) + 1, self._num_leaves)
         self._leaf_name = name
         try:
-            self._leaf(name, module, x, out)
+            if not isinstance(x, torch.Tensor) or not isinstance(
+                    out, torch.Tensor):
+                for t in _tensors_in(x, []):
+                    self.block(self.ids_of(t), reason + ' (non-tensor I/O)')
+                return
+            rec = self.layers.get(name)
+            self._leaf_rules(name, module, kind, x, self.ids_of(x), out,
+                             rec, reason)
+            rec = self.layers.get(name)
+            shape = out.shape
+            if rec is not None and len(shape) >= 2 and shape[0] > 0:
+                rec.positions += out.numel() // (shape[0] *
+                                                 shape[rec.out_dim])
         finally:
             self._leaf_name = None
 
@@ -540,39 +601,16 @@ class ChannelTracer:
         A class (or instance) attribute ``_channel_leaf_kind`` declares the
         kind of a custom layer.
         """
-        declared = module.__dict__.get('_channel_leaf_kind') or getattr(
-            type(module), '_channel_leaf_kind', None)
+        declared = module.__dict__.get('_channel_leaf_kind')
         if declared:
             return declared
-        if isinstance(module, nn.PReLU):
-            return 'norm' if module.num_parameters > 1 else None
         cls = type(module)
-        if cls not in _KIND_OF_TYPE:
-            _KIND_OF_TYPE[cls] = _kind_of_type(cls)
-        return _KIND_OF_TYPE[cls]
-
-    def _leaf(self, name: str, module: nn.Module, x: Any, out: Any) -> None:
-        self._tick(name, 'layer ')
-        if self.progress is not None:
-            self.progress(len(self.layers) + 1, self._num_leaves)
-        reason = self._reason(type(module).__name__)
-        kind = self._modules[id(module)][1]
-        if not isinstance(x, torch.Tensor) or not isinstance(
-                out, torch.Tensor):
-            ins = _tensors_in(x, [])
-            for t in ins:
-                self.block(self.ids_of(t), reason + ' (non-tensor I/O)')
-            return
-        x_ids = self.ids_of(x)
-        rec = self.layers.get(name)
-        try:
-            self._leaf_rules(name, module, kind, x, x_ids, out, rec, reason)
-        finally:
-            rec = self.layers.get(name)
-            shape = out.shape
-            if rec is not None and len(shape) >= 2 and shape[0] > 0:
-                rec.positions += out.numel() // (shape[0] *
-                                                 shape[rec.out_dim])
+        kind = _KIND_OF_TYPE.get(cls, _UNKNOWN)
+        if kind is _UNKNOWN:
+            kind = _KIND_OF_TYPE[cls] = _kind_of_type(cls)
+        if kind == 'prelu':
+            return 'norm' if module.num_parameters > 1 else None
+        return kind
 
     def _leaf_rules(self, name, module, kind, x, x_ids, out, rec,
                     reason) -> None:
@@ -689,13 +727,17 @@ class ChannelTracer:
             kind (str): Prefix of ``what`` in the error, e.g. ``'layer '``.
         """
         self.num_ops += 1
+        if self.num_ops > self.max_ops or not self.num_ops & 255:
+            self._check_bounds(what, kind)
+
+    def _check_bounds(self, what: str, kind: str) -> None:
+        """Raise if the walk ran past ``max_ops`` or ``timeout``."""
         if self.num_ops > self.max_ops:
             raise ChannelAnalysisError(
                 f'channel analysis stopped after {self.max_ops} ops (at '
                 f'{kind}{what} in {self.where()}); raise `max_ops` or '
                 'analyse a sub-module')
-        if self.num_ops % 256 == 0 and \
-                time.perf_counter() - self._start > self.timeout:
+        if time.perf_counter() - self._start > self.timeout:
             raise ChannelAnalysisError(
                 f'channel analysis stopped after {self.timeout:.0f}s (at '
                 f'{kind}{what} in {self.where()}); raise `timeout`')
@@ -717,9 +759,16 @@ class ChannelTracer:
             outs = _tensors_in(out, [])
             if not outs:  # sizes, flags, numbers
                 return
-        inputs = _tensors_in(args, [])
+        inputs = []
+        for arg in args:
+            if isinstance(arg, torch.Tensor):
+                inputs.append(arg)
+            elif isinstance(arg, (list, tuple, dict)):
+                _tensors_in(arg, inputs, 1)
         if kwargs:
-            _tensors_in(kwargs, inputs)
+            for arg in kwargs.values():
+                if isinstance(arg, (torch.Tensor, list, tuple, dict)):
+                    _tensors_in(arg, inputs, 1)
         if not inputs and name not in _CREATION:
             return
         self._tick(name)
@@ -804,6 +853,15 @@ class ChannelTracer:
                 self._pair(*items[i], *items[j], reason)
         full = [ids for shape, ids in items if shape == oshape]
         pool = full if full else [ids for _, ids in items]
+        first = pool[0]
+        if all(ids.shape == first.shape for ids in pool) and (
+                len(pool) == 1 or first.min() >= 0):
+            # e.g. a residual add: the operands are tied, and where the
+            # first is traced its ids stand for all of them
+            for o in outs:
+                if o.shape == oshape:
+                    self.info[id(o)] = (o, first)
+            return True
         result = None
         for ids in pool:
             if result is None:
@@ -845,6 +903,17 @@ class ChannelTracer:
             self.set_ids(out, np.full((1, ) * out.dim(),
                                       int(ids.reshape(-1)[0])
                                       if ids.size else -1))
+            return True
+        big_in = [d for d, n in enumerate(ishape) if n > 1]
+        big_out = [d for d, n in enumerate(oshape) if n > 1]
+        if len(big_in) == 1 and len(big_out) == 1 and \
+                ishape[big_in[0]] == oshape[big_out[0]]:
+            # one non-trivial dim moved (``flatten(1)`` of a pooled
+            # vector, ``view(b, c, 1, 1)``): its ids move with it
+            flat = ids.reshape(-1)
+            shape = [1] * len(oshape)
+            shape[big_out[0]] = len(flat)
+            self.set_ids(out, flat.reshape(shape))
             return True
         groups = _dim_groups(ishape, oshape)
         if groups is None:
@@ -914,6 +983,19 @@ class ChannelTracer:
 
     def _join(self, tensors, dim, out, reason, stack) -> bool:
         nd = out.dim()
+        if not stack:
+            # the usual case: each part's ids vary along ``dim`` only
+            pieces = []
+            for t in tensors:
+                ids = self.ids_of(t)
+                if ids.ndim != nd or ids.size != ids.shape[dim]:
+                    break
+                pieces.append(ids)
+            else:
+                if all(ids.shape[dim] == t.shape[dim]
+                       for ids, t in zip(pieces, tensors)):
+                    self.set_ids(out, _compress(np.concatenate(pieces, dim)))
+                    return True
         parts = []
         for t in tensors:
             ids = self.ids_of(t)
@@ -965,13 +1047,18 @@ class ChannelTracer:
             dims = [d % nd for d in dim]
         else:
             dims = [dim % nd]
-        if any(d in _varying(ids) for d in dims):
+        if any(ids.shape[d] > 1 for d in dims):
             self.block(ids, reason + ' (reduces over channels)')
-        new = ids
-        for d in sorted(dims, reverse=True):
-            new = np.take(new, [0], axis=d)
-            if not keepdim:
-                new = np.squeeze(new, axis=d)
+            new = ids
+            for d in sorted(dims, reverse=True):
+                new = np.take(new, [0], axis=d)
+                if not keepdim:
+                    new = np.squeeze(new, axis=d)
+        elif keepdim:
+            new = ids
+        else:
+            new = ids.reshape([n for d, n in enumerate(ids.shape)
+                               if d not in dims])
         for o in outs:
             if o.dim() == new.ndim:
                 self.set_ids(o, new)
@@ -1103,8 +1190,17 @@ class ChannelTracer:
         return True
 
     # ---------------------------------------------------------------- run
-    def _recording_forward(self, name: str, module: nn.Module,
-                           kind: str) -> Optional[Callable]:
+    def _index_params(self, name: str, module: nn.Module) -> None:
+        """Remember the owner of each parameter/buffer of ``module`` (for
+        ops that use one directly)."""
+        for store in (module._parameters, module._buffers):
+            for pname, p in store.items():
+                if p is not None:
+                    full = f'{name}.{pname}' if name else pname
+                    self._param_index[id(p)] = (full, module, pname)
+
+    def _recording_forward(self, name: str, module: nn.Module, kind: str,
+                           reason: str) -> Optional[Callable]:
         """A forward for a standard layer that returns zeros of the right
         shape without the layer's arithmetic (the analysis needs shapes,
         not values) and records the layer itself, so the layer needs no
@@ -1117,7 +1213,7 @@ class ChannelTracer:
             with _quiet():
                 out = make_output(x)
                 if self.active and self.depth == 0:
-                    self._run_leaf(name, module, x, out)
+                    self._run_leaf(name, module, kind, reason, x, out)
             return out
 
         return forward
@@ -1140,30 +1236,30 @@ class ChannelTracer:
         faked = []
         hooked = []
         training = []  # eval mode for the trace, without a recursive .eval()
-        for name, module in self.model.named_modules():
+        leaf_kind = self.leaf_kind
+        for name, module in _named_modules(self.model):
             if module.training:
                 module.training = False
                 training.append(module)
-            kind = self.leaf_kind(module)
-            leaf = kind is not None
-            leaves += leaf
-            self._modules[id(module)] = (name, kind)
-            fake = self._recording_forward(name, module, kind) if leaf \
-                and skip_arithmetic and 'forward' not in module.__dict__ \
-                else None
-            if fake is not None:
-                # straight into the instance dict: nn.Module.__setattr__
-                # is slow and the attribute is removed again below
-                module.__dict__['forward'] = fake
-                faked.append(module)
-                continue  # its parameters are not seen by any op
-            if leaf:
+            kind = leaf_kind(module)
+            if kind is None:
+                self._modules[id(module)] = (name, None, '')
+            else:
+                leaves += 1
+                reason = self._reason(type(module).__name__)
+                self._modules[id(module)] = (name, kind, reason)
+                fake = self._recording_forward(name, module, kind, reason) \
+                    if skip_arithmetic and 'forward' not in module.__dict__ \
+                    else None
+                if fake is not None:
+                    # straight into the instance dict: nn.Module.__setattr__
+                    # is slow and the attribute is removed again below
+                    module.__dict__['forward'] = fake
+                    faked.append(module)
+                    continue  # its parameters are not seen by any op
                 hooked.append(module)
-            for store in (module._parameters, module._buffers):
-                for pname, p in store.items():
-                    if p is not None:
-                        full = f'{name}.{pname}' if name else pname
-                        self._param_index[id(p)] = (full, module, pname)
+            if module._parameters or module._buffers:
+                self._index_params(name, module)
         handles = []
         for module in hooked:
             handles.append(module.register_forward_pre_hook(self._pre_hook))

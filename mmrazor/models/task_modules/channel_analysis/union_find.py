@@ -53,6 +53,11 @@ def connected_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     raise RuntimeError('connected_labels did not converge')
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
 class UnionFind:
     """Disjoint sets over the ints ``0..n-1`` (grown with :meth:`add`).
 
@@ -64,6 +69,7 @@ class UnionFind:
 
     def __init__(self) -> None:
         self._n = 0
+        self._ids = _read_only(np.arange(1024, dtype=np.int64))
         self._a: List[np.ndarray] = []
         self._b: List[np.ndarray] = []
         self._roots: Optional[np.ndarray] = None
@@ -81,9 +87,12 @@ class UnionFind:
             np.ndarray: The new ids (int64, ascending).
         """
         start = self._n
-        self._n += count
+        end = self._n = start + count
         self._roots = None
-        return np.arange(start, start + count, dtype=np.int64)
+        if end > len(self._ids):  # new ids are views of one read-only range
+            self._ids = _read_only(
+                np.arange(max(end, 2 * len(self._ids)), dtype=np.int64))
+        return self._ids[start:end]
 
     def union(self, a: int, b: int) -> None:
         """Put ``a`` and ``b`` in one set."""
@@ -93,11 +102,24 @@ class UnionFind:
         """Union ``a[i]`` with ``b[i]`` wherever both are ids (``>= 0``)."""
         a = np.asarray(a, dtype=np.int64).ravel()
         b = np.asarray(b, dtype=np.int64).ravel()
+        if not len(a):
+            return
+        if a.min() >= 0 and b.min() >= 0:  # the usual case: all traced
+            self.link(a, b)
+            return
         keep = (a >= 0) & (b >= 0) & (a != b)
         if keep.any():
             self._a.append(a[keep])
             self._b.append(b[keep])
             self._roots = None
+
+    def link(self, a: np.ndarray, b: np.ndarray) -> None:
+        """Union ``a[i]`` with ``b[i]``; both must be 1-d arrays of ids
+        (``>= 0``) of equal length (no checks: the fast path of
+        :meth:`union_arrays`)."""
+        self._a.append(a)
+        self._b.append(b)
+        self._roots = None
 
     def union_along(self, table: np.ndarray, axis: int) -> None:
         """Union every slice of ``table`` along ``axis`` with the first
