@@ -840,6 +840,18 @@ class ChannelTracer:
                 if o.shape == oshape:
                     self.info[id(o)] = (o, ids)
             return True
+        if len(inputs) == 2:
+            ia, ib = self.ids_of(inputs[0]), self.ids_of(inputs[1])
+            if ia.shape == ib.shape and ia.ndim == len(oshape) and (
+                    ia is ib or (ia.min() >= 0 and ib.min() >= 0)):
+                # e.g. a residual add or an excitation: both fully traced
+                # and tied channel by channel; the first stands for both
+                if ia is not ib:
+                    self.uf.link(ia.reshape(-1), ib.reshape(-1))
+                for o in outs:
+                    if o.shape == oshape:
+                        self.info[id(o)] = (o, ia)
+                return True
         nd = out.dim()
         oshape = tuple(oshape)
         items = []
