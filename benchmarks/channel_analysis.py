@@ -8,7 +8,10 @@ same model and input, in the same process (when ``torch_pruning`` is
 installed), and next to one plain forward pass (both analyses run one).
 
 Part 2 (``latency``): every model is thinned uniformly (RatioPruner, one
-ratio for every channel group, ``--round-to``, default 8), deployed (physically
+ratio for every channel group, ``--round-to``: by default the number of
+float32 lanes of the CPU's widest vector unit, 16 with AVX-512 and 8
+otherwise, since oneDNN and onnxruntime lay channels out in blocks of that
+size and pad the rest), deployed (physically
 pruned), and its CPU latency is compared with the dense model's, in PyTorch
 and in onnxruntime (the ONNX file ``tools/deploy_subnet.py --onnx`` writes);
 the target is ``speed-up >= 0.8 x FLOPs reduction``.
@@ -44,6 +47,17 @@ MODELS = [
     'vgg11_bn', 'googlenet', 'convnext_tiny', 'wide_resnet50_2', 'alexnet'
 ]
 MIN_SIDE = {'alexnet': 64, 'squeezenet1_1': 64}
+
+
+def simd_float_lanes() -> int:
+    """float32 lanes of this CPU's widest vector unit: 16 with AVX-512, else
+    8 (AVX2 / NEON pairs). Channel counts that are a multiple of it fill
+    whole channel blocks in oneDNN and onnxruntime."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return 16 if ' avx512f' in f.read() else 8
+    except OSError:
+        return 8
 
 
 def build(name: str) -> nn.Module:
@@ -146,7 +160,7 @@ def onnxruntime_runner(model: nn.Module, x: torch.Tensor,
 
 
 def bench_latency(models: List[str], side: int, ratio: float, runs: int,
-                  round_to: int = 8, runtime: str = 'eager') -> None:
+                  round_to: int = 16, runtime: str = 'eager') -> None:
     print(f'\n## Deployed vs dense CPU latency, {runtime} (input '
           f'1x3x{side}x{side}, uniform width ratio {ratio}, '
           f'round_to={round_to}, median CPU time of {runs}, 1 thread)\n')
@@ -199,8 +213,10 @@ def main() -> None:
                         help='input side for the analysis')
     parser.add_argument('--latency-side', type=int, default=224)
     parser.add_argument('--ratio', type=float, default=0.5)
-    parser.add_argument('--round-to', type=int, default=8,
-                        help='channel counts rounded to a multiple of this')
+    parser.add_argument(
+        '--round-to', type=int, default=None,
+        help='channel counts rounded to a multiple of this (default: the '
+        'float32 SIMD lanes of this CPU, 16 with AVX-512, else 8)')
     parser.add_argument(
         '--runtime', choices=['eager', 'onnxruntime', 'both'],
         default='both',
@@ -211,6 +227,8 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.round_to is None:
+        args.round_to = simd_float_lanes()
     if args.part in ('analysis', 'all'):
         bench_analysis(args.models, args.side, args.repeat)
     if args.part in ('latency', 'all'):

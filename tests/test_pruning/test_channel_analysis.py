@@ -138,3 +138,39 @@ def test_registry_and_mode_restored():
     assert all(not m._forward_hooks and not m._forward_pre_hooks
                for m in model.modules())
     assert len(dep.prunable_groups) == 5
+
+
+def test_concat_with_untraced_pooled_view_and_flatten():
+
+    class Net(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 4, 1)
+            self.c = nn.Conv2d(7, 5, 1)
+            self.d = nn.Conv2d(7, 5, 1)
+            self.fc = nn.Linear(5, 2)
+
+        def forward(self, x):
+            both = torch.cat([x, self.a(x)], dim=1)  # 3 untraced + 4
+            c = self.c(both)
+            gate = c.mean((2, 3)).view(1, 5, 1, 1)  # pooled, re-shaped
+            y = self.d(both) * gate  # ties d's channels to c's
+            return self.fc(y.mean((2, 3), keepdim=True).flatten(1))
+
+    dep = _analyze(Net())
+    c_in = dep.layers['c'].in_ids
+    # the image's 3 channels are untraced, then a's 4 channels in order
+    assert (c_in[:3] < 0).all()
+    assert dep.unit_counts('a', c_in).tolist() == [1, 1, 1, 1]
+    assert dep.groups['a'].prunable
+    assert sorted(dep.groups['c'].sources) == ['c', 'd']
+    assert dep.groups['c'].prunable
+    # position by position: d's channel k meets c's channel k
+    root = dep.root_of
+    assert root[dep.layers['d'].out_ids].tolist() == \
+        root[dep.layers['c'].out_ids].tolist()
+    # flatten of the pooled (1, 5, 1, 1) map: one fc input per channel
+    assert root[dep.layers['fc'].in_ids].tolist() == \
+        root[dep.layers['c'].out_ids].tolist()
+    assert not dep.groups['fc'].prunable  # the model output

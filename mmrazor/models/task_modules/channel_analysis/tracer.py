@@ -1,7 +1,9 @@
 """Trace which channels of a model are tied together.
 
 The tracer runs the model once on a real tensor. Layers that own channel
-weights (convs, linears, norms) are watched with forward hooks; every other
+weights (convs, linears, norms) are recorded as one step each: the standard
+ones get a temporary forward that returns zeros of the right shape and
+records the call, custom ones are watched with forward hooks. Every other
 PyTorch call (``torch.*``, ``Tensor.*`` methods and operators,
 ``torch.nn.functional.*``) is seen through a
 :class:`torch.overrides.TorchFunctionMode`. Only the *public* names of the
