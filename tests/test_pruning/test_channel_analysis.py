@@ -174,3 +174,38 @@ def test_concat_with_untraced_pooled_view_and_flatten():
     assert root[dep.layers['fc'].in_ids].tolist() == \
         root[dep.layers['c'].out_ids].tolist()
     assert not dep.groups['fc'].prunable  # the model output
+
+
+def test_in_place_reshape_of_a_norm_output_leaves_its_input_alone():
+    """Norms run shape-only during the analysis (their output shares the
+    input's memory); an in-place change of the output's shape must not
+    change the input, which the model uses afterwards."""
+
+    class Net(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.b = nn.Conv2d(4, 4, 1)
+            self.c = nn.Conv2d(4, 6, 1)
+
+        def forward(self, x):
+            x = self.a(x)
+            y = self.bn(x)
+            y.unsqueeze_(0)  # (1, 1, 4, 16, 16)
+            z = self.b(x) + y.squeeze(0)  # x keeps its 4-d shape
+            return self.c(z)
+
+    model = Net().eval()
+    x = torch.randn(1, 3, 16, 16)
+    expected = model(x)  # the model itself runs
+    dep = _analyze(model)
+    root = dep.root_of
+    # a, bn and b are tied by the residual add; c is its own group
+    assert sorted(dep.groups['a'].sources) == ['a', 'b']
+    assert root[dep.layers['bn'].out_ids].tolist() == \
+        root[dep.layers['a'].out_ids].tolist()
+    assert dep.groups['a'].prunable
+    assert not dep.groups['c'].prunable  # the model output
+    assert torch.equal(model(x), expected)  # analysis left the model as is

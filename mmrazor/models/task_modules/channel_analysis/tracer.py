@@ -297,7 +297,10 @@ def _shape_only_output(module: nn.Module,
         return lambda x: x.new_zeros(out_shape(x))
     if kind in ('norm', 'layernorm') and \
             type(module).forward in _PLAIN_NORM_FORWARDS:
-        return torch.zeros_like
+        # A new tensor object over the input's memory: no allocation. The
+        # values are meaningless to the analysis; in-place changes of shape
+        # or strides on it do not reach the input.
+        return torch.Tensor.detach
     return None
 
 
@@ -1239,9 +1242,10 @@ class ChannelTracer:
 
         Args:
             run (Callable): Runs one forward pass and returns the output.
-            skip_arithmetic (bool): Let convs, linears and standard norm
-                layers return zeros of the right shape instead of computing
-                (they are analysed from their attributes). Defaults to True.
+            skip_arithmetic (bool): Let convs and linears return zeros of
+                the right shape and standard norm layers a view of their
+                input, instead of computing (they are analysed from their
+                attributes). Defaults to True.
 
         Returns:
             TraceResult: Layers, parameters, sources, blocked ids.
