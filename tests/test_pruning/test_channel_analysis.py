@@ -209,3 +209,64 @@ def test_in_place_reshape_of_a_norm_output_leaves_its_input_alone():
     assert dep.groups['a'].prunable
     assert not dep.groups['c'].prunable  # the model output
     assert torch.equal(model(x), expected)  # analysis left the model as is
+
+
+class _ActNet(nn.Module):
+    """conv -> act -> conv -> act -> residual; ``functional`` calls the
+    same activations as functions instead of modules."""
+
+    def __init__(self, functional: bool, act: nn.Module = None):
+        super().__init__()
+        self.functional = functional
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 8, 1)
+        self.c = nn.Conv2d(8, 4, 1)
+        self.act1 = act if act is not None else nn.ReLU(inplace=True)
+        self.act2 = nn.Hardswish()
+        self.drop = nn.Dropout(0.2)
+
+    def forward(self, x):
+        x = self.a(x)
+        if self.functional:
+            y = torch.nn.functional.relu(x, inplace=True)
+            z = torch.nn.functional.hardswish(self.b(y))
+            z = torch.nn.functional.dropout(z, 0.2, training=False)
+        else:
+            y = self.act1(x)
+            z = self.drop(self.act2(self.b(y)))
+        return self.c(y + z)
+
+
+def _group_summary(dep):
+    return {
+        name: (g.num_units, sorted(g.sources), sorted(g.layers), g.prunable,
+               g.blocked_by)
+        for name, g in dep.groups.items()
+    }
+
+
+def test_activation_modules_match_their_functional_form():
+    """Activation / dropout modules take a shortcut in the tracer; the
+    groups and op counts must equal those of the same calls made as
+    functions (the general path)."""
+    by_module = _analyze(_ActNet(functional=False))
+    by_function = _analyze(_ActNet(functional=True))
+    assert _group_summary(by_module) == _group_summary(by_function)
+    assert sorted(by_module.groups['a'].sources) == ['a', 'b']
+    for op in ('relu', 'hardswish', 'dropout'):
+        assert by_module.op_counts.get(op) == by_function.op_counts.get(op) \
+            == 1
+
+
+def test_activation_subclass_with_own_forward_is_traced_as_written():
+    """A subclass of an activation that overrides ``forward`` (here it
+    reverses the channel order) takes the general path and is seen."""
+
+    class FlipReLU(nn.ReLU):
+
+        def forward(self, x):
+            return super().forward(x).flip(1)
+
+    dep = _analyze(_ActNet(functional=False, act=FlipReLU()))
+    assert any('flip' in r for r in dep.groups['a'].blocked_by)
+    assert not dep.groups['a'].prunable

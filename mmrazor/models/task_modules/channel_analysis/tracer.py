@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
@@ -303,6 +304,25 @@ def _shape_only_output(module: nn.Module,
         return torch.Tensor.detach
     return None
 
+
+#: Activation and dropout modules, by exact class, and the function their
+#: forward calls on the whole input: each output element follows its input
+#: element, so channel ids pass through unchanged. The tracer gives them a
+#: forward that runs that function with torch-function dispatch off and
+#: records it directly (the generic path dispatches every call through the
+#: mode and its rule table).
+_PASSTHROUGH_MODULES: Dict[type, Callable] = {
+    nn.ReLU: F.relu,
+    nn.ReLU6: F.hardtanh,
+    nn.LeakyReLU: F.leaky_relu,
+    nn.Hardswish: F.hardswish,
+    nn.Hardsigmoid: F.hardsigmoid,
+    nn.SiLU: F.silu,
+    nn.GELU: F.gelu,
+    nn.Sigmoid: torch.sigmoid,
+    nn.Tanh: torch.tanh,
+    nn.Dropout: F.dropout,
+}
 
 _UNKNOWN = object()
 
@@ -1235,6 +1255,31 @@ class ChannelTracer:
 
         return forward
 
+    def _passthrough_forward(self, module: nn.Module,
+                             func: Callable) -> Callable:
+        """A forward for an activation / dropout module (see
+        ``_PASSTHROUGH_MODULES``): runs the module's own forward and gives
+        the output the input's channel ids."""
+        real = type(module).forward
+        op_name = func.__name__
+        info = self.info
+
+        def forward(x):
+            with _quiet():
+                out = real(module, x)
+                if self.active and self.depth == 0:
+                    if isinstance(x, torch.Tensor) and isinstance(
+                            out, torch.Tensor) and out.shape == x.shape:
+                        self._tick(op_name)
+                        counts = self.op_counts
+                        counts[op_name] = counts.get(op_name, 0) + 1
+                        info[id(out)] = (out, self.ids_of(x))
+                    else:  # not the plain tensor case: the general rule
+                        self.record(func, (x, ), {}, out)
+            return out
+
+        return forward
+
     def trace(self, run: Callable[[], Any],
               skip_arithmetic: bool = True) -> TraceResult:
         """Run ``run()`` (which calls the model) under the tracer, in eval
@@ -1262,6 +1307,11 @@ class ChannelTracer:
             kind = leaf_kind(module)
             if kind is None:
                 self._modules[id(module)] = (name, None, '')
+                func = _PASSTHROUGH_MODULES.get(type(module))
+                if func is not None and 'forward' not in module.__dict__:
+                    module.__dict__['forward'] = self._passthrough_forward(
+                        module, func)
+                    faked.append(module)
             else:
                 leaves += 1
                 reason = self._reason(type(module).__name__)
