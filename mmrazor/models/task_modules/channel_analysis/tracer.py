@@ -2,9 +2,11 @@
 
 The tracer runs the model once on a real tensor. Layers that own channel
 weights (convs, linears, norms) are recorded as one step each: the standard
-ones get a temporary forward that returns zeros of the right shape and
-records the call, custom ones are watched with forward hooks. Every other
-PyTorch call (``torch.*``, ``Tensor.*`` methods and operators,
+ones get a temporary forward that skips their arithmetic (convs and linears
+return zeros of the right shape, norms a view of their input) and records
+the call, custom ones are watched with forward hooks. Standard activation
+and dropout modules also get a temporary forward that records them
+directly. Every other PyTorch call (``torch.*``, ``Tensor.*`` methods and operators,
 ``torch.nn.functional.*``) is seen through a
 :class:`torch.overrides.TorchFunctionMode`. Only the *public* names of the
 called functions are used (``add``, ``cat``, ``view``, ``relu`` ...), never
@@ -288,8 +290,9 @@ _PLAIN_NORM_FORWARDS = (nn.BatchNorm1d.forward, nn.BatchNorm2d.forward,
 def _shape_only_output(module: nn.Module,
                        kind: str) -> Optional[Callable[[torch.Tensor],
                                                        torch.Tensor]]:
-    """``x -> zeros shaped like module(x)`` for the standard layers whose
-    output shape follows from their attributes, else None."""
+    """``x -> a tensor shaped like module(x)`` for the standard layers
+    whose output shape follows from their attributes (zeros for convs and
+    linears, a view of ``x`` for norms), else None."""
     if kind == 'linear' and type(module).forward is nn.Linear.forward:
         width = (module.out_features, )
         return lambda x: x.new_zeros(x.shape[:-1] + width)
@@ -755,6 +758,12 @@ class ChannelTracer:
         if self.num_ops > self.max_ops or not self.num_ops & 255:
             self._check_bounds(what, kind)
 
+    def _count_op(self, name: str) -> None:
+        """Count one traced call of the function ``name`` (a step of the
+        walk, and an entry of ``op_counts``)."""
+        self._tick(name)
+        self.op_counts[name] = self.op_counts.get(name, 0) + 1
+
     def _check_bounds(self, what: str, kind: str) -> None:
         """Raise if the walk ran past ``max_ops`` or ``timeout``."""
         if self.num_ops > self.max_ops:
@@ -796,8 +805,7 @@ class ChannelTracer:
                     _tensors_in(arg, inputs, 1)
         if not inputs and name not in _CREATION:
             return
-        self._tick(name)
-        self.op_counts[name] = self.op_counts.get(name, 0) + 1
+        self._count_op(name)
         reason = self._reason(name)
         try:
             handled = self._apply(name, args, kwargs, inputs, outs, out,
@@ -1238,10 +1246,10 @@ class ChannelTracer:
 
     def _recording_forward(self, name: str, module: nn.Module, kind: str,
                            reason: str) -> Optional[Callable]:
-        """A forward for a standard layer that returns zeros of the right
-        shape without the layer's arithmetic (the analysis needs shapes,
-        not values) and records the layer itself, so the layer needs no
-        hooks."""
+        """A forward for a standard layer that returns a tensor of the
+        right shape without the layer's arithmetic (the analysis needs
+        shapes, not values; see :func:`_shape_only_output`) and records the
+        layer itself, so the layer needs no hooks."""
         make_output = _shape_only_output(module, kind)
         if make_output is None:
             return None
@@ -1270,9 +1278,7 @@ class ChannelTracer:
                 if self.active and self.depth == 0:
                     if isinstance(x, torch.Tensor) and isinstance(
                             out, torch.Tensor) and out.shape == x.shape:
-                        self._tick(op_name)
-                        counts = self.op_counts
-                        counts[op_name] = counts.get(op_name, 0) + 1
+                        self._count_op(op_name)
                         info[id(out)] = (out, self.ids_of(x))
                     else:  # not the plain tensor case: the general rule
                         self.record(func, (x, ), {}, out)
