@@ -161,22 +161,18 @@ def onnxruntime_runner(model: nn.Module, x: torch.Tensor,
     return lambda: session.run(None, feed)
 
 
-def steady_times(run: Callable[[], Any], calls: int,
-                 settle: int) -> List[float]:
-    """CPU ms of ``calls`` calls of ``run``, each right after ``settle``
-    untimed calls of the same model: the steady state of a serving loop,
-    where a model's weights and buffers are warm in the caches. (Timing a
-    small model right after a big one instead measures the small one cold,
-    after the big one evicted it, and understates its speed-up.)"""
-    times = []
-    for _ in range(calls):
-        gc.collect()
-        for _ in range(settle):
-            run()
-        start = time.thread_time()
+def steady_ms(run: Callable[[], Any], settle: int) -> float:
+    """CPU ms of one call of ``run`` right after ``settle`` untimed calls of
+    the same model: the steady state of a serving loop, where a model's
+    weights and buffers are warm in the caches. (Timing a small model right
+    after a big one instead measures the small one cold, after the big one
+    evicted it, and understates its speed-up.)"""
+    gc.collect()
+    for _ in range(settle):
         run()
-        times.append((time.thread_time() - start) * 1e3)
-    return times
+    start = time.thread_time()
+    run()
+    return (time.thread_time() - start) * 1e3
 
 
 def bench_latency(models: List[str], side: int, ratio: float, runs: int,
@@ -213,8 +209,8 @@ def bench_latency(models: List[str], side: int, ratio: float, runs: int,
             d_times: List[float] = []
             p_times: List[float] = []
             for _ in range(runs):  # interleaved rounds share the noise
-                d_times += steady_times(run_dense, 1, settle)
-                p_times += steady_times(run_pruned, 1, settle)
+                d_times.append(steady_ms(run_dense, settle))
+                p_times.append(steady_ms(run_pruned, settle))
         d, p = statistics.median(d_times), statistics.median(p_times)
         speed, reduction = d / p, f_dense / max(f_pruned, 1)
         print(f'| {name} | {d:.1f} | {p:.1f} | {speed:.2f}x | '
