@@ -49,6 +49,7 @@ def main() -> None:
         print('Test metrics: ' + ', '.join(
             f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
             for k, v in metrics.items()))
+    del runner  # it holds the process group (model wrapper)
     close_distributed()
 
 

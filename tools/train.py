@@ -44,6 +44,7 @@ def main() -> None:
     runner = build_runner(cfg)
     with explain_unknown_types():
         runner.train()
+    del runner  # it holds the process group (model wrapper)
     close_distributed()
 
 

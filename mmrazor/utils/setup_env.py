@@ -1,9 +1,13 @@
 """Environment set-up: registries, multi-processing and distributed init."""
 import datetime
+import gc
 import os
 import platform
+import sys
 import warnings
-from typing import Optional
+import weakref
+from types import FunctionType
+from typing import Any, Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -124,18 +128,93 @@ def init_distributed(launcher: str, backend: Optional[str] = None,
     torch_dist.init_process_group(backend=backend, **kwargs)
 
 
-def close_distributed() -> None:
-    """Wait for every rank, then destroy the default process group (if one
-    was created).
+def close_distributed() -> bool:
+    """End the distributed part of a run cleanly: wait for every rank, then
+    destroy the process groups while the interpreter is fully alive.
 
-    Called at the end of the tools: a process that exits with the group
-    still alive may abort while the backend's threads are torn down
-    (gloo: ``terminate called without an active exception``), which fails a
-    run that had finished its work.
+    Call it once a run's results are written, after dropping the objects
+    that hold the default group (runners, model wrappers). It does nothing
+    when no process group exists.
+
+    Why it matters: a gloo group keeps worker threads. A worker that
+    finishes a collective releases the finished work (and the Python
+    tensors it holds) a moment later, and doing so needs the GIL. If the
+    group outlives ``destroy_process_group`` (anything still referencing
+    it), those threads are still running while Python shuts down, and a
+    late release there calls ``pthread_exit`` inside a C++ destructor:
+    ``terminate called without an active exception`` (SIGABRT) after the
+    run's work is done. Destroying the last reference joins the workers
+    instead. So this function frees reference cycles, destroys the groups,
+    replaces the default group where torch modules imported after
+    ``init_process_group`` captured it as a default argument value
+    (``torch.distributed.nn.functional``, ``ZeroRedundancyOptimizer``, both
+    imported by mmengine), and checks that the group is gone.
+
+    Returns:
+        bool: True if the default group was destroyed (or none existed);
+        False, with a warning naming what still holds it, otherwise.
     """
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return True
+    torch_dist.barrier()
+    world = weakref.ref(torch_dist.group.WORLD)
+    gc.collect()
+    torch_dist.destroy_process_group()
+    _forget_default_arguments(world())
+    gc.collect()
+    group = world()
+    if group is None:
+        return True
+    this_frame = sys._getframe()
+    holders = sorted({
+        type(obj).__qualname__
+        for obj in gc.get_referrers(group) if obj is not this_frame
+    })
+    del this_frame, group
+    held_by = ', '.join(holders) or 'objects the garbage collector cannot see'
+    warnings.warn(
+        'the default process group is still referenced after '
+        f'destroy_process_group (by: {held_by}); its worker threads outlive '
+        'the run and the process may abort at exit. Release model wrappers, '
+        'runners and stored `group` references before close_distributed().',
+        RuntimeWarning)
+    return False
+
+
+def _forget_default_arguments(group: Any) -> int:
+    """Replace ``group`` by ``None`` wherever a function keeps it as a
+    default argument value.
+
+    ``def f(..., group=group.WORLD)`` evaluates ``group.WORLD`` when its
+    module is imported; imported after ``init_process_group`` the function
+    holds the default group for ever. ``None`` means "the default group at
+    call time" to every torch collective, which is what such a default
+    intends, and a destroyed group is unusable anyway.
+
+    Args:
+        group: The destroyed group (``None``: nothing to do).
+
+    Returns:
+        int: How many functions were changed.
+    """
+    if group is None:
+        return 0
+    changed = 0
+    for obj in gc.get_objects():
+        if type(obj) is not FunctionType:
+            continue
+        defaults, kwdefaults = obj.__defaults__, obj.__kwdefaults__
+        if defaults and any(d is group for d in defaults):
+            obj.__defaults__ = tuple(None if d is group else d
+                                     for d in defaults)
+            changed += 1
+        if kwdefaults and any(d is group for d in kwdefaults.values()):
+            obj.__kwdefaults__ = {
+                k: None if d is group else d
+                for k, d in kwdefaults.items()
+            }
+            changed += 1
+    return changed
 
 
 def prepare_distributed_cfg(cfg: Config, launcher: str) -> None:

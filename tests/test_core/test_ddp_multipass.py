@@ -2,9 +2,12 @@
 backward passes per step: gradients are synchronised correctly."""
 import textwrap
 
+import pytest
 import torch
 
 from launch import launch
+
+pytestmark = pytest.mark.multiprocess
 
 SCRIPT = textwrap.dedent('''
     import sys
@@ -51,7 +54,9 @@ SCRIPT = textwrap.dedent('''
     torch.save(dict(data=data['inputs'],
                     weights={k: v for k, v in algo.state_dict().items()}),
                sys.argv[1] + f'/rank{rank}.pt')
-    dist.destroy_process_group()
+    del ddp  # the wrapper holds the process group
+    from mmrazor.utils import close_distributed
+    assert close_distributed()
 ''')
 
 

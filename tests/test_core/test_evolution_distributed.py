@@ -3,7 +3,10 @@ import json
 import textwrap
 import os.path as osp
 
+import pytest
 from launch import launch
+
+pytestmark = pytest.mark.multiprocess
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -31,7 +34,8 @@ SCRIPT = textwrap.dedent('''
     with open(os.path.join(out, f'rank{{dist.get_rank()}}.json'), 'w') as f:
         json.dump(dict(evaluated=mine, best=best,
                        top_k=searcher.state['top_k']), f)
-    dist.destroy_process_group()
+    from mmrazor.utils import close_distributed
+    assert close_distributed()
 ''')
 
 
