@@ -6,6 +6,7 @@ from .registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, FUNCTIONS, HOOKS,
                        RUNNER_CONSTRUCTORS, RUNNERS, SCOPE_ALIASES,
                        SIBLING_SCOPES, TASK_UTILS, TRANSFORMS, VISBACKENDS,
                        VISUALIZERS, WEIGHT_INITIALIZERS, RazorRegistry,
+                       register_all_modules,
                        MMCV_OPS_SCOPES, SiblingImportError,
                        explain_unknown_types, mmcv_ops_available,
                        require_sibling,
@@ -21,5 +22,5 @@ __all__ = [
     'RazorRegistry', 'UnknownTypeError', 'near_matches', 'unknown_type_error',
     'with_clear_errors', 'explain_unknown_types', 'SIBLING_SCOPES', 'SCOPE_ALIASES',
     'MMCV_OPS_SCOPES', 'SiblingImportError', 'mmcv_ops_available',
-    'require_sibling'
+    'require_sibling', 'register_all_modules'
 ]

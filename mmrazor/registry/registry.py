@@ -23,6 +23,7 @@ An unknown type fails with :class:`UnknownTypeError`, which names the type,
 the registry, and the closest registered names.
 """
 import contextlib
+import datetime
 import difflib
 import functools
 import itertools
@@ -30,6 +31,7 @@ import importlib
 import importlib.util
 import re
 import sys
+import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
@@ -530,3 +532,26 @@ _REGISTRIES_BY_NAME: Dict[str, RazorRegistry] = {
               MODEL_WRAPPERS, WEIGHT_INITIALIZERS, TASK_UTILS, METRICS,
               EVALUATOR, VISUALIZERS, VISBACKENDS, FUNCTIONS, INFERENCERS)
 }
+
+
+def register_all_modules(init_default_scope: bool = True) -> None:
+    """Import every mmrazor module that registers something: the
+    ``locations`` of every mmrazor registry.
+
+    Args:
+        init_default_scope (bool): Also make ``'mmrazor'`` the current default
+            scope, so that nested configs resolve mmrazor types first.
+            Defaults to True.
+    """
+    for registry in _REGISTRIES_BY_NAME.values():
+        registry.import_from_location()
+    if not init_default_scope:
+        return
+    current = DefaultScope.get_current_instance()
+    if current is None:
+        DefaultScope.get_instance('mmrazor', scope_name='mmrazor')
+    elif current.scope_name != 'mmrazor':
+        warnings.warn(f'The current default scope "{current.scope_name}" is '
+                      'not "mmrazor"; `register_all_modules` sets a new one.')
+        stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S-%f')
+        DefaultScope.get_instance(f'mmrazor-{stamp}', scope_name='mmrazor')

@@ -1,6 +1,7 @@
 """Environment set-up: registries, multi-processing and distributed init."""
 import datetime
 import gc
+import importlib
 import os
 import platform
 import sys
@@ -13,32 +14,22 @@ import torch
 import torch.distributed as torch_dist
 from mmengine import Config
 from mmengine.dist import init_dist
-from mmengine.registry import DefaultScope
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
-    """Import every mmrazor module that registers something.
+    """Import every mmrazor module that registers something (see
+    :func:`mmrazor.registry.register_all_modules`, which does the work).
+
+    The registries sit above this package, which imports nothing of
+    mmrazor: they are reached by module name, as mmengine reaches the
+    registry of a scope.
 
     Args:
         init_default_scope (bool): Also make ``'mmrazor'`` the current default
-            scope, so that nested configs resolve mmrazor types first.
-            Defaults to True.
+            scope. Defaults to True.
     """
-    import mmrazor.core  # noqa: F401,F403
-    import mmrazor.datasets  # noqa: F401,F403
-    import mmrazor.models  # noqa: F401,F403
-    import mmrazor.structures  # noqa: F401,F403
-
-    if not init_default_scope:
-        return
-    current = DefaultScope.get_current_instance()
-    if current is None:
-        DefaultScope.get_instance('mmrazor', scope_name='mmrazor')
-    elif current.scope_name != 'mmrazor':
-        warnings.warn(f'The current default scope "{current.scope_name}" is '
-                      'not "mmrazor"; `register_all_modules` sets a new one.')
-        stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S-%f')
-        DefaultScope.get_instance(f'mmrazor-{stamp}', scope_name='mmrazor')
+    registry = importlib.import_module('mmrazor.registry')
+    registry.register_all_modules(init_default_scope)
 
 
 def setup_multi_processes(cfg: Config) -> None:

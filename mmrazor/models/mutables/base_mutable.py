@@ -1,15 +1,15 @@
 """The root of every searchable thing: :class:`BaseMutable`."""
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Any, Dict, List, Optional
 
 from mmengine.model import BaseModule
 
+from mmrazor.structures.searchable import MutableFixedError, Searchable
 
-class MutableFixedError(RuntimeError):
-    """A mutable that is already fixed was asked to change its decision."""
+__all__ = ['BaseMutable', 'MutableFixedError']
 
 
-class BaseMutable(BaseModule, ABC):
+class BaseMutable(BaseModule, Searchable):
     """A decision of the search space.
 
     A mutable holds a set of choices and a ``current_choice``. Searching sets

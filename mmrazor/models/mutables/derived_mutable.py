@@ -166,6 +166,8 @@ class DerivedMutable(DerivedMethodMixin, BaseMutable):
         alias (str, optional): A name for display.
     """
 
+    derived = True
+
     def __init__(self,
                  choice_fn: Callable[[], Any],
                  mask_fn: Optional[Callable[[], torch.Tensor]] = None,

@@ -12,16 +12,13 @@ import difflib
 import os.path as osp
 from collections import OrderedDict
 from pathlib import Path
-from typing import (TYPE_CHECKING, Any, Dict, List, Optional, Tuple,
-                    Union)
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch.nn as nn
 import yaml
 
 from mmrazor.utils import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from mmrazor.models.mutables import BaseMutable
+from ..searchable import MutableFixedError, Searchable, is_decision
 
 SubnetType = Dict[str, Dict[str, Any]]
 
@@ -37,15 +34,6 @@ class SubnetError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ''
 
 
-def _mutable_types() -> tuple:
-    """``(BaseMutable, DerivedMutable, MutableFixedError)``, imported late
-    so that model modules may import this package at import time."""
-    from mmrazor.models.mutables.base_mutable import (BaseMutable,
-                                                      MutableFixedError)
-    from mmrazor.models.mutables.derived_mutable import DerivedMutable
-    return BaseMutable, DerivedMutable, MutableFixedError
-
-
 def _plain(value: Any) -> Any:
     """Tuples to lists, recursively (YAML-friendly plain data)."""
     if isinstance(value, (list, tuple)):
@@ -57,7 +45,7 @@ def _plain(value: Any) -> Any:
 
 def collect_mutables(
         model: nn.Module,
-        prefix: str = '') -> 'OrderedDict[str, List[BaseMutable]]':
+        prefix: str = '') -> 'OrderedDict[str, List[Searchable]]':
     """Group the searchable mutables of ``model`` by subnet key.
 
     Derived mutables are skipped (they follow their sources).
@@ -68,14 +56,12 @@ def collect_mutables(
             when the subnet was written for the wrapped model).
 
     Returns:
-        OrderedDict[str, list[BaseMutable]]: key (alias or module path) ->
+        OrderedDict[str, list[Searchable]]: key (alias or module path) ->
         the mutables of that decision, in module order.
     """
-    BaseMutable, DerivedMutable, _ = _mutable_types()
-    groups: 'OrderedDict[str, List[BaseMutable]]' = OrderedDict()
+    groups: 'OrderedDict[str, List[Searchable]]' = OrderedDict()
     for path, module in model.named_modules():
-        if not isinstance(module, BaseMutable) or isinstance(
-                module, DerivedMutable):
+        if not is_decision(module):
             continue
         if module.alias:
             key = module.alias
@@ -158,7 +144,7 @@ def _near(key: str, options: List[str]) -> str:
     return f' (did you mean {", ".join(map(repr, close))}?)' if close else ''
 
 
-def _check_choice(key: str, mutable: 'BaseMutable', value: Any) -> Any:
+def _check_choice(key: str, mutable: Searchable, value: Any) -> Any:
     """Validate ``value`` for ``mutable``; returns the normalized value."""
     normalize = getattr(mutable, 'normalize_choice', None)
     if callable(normalize):
@@ -206,7 +192,7 @@ def load_fix_subnet(model: nn.Module,
         raise SubnetError(f'subnet is missing key(s) for the mutable(s): '
                           f'{missing}')
 
-    plan: List[Tuple[str, 'BaseMutable', Any]] = []
+    plan: List[Tuple[str, Searchable, Any]] = []
     for key, value in chosen.items():
         for mutable in groups[key]:
             if mutable.is_fixed:
@@ -227,13 +213,12 @@ def load_fix_subnet(model: nn.Module,
 def _to_static(module: nn.Module) -> None:
     """Replace, bottom-up, every child offering ``to_static_op`` by the
     static module it returns."""
-    BaseMutable = _mutable_types()[0]
     for name, child in list(module.named_children()):
         _to_static(child)
         convert = getattr(child, 'to_static_op', None)
         if not callable(convert):
             continue
-        if isinstance(child, BaseMutable) and not child.is_fixed:
+        if isinstance(child, Searchable) and not child.is_fixed:
             continue
         static = convert()
         if static is not child:
@@ -271,7 +256,6 @@ def export_fix_subnet(model: nn.Module,
     if not slice_weight:
         return subnet, None
 
-    MutableFixedError = _mutable_types()[2]
     static = copy.deepcopy(model)
     groups = collect_mutables(static, prefix)
     for key, value in subnet.items():

@@ -18,6 +18,8 @@ class OneShotMutableModule(MutableModule):
     space).
     """
 
+    single_path = True
+
     @abstractmethod
     def sample_choice(self) -> ChoiceType:
         """A random choice (not applied; the caller sets it)."""

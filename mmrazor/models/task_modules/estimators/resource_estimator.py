@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from mmrazor.registry import TASK_UTILS
+from mmrazor.structures import Searchable, is_decision
 from .analytic import InactiveFn, analytic_cost_of, inactive_children_of
 from .counter import (CountBucket, OpCounter, build_from_spec, count_call,
                       spec_key, tensor_spec, track_modules)
@@ -52,33 +53,13 @@ ForwardFn = Callable[[nn.Module, torch.Tensor], Any]
 
 
 # --------------------------------------------------------------- helpers
-def _mutable_base():
-    from mmrazor.models.mutables import BaseMutable
-    return BaseMutable
-
-
-def _derived_class():
-    from mmrazor.models.mutables import DerivedMutable
-    return DerivedMutable
-
-
 def is_single_path_mutable(module: nn.Module) -> bool:
     """Whether ``module`` is a module mutable whose forward runs only its
-    chosen candidate(s) (``OneShotMutableModule`` and subclasses, or any
-    mutable declaring ``single_path = True``)."""
-    if not isinstance(module, _mutable_base()):
-        return False
-    if not isinstance(getattr(module, 'candidates', None), nn.ModuleDict):
-        return False
-    declared = getattr(module, 'single_path', None)
-    if declared is not None:
-        return bool(declared)
-    try:
-        from mmrazor.models.mutables.mutable_module.one_shot_mutable_module \
-            import OneShotMutableModule
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(module, OneShotMutableModule)
+    chosen candidate(s): a :class:`~mmrazor.structures.Searchable` declaring
+    ``single_path = True`` (``OneShotMutableModule`` and subclasses) with
+    an ``nn.ModuleDict`` of candidates."""
+    return isinstance(module, Searchable) and module.single_path and \
+        isinstance(getattr(module, 'candidates', None), nn.ModuleDict)
 
 
 def chosen_candidates(mutable: nn.Module) -> List[str]:
@@ -256,8 +237,6 @@ class _Structure:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        BaseMutable = _mutable_base()
-        Derived = _derived_class()
         self.units: Dict[str, _Unit] = {}
         self.static_modules: Dict[str, nn.Module] = {}
         self.containers: List[Tuple[str, nn.Module, InactiveFn]] = []
@@ -269,8 +248,8 @@ class _Structure:
         def sources_of(op: nn.Module) -> List[nn.Module]:
             result = []
             for mutable in op.mutable_attrs.values():
-                result.extend(mutable.source_mutables if isinstance(
-                    mutable, Derived) else [mutable])
+                result.extend(mutable.source_mutables if getattr(
+                    mutable, 'derived', False) else [mutable])
             return result
 
         def add_dynamic_sources(op: nn.Module) -> None:
@@ -295,7 +274,7 @@ class _Structure:
             if is_single_path_mutable(module):
                 self.units[name] = _Unit(name, module, 'module')
                 for sub in module.candidates.modules():
-                    if isinstance(sub, BaseMutable) or \
+                    if isinstance(sub, Searchable) or \
                             analytic_cost_of(sub) is not None:
                         self.nested = True
                 return
@@ -308,8 +287,7 @@ class _Structure:
             if inactive_fn is not None:
                 self.containers.append((name, module, inactive_fn))
                 structural.extend(sources_of(module))
-            if isinstance(module, BaseMutable) and not isinstance(
-                    module, Derived) and not hasattr(module, 'candidates'):
+            if is_decision(module) and not hasattr(module, 'candidates'):
                 found_mutables.append(module)
             for child_name, child in module.named_children():
                 visit(child, _join(name, child_name))
