@@ -41,7 +41,8 @@ def launch(args: Sequence[str],
         launcher (str): ``'torch.distributed.run'`` (torchrun) or
             ``'torch.distributed.launch'`` (run with ``--use-env``).
         cwd (str, optional): Working directory.
-        env (dict, optional): Extra environment variables.
+        env (dict, optional): Extra environment variables; a
+            ``PYTHONPATH`` here goes before the caller's.
         timeout (int): Seconds. Defaults to 420.
         check (bool): Assert success (exit code 0, process group released).
             Defaults to True.
@@ -54,10 +55,13 @@ def launch(args: Sequence[str],
         cmd.append('--use-env')
     cmd += ['--nproc_per_node', str(nproc), '--master_port',
             str(free_port()), *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd,
-                          env=dict(os.environ, OMP_NUM_THREADS='1',
-                                   **(env or {})),
-                          capture_output=True, text=True, timeout=timeout)
+    full_env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}))
+    if env and 'PYTHONPATH' in env and os.environ.get('PYTHONPATH'):
+        # extend the caller's path (e.g. a checkout tested in place)
+        full_env['PYTHONPATH'] = os.pathsep.join(
+            [env['PYTHONPATH'], os.environ['PYTHONPATH']])
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
     output = proc.stdout + proc.stderr
     if not check:
         return proc
