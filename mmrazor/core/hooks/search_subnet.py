@@ -4,19 +4,19 @@ import os
 import os.path as osp
 from typing import Optional
 
-import yaml
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmrazor.registry import HOOKS
-from mmrazor.utils import atomic_write_bytes
+from mmrazor.structures import dump_subnet
 
 
 @HOOKS.register_module()
 class SearchSubnetHook(Hook):
-    """Save ``algorithm.search_subnet()`` as YAML every ``interval`` epochs
-    (or iterations), e.g. the genotype DARTS derives from its arch params.
+    """Save ``algorithm.search_subnet()`` as YAML (``{key: {chosen: v}}``)
+    every ``interval`` epochs (or iterations), e.g. the genotype DARTS
+    derives from its arch params.
 
     Files are ``epoch_{N}.yaml`` (``iter_{N}.yaml``) in ``out_dir`` (default:
     ``work_dir/subnets``), with ``latest.yaml`` always holding the newest.
@@ -56,9 +56,8 @@ class SearchSubnetHook(Hook):
         if not is_main_process():
             return
         out_dir = self.out_dir or osp.join(runner.work_dir, 'subnets')
-        text = yaml.safe_dump(subnet, sort_keys=False).encode()
-        atomic_write_bytes(text, osp.join(out_dir, name))
-        atomic_write_bytes(text, osp.join(out_dir, 'latest.yaml'))
+        dump_subnet(subnet, osp.join(out_dir, name), view='chosen')
+        dump_subnet(subnet, osp.join(out_dir, 'latest.yaml'), view='chosen')
         if self.max_keep_ckpts > 0:
             prefix = 'epoch_' if self.by_epoch else 'iter_'
             files = sorted(

@@ -9,7 +9,6 @@ import os
 import os.path as osp
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-import yaml
 from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop, Runner
@@ -17,7 +16,7 @@ from mmengine.runner.loops import _InfiniteDataloaderIterator
 from torch.utils.data import DataLoader
 
 from mmrazor.registry import LOOPS, RUNNERS
-from mmrazor.utils import atomic_write_bytes
+from mmrazor.structures import dump_subnet
 
 Loaders = Union[Sequence[Any], Dict[str, Any]]
 
@@ -139,7 +138,8 @@ class _MultiLoaderRunnerMixin:
                       out_dir: Optional[str] = None,
                       filename_tmpl: str = 'epoch_{}.yaml',
                       create_symlink: bool = True) -> dict:
-        """Write the model's currently preferred subnet to YAML.
+        """Write the model's currently preferred subnet to YAML
+        (``{key: {chosen: v}}``).
 
         Args:
             out_dir (str, optional): Folder; defaults to the work dir.
@@ -159,8 +159,7 @@ class _MultiLoaderRunnerMixin:
             out_dir = out_dir or self.work_dir
             name = filename_tmpl.format(self.epoch)
             path = osp.join(out_dir, name)
-            atomic_write_bytes(
-                yaml.safe_dump(subnet, sort_keys=False).encode(), path)
+            dump_subnet(subnet, path, view='chosen')
             if create_symlink:
                 link = osp.join(out_dir, 'latest.yaml')
                 if osp.lexists(link):

@@ -12,6 +12,7 @@ import torch
 from mmengine.logging import MMLogger
 from torch import nn
 
+from mmrazor.structures import dump_subnet
 from mmrazor.utils import atomic_write_bytes
 from .registry import SEARCHERS
 from ..utils import (all_gather_objects, broadcast_object_list,
@@ -21,7 +22,9 @@ STATE_FILE = 'search_state.json'
 
 
 def _encode(value: Any) -> Any:
-    """Subnet values as JSON data (tensors become tagged lists)."""
+    """Candidates as JSON data of the search state (tensors become tagged
+    lists, so that a resumed search gets the same masks and keys back).
+    Subnet files are written by :func:`mmrazor.structures.dump_subnet`."""
     if isinstance(value, torch.Tensor):
         return {'__tensor__': value.tolist(), 'dtype': str(value.dtype)}
     if isinstance(value, dict):
@@ -397,10 +400,9 @@ class EvolutionSearcher:
         exported = self.export_fn(self.algorithm)
         if get_dist_info()[0] != 0:
             return exported
-        import yaml
-        text = yaml.safe_dump(_encode(exported), sort_keys=False)
+        # In the view export_fn gives: ``{key: {chosen: v}}`` by default.
         for name in (f'best_subnet_epoch_{epoch}.yaml', 'best_subnet.yaml'):
-            atomic_write_bytes(text.encode(), osp.join(self.work_dir, name))
+            dump_subnet(exported, osp.join(self.work_dir, name), view='auto')
         self._write_tables()
         self._plot()
         return exported

@@ -4,10 +4,10 @@ import os
 import os.path as osp
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-import yaml
 from mmengine.logging import MMLogger
 from torch import nn
 
+from mmrazor.structures import dump_subnet
 from mmrazor.utils import atomic_write_bytes
 from ..utils import recalibrate_bn
 from .registry import SEARCHERS
@@ -116,10 +116,7 @@ class GreedySearcher:
         self.pruner.set_channel_bins(state['bins'], self.max_channel_bins)
         subnet = self.pruner.export_subnet()
         name = f'subnet_{int(target)}.yaml'
-        plain = json.loads(json.dumps(subnet))  # OrderedDicts -> dicts
-        atomic_write_bytes(
-            yaml.safe_dump(plain, sort_keys=False).encode(),
-            osp.join(self.work_dir, name))
+        dump_subnet(subnet, osp.join(self.work_dir, name), view='channel_cfg')
         state['results'].append(
             dict(target=target, flops=flops, bins=dict(state['bins']),
                  file=name))

@@ -90,8 +90,8 @@ class BaseMutator(BaseModule):
         return {key: self.sample_choice_of(key) for key in self.search_groups}
 
     def _unwrap(self, choices: Dict) -> ChoicesType:
-        from mmrazor.structures import normalize_subnet
-        return dict(normalize_subnet(choices))
+        from mmrazor.structures import to_flat
+        return to_flat(choices)
 
     def set_choices(self, choices: Dict, strict: bool = True) -> None:
         """Apply choices to every mutable of each decision.
@@ -134,17 +134,16 @@ class BaseMutator(BaseModule):
     def dump_subnet(self, path: Optional[Union[str, Path]] = None
                     ) -> Dict[str, Dict[str, Any]]:
         """The current subnet ``{key: {'chosen': choice}}``, also written
-        to ``path`` as YAML when given."""
-        from mmrazor.structures import dump_subnet_yaml
-        subnet = {k: {'chosen': v} for k, v in self.current_choices.items()}
+        to ``path`` (YAML or JSON, by its extension) when given."""
+        from mmrazor.structures import dump_subnet, to_view
+        subnet = to_view(self.current_choices, 'chosen')
         if path is not None:
-            dump_subnet_yaml(subnet, path)
+            dump_subnet(subnet, path, view='chosen')
         return subnet
 
     def load_subnet(self, subnet: Union[str, Path, Dict]) -> None:
-        """Set the choices stored in a subnet dict or YAML file (the
-        mutables stay searchable; use ``load_fix_subnet`` to fix them)."""
-        from mmrazor.structures import load_subnet_yaml
-        if isinstance(subnet, (str, Path)):
-            subnet = load_subnet_yaml(subnet)
-        self.set_choices(subnet)
+        """Set the choices stored in a subnet dict or file, in any view
+        (the mutables stay searchable; use ``load_fix_subnet`` to fix
+        them)."""
+        from mmrazor.structures import load_subnet
+        self.set_choices(load_subnet(subnet))

@@ -8,6 +8,7 @@ from torch import nn
 
 from mmrazor.models.task_modules.channel_analysis import (LayerRecord,
                                                           ParamRecord)
+from mmrazor.structures import dump_subnet, load_subnet
 from .switchable_bn import SwitchableBatchNorm2d
 
 
@@ -294,42 +295,27 @@ def stale_attributes(model: nn.Module) -> List[str]:
 
 
 def dump_channel_cfg(cfg: Dict, path: str) -> None:
-    """Write a channel config as YAML (atomically: temp file + rename).
+    """Write a channel config (older name of ``mmrazor.structures.
+    dump_subnet(cfg, path, view='channel_cfg')``).
 
     Args:
         cfg (dict): As :meth:`StructurePruner.export_subnet` returns it.
-        path (str): The destination.
+        path (str): The destination (``.yaml`` or ``.json``).
     """
-    import os
-    import tempfile
-
-    import yaml
-    data = {
-        str(k): {str(a): (list(map(int, v)) if isinstance(v, (list, tuple))
-                          else int(v))
-                 for a, v in entry.items()}
-        for k, entry in cfg.items()
-    }
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.yaml.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            yaml.safe_dump(data, f, sort_keys=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    dump_subnet(cfg, path, view='channel_cfg')
 
 
 def load_channel_cfg(path: str) -> Dict:
-    """Read a channel config YAML file (see :func:`dump_channel_cfg`)."""
-    import yaml
-    with open(path, encoding='utf-8') as f:
-        data = yaml.safe_load(f)
-    if not isinstance(data, dict) or not all(
-            isinstance(v, dict) for v in data.values()):
-        raise ValueError(f'{path}: not a channel config (layer name -> '
-                         '{in_channels, out_channels, ...})')
-    return data
+    """Read a channel config file (older name of ``mmrazor.structures.
+    load_subnet(path, view='channel_cfg')``).
+
+    Args:
+        path (str): A channel config file (``.yaml`` or ``.json``).
+
+    Returns:
+        dict: Layer name -> ``{in_channels, out_channels, ...}``.
+
+    Raises:
+        SubnetError: The file is not a channel config (a ``ValueError``).
+    """
+    return load_subnet(path, view='channel_cfg')

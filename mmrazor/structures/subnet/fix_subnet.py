@@ -1,46 +1,23 @@
-"""Subnets as plain data: export, validate, load, YAML in and out.
+"""Subnets as plain data: export, validate, load.
 
 A subnet is ``{key: {'chosen': value}}`` where ``key`` is a mutable's
 alias (mutables sharing it are one decision) or, for a mutable without
-alias, its module path in the model (``backbone.layers.0.0``).  This is the
-format of the subnet files published for the older toolbox; two other
-published shapes load as well: ``{'modules': {key: value}, 'channels': ...}``
-and ``chosen`` stored as a one-element list.
+alias, its module path in the model (``backbone.layers.0.0``). Reading and
+writing subnet files, and the other shapes a subnet comes in, belong to
+:mod:`.subnet_file`.
 """
 import copy
 import difflib
-import os.path as osp
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch.nn as nn
-import yaml
 
-from mmrazor.utils import atomic_write_bytes
 from ..searchable import MutableFixedError, Searchable, is_decision
+from .subnet_file import SubnetError, load_subnet, to_plain
 
 SubnetType = Dict[str, Dict[str, Any]]
-
-
-class SubnetError(KeyError, ValueError):
-    """A subnet does not fit the model: an unknown key, a missing key or an
-    invalid choice. The message names the offending key and value.
-
-    It is both a ``KeyError`` and a ``ValueError``.
-    """
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ''
-
-
-def _plain(value: Any) -> Any:
-    """Tuples to lists, recursively (YAML-friendly plain data)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def collect_mutables(
@@ -71,72 +48,6 @@ def collect_mutables(
             key = path[len(prefix):]
         groups.setdefault(key, []).append(module)
     return groups
-
-
-def normalize_subnet(subnet: Dict) -> 'OrderedDict[str, Any]':
-    """Read any accepted subnet shape into ``{key: chosen}``.
-
-    Args:
-        subnet (dict): ``{key: {'chosen': value}}``, ``{key: value}`` or
-            ``{'modules': {...}, 'channels': {...}}``.
-
-    Returns:
-        OrderedDict[str, Any]: key -> chosen value.
-    """
-    if not isinstance(subnet, dict):
-        raise SubnetError(f'a subnet must be a dict, got '
-                          f'{type(subnet).__name__}')
-    if subnet and set(subnet) <= {'modules', 'channels'} and isinstance(
-            subnet.get('modules'), (dict, type(None))):
-        merged: Dict = {}
-        merged.update(subnet.get('modules') or {})
-        merged.update(subnet.get('channels') or {})
-        subnet = merged
-    result: 'OrderedDict[str, Any]' = OrderedDict()
-    for key, value in subnet.items():
-        if isinstance(value, dict):
-            if 'chosen' not in value:
-                raise SubnetError(f'subnet key {key!r}: expected '
-                                  f"{{'chosen': ...}}, got {value!r}")
-            value = value['chosen']
-        result[str(key)] = value
-    return result
-
-
-def load_subnet_yaml(path: Union[str, Path]) -> SubnetType:
-    """Read a subnet YAML file.
-
-    Args:
-        path (str | Path): The file.
-
-    Returns:
-        dict: The subnet as stored.
-    """
-    path = str(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'subnet file not found: {path}')
-    with open(path, encoding='utf-8') as f:
-        data = yaml.safe_load(f)
-    if not isinstance(data, dict):
-        raise SubnetError(f'subnet file {path} does not hold a mapping')
-    return data
-
-
-def dump_subnet_yaml(subnet: Dict, path: Union[str, Path]) -> None:
-    """Write a subnet as YAML (atomically: temporary file + rename).
-
-    Args:
-        subnet (dict): ``{key: {'chosen': value}}`` (or ``{key: value}``).
-        path (str | Path): The destination.
-    """
-    data = {
-        k: {
-            'chosen': _plain(v)
-        }
-        for k, v in normalize_subnet(subnet).items()
-    }
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-    atomic_write_bytes(text.encode('utf-8'), path)
 
 
 def _near(key: str, options: List[str]) -> str:
@@ -170,12 +81,11 @@ def load_fix_subnet(model: nn.Module,
     Args:
         model (nn.Module): The supernet (e.g. an ``ImageClassifier`` with a
             searchable backbone).
-        subnet (str | Path | dict): A subnet dict or a YAML file.
+        subnet (str | Path | dict): A subnet (any view of
+            :mod:`.subnet_file`) or a YAML / JSON file of it.
         prefix (str): Stripped from module paths before matching keys.
     """
-    if isinstance(subnet, (str, Path)):
-        subnet = load_subnet_yaml(subnet)
-    chosen = normalize_subnet(subnet)
+    chosen = load_subnet(subnet)
     groups = collect_mutables(model, prefix)
 
     unknown = [k for k in chosen if k not in groups]
@@ -198,7 +108,7 @@ def load_fix_subnet(model: nn.Module,
             if mutable.is_fixed:
                 normalize = getattr(mutable, 'normalize_choice', None)
                 norm = normalize(value) if callable(normalize) else value
-                if _plain(mutable.dump_chosen()) != _plain(norm):
+                if to_plain(mutable.dump_chosen()) != to_plain(norm):
                     raise SubnetError(
                         f'subnet key {key!r}: the mutable is already fixed '
                         f'to {mutable.dump_chosen()!r}, cannot load '
@@ -245,7 +155,7 @@ def export_fix_subnet(model: nn.Module,
     """
     subnet: SubnetType = OrderedDict()
     for key, members in collect_mutables(model, prefix).items():
-        values = [_plain(m.dump_chosen()) for m in members]
+        values = [to_plain(m.dump_chosen()) for m in members]
         if any(v != values[0] for v in values[1:]):
             raise SubnetError(f'mutables sharing key {key!r} disagree: '
                               f'{values}')

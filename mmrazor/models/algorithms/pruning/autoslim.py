@@ -93,8 +93,8 @@ class AutoSlim(BaseAlgorithm):
         self.retraining = channel_cfg is not None
         if self.retraining:
             if isinstance(channel_cfg, (str, Path)):
-                from mmrazor.structures import load_subnet_yaml
-                channel_cfg = load_subnet_yaml(channel_cfg)
+                from mmrazor.structures import load_subnet
+                channel_cfg = load_subnet(channel_cfg, view='auto')
             pruner.deploy_subnet(self.architecture, channel_cfg)
 
     def _logits(self, data: dict, sync_grads: bool) -> torch.Tensor:

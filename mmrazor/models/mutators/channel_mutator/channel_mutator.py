@@ -105,15 +105,14 @@ class SlimmableChannelMutator(ChannelMutator):
         """Replace the list of subnets (each validated now).
 
         Args:
-            channel_cfgs (Sequence[dict | str]): Subnet dicts or YAML paths.
+            channel_cfgs (Sequence[dict | str]): Subnet dicts or files
+                (YAML / JSON).
         """
-        from mmrazor.structures import SubnetError, load_subnet_yaml
+        from mmrazor.structures import SubnetError, load_subnet
         cfgs = []
         saved = self.current_choices
         for i, cfg in enumerate(channel_cfgs):
-            if isinstance(cfg, (str, Path)):
-                cfg = load_subnet_yaml(cfg)
-            choices = self._unwrap(cfg)
+            choices = load_subnet(cfg)
             try:
                 self.set_choices(choices)
             except SubnetError as e:
