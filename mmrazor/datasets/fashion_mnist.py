@@ -18,6 +18,8 @@ FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress',
                          'Ankle boot')
 
 _PREFIX = {'train': 'train', 'test': 't10k'}
+#: What ``part`` may name: the images not held out, or the held-out ones.
+_PARTS = ('rest', 'holdout')
 
 
 def _find(data_root: str, stem: str) -> Optional[str]:
@@ -52,13 +54,37 @@ class FashionMNIST(BaseDataset):
 
     Each sample is ``dict(img=uint8 array (28, 28), gt_label=int)``.
 
+    A split can be cut in two fixed, disjoint parts that together cover it,
+    e.g. a validation set held out of the training split: ``holdout=N``
+    sets the **last** N images of the split aside, and ``part`` picks
+    ``'rest'`` (the other images) or ``'holdout'`` (those N). Both the
+    official files and the shipped subset are in random class order, so
+    the last N images are a random sample of the split. ``indices`` (of
+    ``BaseDataset``) then applies within the part.
+
+    Examples:
+        >>> train = FashionMNIST(split='train', holdout=1000, part='rest')
+        >>> val = FashionMNIST(split='train', holdout=1000, part='holdout')
+        >>> len(train), len(val)
+        (9000, 1000)
+
     Args:
         data_root (str): Folder holding the IDX files.
         split (str): ``'train'`` or ``'test'``. Defaults to ``'train'``.
         pipeline (Sequence): Data transforms. Defaults to ().
-        test_mode (bool): Defaults to ``split == 'test'``.
+        test_mode (bool, optional): Defaults to True for the test split and
+            for the held-out part (``part='holdout'``), else False.
+        holdout (int): Number of images at the end of the split held out;
+            must be smaller than the split. Defaults to 0 (none).
+        part (str): ``'rest'``: the split without the held-out images;
+            ``'holdout'``: the held-out images alone (needs ``holdout`` >
+            0). Defaults to ``'rest'``.
         **kwargs: Other arguments of mmpretrain's ``BaseDataset``
             (``indices``, ``lazy_init``, ...).
+
+    Raises:
+        ValueError: ``split``, ``holdout`` or ``part`` has a bad value; the
+            message names the key and the value.
     """
 
     METAINFO = {'classes': FASHION_MNIST_CLASSES}
@@ -68,14 +94,28 @@ class FashionMNIST(BaseDataset):
                  split: str = 'train',
                  pipeline: Sequence = (),
                  test_mode: Optional[bool] = None,
+                 holdout: int = 0,
+                 part: str = 'rest',
                  **kwargs) -> None:
         if split not in _PREFIX:
             raise ValueError(f"FashionMNIST split must be 'train' or 'test', "
                              f'got {split!r}')
+        if isinstance(holdout, bool) or not isinstance(holdout, int) \
+                or holdout < 0:
+            raise ValueError('FashionMNIST holdout must be an int >= 0 (the '
+                             f'number of images held out), got {holdout!r}')
+        if part not in _PARTS:
+            raise ValueError("FashionMNIST part must be 'rest' or "
+                             f"'holdout', got {part!r}")
+        if part == 'holdout' and holdout == 0:
+            raise ValueError("FashionMNIST part='holdout' needs holdout > 0, "
+                             'got holdout=0')
         self.split = split
+        self.holdout = holdout
+        self.part = part
         data_root = _resolve_root(data_root)
         if test_mode is None:
-            test_mode = split == 'test'
+            test_mode = split == 'test' or part == 'holdout'
         super().__init__(
             ann_file='',
             data_root=data_root,
@@ -101,10 +141,10 @@ class FashionMNIST(BaseDataset):
         return found
 
     def load_data_list(self) -> List[dict]:
-        """Read the images and labels of this split.
+        """Read the images and labels of this split, or of its part.
 
         Returns:
-            list[dict]: One ``dict(img, gt_label)`` per image.
+            list[dict]: One ``dict(img, gt_label)`` per image, in file order.
         """
         image_file, label_file = self._files()
         images = read_idx(image_file)
@@ -119,10 +159,20 @@ class FashionMNIST(BaseDataset):
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(f'{label_file!r} holds labels outside '
                              f'[0, {num_classes})')
+        if self.holdout and self.holdout >= len(labels):
+            raise ValueError(
+                'FashionMNIST holdout must be smaller than the '
+                f'{len(labels)} images of the {self.split!r} split in '
+                f'{self.data_root!r}, got holdout={self.holdout}')
+        cut = len(labels) - self.holdout
+        kept = slice(0, cut) if self.part == 'rest' else slice(cut, None)
         return [
             dict(img=np.ascontiguousarray(img), gt_label=int(label))
-            for img, label in zip(images, labels)
+            for img, label in zip(images[kept], labels[kept])
         ]
 
     def extra_repr(self) -> List[str]:
-        return [f'Split: \t{self.split}', f'Data root: \t{self.data_root}']
+        lines = [f'Split: \t{self.split}', f'Data root: \t{self.data_root}']
+        if self.holdout:
+            lines.append(f'Part: \t{self.part} (holdout={self.holdout})')
+        return lines

@@ -114,3 +114,56 @@ def test_full_set_from_debian_package(subset_root):
     for i in range(0, len(subset), 97):
         info = subset.get_data_info(i)
         assert full_images[info['img'].tobytes()] == info['gt_label']
+
+
+def _labelled_split(root, n: int = 20) -> np.ndarray:
+    """A train split of ``n`` images whose first pixel is its position."""
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(n)
+    _write_split(str(root), 'train', images, np.arange(n, dtype=np.uint8) % 10)
+    return images
+
+
+def _positions(ds: FashionMNIST) -> list:
+    return [int(ds.get_data_info(i)['img'][0, 0]) for i in range(len(ds))]
+
+
+def test_holdout_cuts_the_split_into_two_disjoint_parts(tmp_path):
+    _labelled_split(tmp_path)
+    rest = FashionMNIST(data_root=str(tmp_path), holdout=6, part='rest')
+    held = FashionMNIST(data_root=str(tmp_path), holdout=6, part='holdout')
+    # The last 6 images are held out, in file order; the rest is the others.
+    assert _positions(rest) == list(range(14))
+    assert _positions(held) == list(range(14, 20))
+    assert not rest.test_mode and held.test_mode
+    assert 'holdout=6' in repr(held)
+    # holdout=0 (the default) is the whole split.
+    assert _positions(FashionMNIST(data_root=str(tmp_path))) == list(
+        range(20))
+    # `indices` applies within the part.
+    first = FashionMNIST(data_root=str(tmp_path), holdout=6,
+                         part='holdout', indices=2)
+    assert _positions(first) == [14, 15]
+
+
+@pytest.mark.parametrize('kwargs, key, value', [
+    (dict(holdout=-1), 'holdout', '-1'),
+    (dict(holdout=1.5), 'holdout', '1.5'),
+    (dict(holdout=True), 'holdout', 'True'),
+    (dict(holdout=3, part='val'), 'part', "'val'"),
+    (dict(part='holdout'), 'holdout', 'holdout=0'),
+])
+def test_bad_holdout_arguments_are_named(tmp_path, kwargs, key, value):
+    _labelled_split(tmp_path)
+    with pytest.raises(ValueError) as info:
+        FashionMNIST(data_root=str(tmp_path), **kwargs)
+    assert key in str(info.value) and value in str(info.value)
+
+
+@pytest.mark.parametrize('holdout', [20, 25])
+def test_holdout_must_leave_images_to_train_on(tmp_path, holdout):
+    _labelled_split(tmp_path)
+    with pytest.raises(ValueError) as info:
+        FashionMNIST(data_root=str(tmp_path), holdout=holdout)
+    assert f'holdout={holdout}' in str(info.value)
+    assert '20 images' in str(info.value)

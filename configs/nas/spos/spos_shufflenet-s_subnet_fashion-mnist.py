@@ -8,3 +8,9 @@ model = dict(
     'best_subnet.yaml',
     bn_training_mode=False)
 find_unused_parameters = False
+
+# Retrain on the whole training split (the held-out 1,000 images included,
+# as in the SPOS paper) and report accuracy on the test split.
+train_dataloader = dict(dataset=dict(holdout=0, part='rest'))
+val_dataloader = dict(dataset=dict(split='test', holdout=0, part='rest'))
+test_dataloader = val_dataloader

@@ -35,3 +35,12 @@ model = dict(
 
 # Unsampled candidates receive no gradient in a step.
 find_unused_parameters = True
+
+# Data, as in the SPOS paper: the last 1,000 images of the training split
+# are held out as a validation set; the supernet trains on the other 9,000
+# and is validated on the held-out 1,000, which the search (search config)
+# also scores its candidates on. The test split is left for the final
+# subnet (subnet config).
+train_dataloader = dict(dataset=dict(holdout=1000, part='rest'))
+val_dataloader = dict(
+    dataset=dict(split='train', holdout=1000, part='holdout'))
