@@ -7,7 +7,8 @@ steps, so every entry point treats ``--work-dir``, ``--resume``, ``--amp``,
 import argparse
 import os
 import os.path as osp
-from typing import Optional
+from fnmatch import fnmatchcase
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config, DictAction
@@ -48,6 +49,74 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+class ConfigValueError(ValueError):
+    """A config entry holds a value of the wrong type."""
+
+
+_INT = ((int, ), 'an integer')
+_NUMBER = ((int, float), 'a number')
+_SEED = ((int, type(None)), 'an integer or None')
+
+#: Well-known numeric config keys -> (accepted types, what to call them).
+#: Keys are dotted; ``*`` matches within one key (``*_dataloader``) and a
+#: list on the way holds several entries (a list of dataloaders). bool is
+#: never accepted for a number. ``optim_wrapper.*`` covers the per-part
+#: wrappers of ``SeparateOptimWrapperConstructor`` (DARTS).
+NUMERIC_KEYS: Dict[str, Tuple[Tuple[type, ...], str]] = {
+    'optim_wrapper.optimizer.lr': _NUMBER,
+    'optim_wrapper.optimizer.momentum': _NUMBER,
+    'optim_wrapper.optimizer.weight_decay': _NUMBER,
+    'optim_wrapper.clip_grad.max_norm': _NUMBER,
+    'optim_wrapper.*.optimizer.lr': _NUMBER,
+    'optim_wrapper.*.optimizer.momentum': _NUMBER,
+    'optim_wrapper.*.optimizer.weight_decay': _NUMBER,
+    'optim_wrapper.*.clip_grad.max_norm': _NUMBER,
+    'train_cfg.max_epochs': _INT,
+    'train_cfg.max_iters': _INT,
+    'train_cfg.val_interval': _INT,
+    '*_dataloader.batch_size': _INT,
+    '*_dataloader.num_workers': _INT,
+    'randomness.seed': _SEED,
+}
+
+
+def _entries(node: Any, parts: List[str],
+             key: str) -> Iterator[Tuple[str, Any]]:
+    """The entries below ``node`` whose keys match ``parts``."""
+    if not parts:
+        yield key, node
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from _entries(item, parts, f'{key}[{i}]')
+    elif isinstance(node, dict):
+        for name, child in node.items():
+            if fnmatchcase(str(name), parts[0]):
+                yield from _entries(child, parts[1:],
+                                    f'{key}.{name}' if key else str(name))
+
+
+def check_config_types(cfg: Union[Config, dict]) -> None:
+    """Check the types of the well-known numeric keys of a config.
+
+    Run before anything is built, so ``--cfg-options
+    optim_wrapper.optimizer.lr=abc`` fails with the key's name instead of a
+    ``TypeError`` deep in torch. Keys the config lacks are skipped.
+
+    Args:
+        cfg (Config | dict): The config; see :data:`NUMERIC_KEYS`.
+
+    Raises:
+        ConfigValueError: A key holds a value of the wrong type.
+    """
+    root = dict(cfg.items())
+    for pattern, (types, expected) in NUMERIC_KEYS.items():
+        for key, value in _entries(root, pattern.split('.'), ''):
+            if isinstance(value, bool) or not isinstance(value, types):
+                raise ConfigValueError(
+                    f'config key {key} must be {expected}, got {value!r} '
+                    f'({type(value).__name__})')
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     """Read the config and apply the common command-line options.
 
@@ -57,6 +126,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
     Returns:
         Config: The config, ready for :func:`build_runner`.
+
+    Raises:
+        ConfigValueError: A well-known numeric key holds a value of the
+            wrong type (see :func:`check_config_types`).
     """
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file {args.config!r} does not exist')
@@ -66,6 +139,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_config_types(cfg)
     # Configs of the older toolbox hold the plain model under `model` and
     # the algorithm (which wraps it) under `algorithm`: train the algorithm.
     if 'algorithm' in cfg:
@@ -144,13 +218,19 @@ def setup_launch(cfg: Config, trust: bool = False,
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner a config asks for (``runner_type`` or mmengine's).
 
+    Adds :class:`mmrazor.core.ChannelsLastHook` to ``cfg.custom_hooks``
+    (CPU training in ``channels_last``) unless ``cfg.cpu_channels_last`` is
+    False.
+
     Args:
-        cfg (Config): A full config.
+        cfg (Config): A full config; ``custom_hooks`` may be changed.
 
     Returns:
         Runner: The runner; unknown config types raise
         :class:`mmrazor.registry.UnknownTypeError`.
     """
+    from mmrazor.core import add_channels_last_hook
+    add_channels_last_hook(cfg)
     with explain_unknown_types():
         if 'runner_type' in cfg:
             return RUNNERS.build(cfg)

@@ -1,5 +1,6 @@
 """Engine: hooks, loops, runners, searchers, optimizers and wrappers."""
-from .hooks import DistSamplerSeedHook, DropPathProbHook, SearchSubnetHook
+from .hooks import (ChannelsLastHook, DistSamplerSeedHook, DropPathProbHook,
+                    SearchSubnetHook, add_channels_last_hook)
 from .optim_wrappers import CPUAmpOptimWrapper
 from .optimizers import build_optimizers
 from .runners import (MultiLoaderEpochBasedRunner,
@@ -15,7 +16,8 @@ __all__ = [
     'GreedySearcher',
     'broadcast_object_list', 'all_gather_objects', 'get_dist_info',
     'recalibrate_bn', 'set_lr', 'build_optimizers', 'DistSamplerSeedHook',
-    'DropPathProbHook', 'SearchSubnetHook', 'MultiLoaderEpochBasedRunner',
+    'DropPathProbHook', 'SearchSubnetHook', 'ChannelsLastHook',
+    'add_channels_last_hook', 'MultiLoaderEpochBasedRunner',
     'MultiLoaderIterBasedRunner', 'MultiLoaderEpochBasedTrainLoop',
     'MultiLoaderIterBasedTrainLoop'
 ]

