@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import torch
 
@@ -81,11 +81,6 @@ def final_weights(work_dir: str) -> Dict[str, torch.Tensor]:
     return safe_torch_load(path, map_location='cpu')['state_dict']
 
 
-def same_weights(a: Dict[str, torch.Tensor],
-                 b: Dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 def search_result(work_dir: str) -> dict:
     """What a search decided: every candidate with its score, and the best."""
     with open(osp.join(work_dir, 'candidates.json')) as f:
@@ -133,23 +128,41 @@ def soak_tests(repeat: int, out: str, tally: Tally) -> None:
             tally.add(node, outcome == 'PASSED', f'round {round_}')
 
 
-def soak_train(repeat: int, out: str, tally: Tally) -> None:
-    reference: Optional[Dict[str, torch.Tensor]] = None
+def repeat_launch(name: str, repeat: int, args_of: Callable[[str], List[str]],
+                  result_of: Callable[[str], Any], tally: Tally,
+                  out: str) -> None:
+    """Launch ``args_of(work_dir)`` ``repeat`` times on 2 ranks; each round
+    must exit 0 and give the same ``result_of(work_dir)`` as the first."""
+    reference = None
     for round_ in range(repeat):
-        work = osp.join(out, f'train_{round_}')
+        work = osp.join(out, f'{name}_{round_}')
         start = time.monotonic()
-        code = torchrun([
-            'tools/train.py', TRAIN_CONFIG, '--work-dir', work,
-            '--cfg-options', 'train_cfg.max_epochs=1', *SHORT_DATA
-        ], work + '.log')
+        code = torchrun(args_of(work), work + '.log')
         detail = f'round {round_} exit {code} ({time.monotonic() - start:.0f} s)'
         if code != 0:
-            tally.add('train', False, detail)
+            tally.add(name, False, detail)
             continue
-        weights = final_weights(work)
-        reference = weights if reference is None else reference
-        same = same_weights(weights, reference)
-        tally.add('train', same, detail + ('' if same else ', other weights'))
+        result = result_of(work)
+        reference = result if reference is None else reference
+        same = same_result(result, reference)
+        tally.add(name, same, detail + ('' if same else ', other result'))
+
+
+def same_result(a: Any, b: Any) -> bool:
+    """Equal results; weights compared tensor by tensor."""
+    if isinstance(a, dict) and a and all(
+            isinstance(v, torch.Tensor) for v in a.values()):
+        return a.keys() == b.keys() and all(
+            torch.equal(a[k], b[k]) for k in a)
+    return a == b
+
+
+def soak_train(repeat: int, out: str, tally: Tally) -> None:
+    repeat_launch(
+        'train', repeat, lambda work: [
+            'tools/train.py', TRAIN_CONFIG, '--work-dir', work,
+            '--cfg-options', 'train_cfg.max_epochs=1', *SHORT_DATA
+        ], final_weights, tally, out)
 
 
 def soak_search(repeat: int, out: str, tally: Tally) -> None:
@@ -160,22 +173,11 @@ def soak_search(repeat: int, out: str, tally: Tally) -> None:
     ],
                    cwd=REPO, check=True, capture_output=True)
     checkpoint = osp.join(supernet, 'epoch_1.pth')
-    reference = None
-    for round_ in range(repeat):
-        work = osp.join(out, f'search_{round_}')
-        start = time.monotonic()
-        code = torchrun([
+    repeat_launch(
+        'search', repeat, lambda work: [
             'tools/search.py', SEARCH_CONFIG, checkpoint, '--work-dir', work,
             '--cfg-options', *SMALL_SEARCH, SHORT_DATA[1]
-        ], work + '.log')
-        detail = f'round {round_} exit {code} ({time.monotonic() - start:.0f} s)'
-        if code != 0:
-            tally.add('search', False, detail)
-            continue
-        result = search_result(work)
-        reference = result if reference is None else reference
-        same = result == reference
-        tally.add('search', same, detail + ('' if same else ', other result'))
+        ], search_result, tally, out)
 
 
 def main() -> None:
