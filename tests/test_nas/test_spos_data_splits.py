@@ -40,7 +40,7 @@ def train_split(subset_root) -> np.ndarray:
 
 
 @pytest.fixture(scope='module')
-def test_split(subset_root) -> np.ndarray:
+def held_back_test_images(subset_root) -> np.ndarray:
     return read_idx(osp.join(subset_root, 't10k-images-idx3-ubyte.gz'))
 
 
@@ -88,11 +88,11 @@ def test_search_scores_on_the_held_out_part_and_calibrates_on_training(
 
 
 def test_subnet_retrains_on_the_whole_training_split_and_tests_on_test(
-        repo_root, train_split, test_split):
+        repo_root, train_split, held_back_test_images):
     cfg = _cfg(repo_root, 'subnet')
     train = _build(cfg.train_dataloader)
     np.testing.assert_array_equal(_images(train), train_split)
     for loader in (cfg.val_dataloader, cfg.test_dataloader):
         dataset = _build(loader)
         assert dataset.split == 'test' and dataset.test_mode
-        np.testing.assert_array_equal(_images(dataset), test_split)
+        np.testing.assert_array_equal(_images(dataset), held_back_test_images)
