@@ -13,7 +13,7 @@ from mmrazor.apis.mmcls import train_model
 from mmrazor.core import CPUAmpOptimWrapper
 from mmrazor.registry import DATASETS, MODELS
 from mmrazor.utils import register_all_modules, safe_torch_load
-from tiny_config import tiny_cfg
+from tiny_config import eval_loader, tiny_cfg
 
 register_all_modules()
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -71,13 +71,7 @@ def test_train_and_test_tools_end_to_end(tmp_path):
         tiny_cfg(
             str(tmp_path / 'work'),
             max_epochs=1,
-            val_dataloader=dict(
-                batch_size=64,
-                dataset=dict(
-                    type='FashionMNIST', split='test', indices=128,
-                    pipeline=[dict(type='Pad', size=(32, 32)),
-                              dict(type='PackInputs')]),
-                sampler=dict(type='DefaultSampler', shuffle=False)),
+            val_dataloader=eval_loader(128),
             val_evaluator=dict(type='Accuracy', topk=(1, )),
             val_cfg=dict()))
     cfg.test_dataloader = cfg.val_dataloader

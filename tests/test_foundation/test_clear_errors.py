@@ -15,7 +15,7 @@ from mmrazor.registry import MODELS
 from mmrazor.utils import (IncompleteCheckpointError, UnsafeCheckpointError,
                            register_all_modules, safe_torch_load,
                            trust_checkpoint)
-from tiny_config import tiny_cfg
+from tiny_config import eval_loader, tiny_cfg
 
 register_all_modules()
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -111,15 +111,8 @@ def test_train_resume_from_truncated_checkpoint_says_so(tmp_path):
 
 def test_test_tool_with_truncated_checkpoint_says_so(tmp_path):
     path = _truncated_checkpoint(tmp_path)
-    loader = dict(
-        batch_size=64,
-        dataset=dict(
-            type='FashionMNIST', split='test', indices=64,
-            pipeline=[dict(type='Pad', size=(32, 32)),
-                      dict(type='PackInputs')]),
-        sampler=dict(type='DefaultSampler', shuffle=False))
     cfg_path = _tiny_config_file(
-        tmp_path, test_dataloader=loader, test_cfg=dict(),
+        tmp_path, test_dataloader=eval_loader(64), test_cfg=dict(),
         test_evaluator=dict(type='Accuracy', topk=(1, )))
     test = _tool('tools/test.py', str(cfg_path), str(path))
     assert test.returncode != 0

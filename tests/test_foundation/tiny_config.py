@@ -6,6 +6,26 @@ SUBSET_ROOT = osp.join(
     'fashion_mnist_subset')
 
 
+def eval_loader(num_images: int) -> dict:
+    """A loader of the first ``num_images`` test images, padded as
+    :func:`tiny_cfg`'s model expects.
+
+    Args:
+        num_images (int): Test images used.
+
+    Returns:
+        dict: A dataloader config for ``val_dataloader`` / ``test_dataloader``.
+    """
+    return dict(
+        batch_size=64,
+        dataset=dict(
+            type='FashionMNIST', data_root=SUBSET_ROOT, split='test',
+            indices=num_images,
+            pipeline=[dict(type='Pad', size=(32, 32)),
+                      dict(type='PackInputs')]),
+        sampler=dict(type='DefaultSampler', shuffle=False))
+
+
 def tiny_cfg(work_dir: str, max_epochs: int = 2, num_train: int = 256,
              **extra) -> dict:
     """A runner config: a 2-conv classifier on a few Fashion-MNIST images.
