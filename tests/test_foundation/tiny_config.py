@@ -6,6 +6,20 @@ SUBSET_ROOT = osp.join(
     'fashion_mnist_subset')
 
 
+def _loader(split: str, num_images: int, batch_size: int,
+            shuffle: bool) -> dict:
+    """The first ``num_images`` of a split, padded to 32x32."""
+    return dict(
+        batch_size=batch_size,
+        num_workers=0,
+        dataset=dict(
+            type='FashionMNIST', data_root=SUBSET_ROOT, split=split,
+            indices=num_images,
+            pipeline=[dict(type='Pad', size=(32, 32)),
+                      dict(type='PackInputs')]),
+        sampler=dict(type='DefaultSampler', shuffle=shuffle))
+
+
 def eval_loader(num_images: int) -> dict:
     """A loader of the first ``num_images`` test images, padded as
     :func:`tiny_cfg`'s model expects.
@@ -16,14 +30,7 @@ def eval_loader(num_images: int) -> dict:
     Returns:
         dict: A dataloader config for ``val_dataloader`` / ``test_dataloader``.
     """
-    return dict(
-        batch_size=64,
-        dataset=dict(
-            type='FashionMNIST', data_root=SUBSET_ROOT, split='test',
-            indices=num_images,
-            pipeline=[dict(type='Pad', size=(32, 32)),
-                      dict(type='PackInputs')]),
-        sampler=dict(type='DefaultSampler', shuffle=False))
+    return _loader('test', num_images, batch_size=64, shuffle=False)
 
 
 def tiny_cfg(work_dir: str, max_epochs: int = 2, num_train: int = 256,
@@ -51,15 +58,8 @@ def tiny_cfg(work_dir: str, max_epochs: int = 2, num_train: int = 256,
             head=dict(
                 type='LinearClsHead', num_classes=10, in_channels=120,
                 loss=dict(type='CrossEntropyLoss'))),
-        train_dataloader=dict(
-            batch_size=32,
-            num_workers=0,
-            dataset=dict(
-                type='FashionMNIST', data_root=SUBSET_ROOT, split='train',
-                indices=num_train,
-                pipeline=[dict(type='Pad', size=(32, 32)),
-                          dict(type='PackInputs')]),
-            sampler=dict(type='DefaultSampler', shuffle=True)),
+        train_dataloader=_loader('train', num_train, batch_size=32,
+                                 shuffle=True),
         optim_wrapper=dict(
             optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
