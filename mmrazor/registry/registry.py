@@ -523,6 +523,9 @@ VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, 'mmrazor.core')
 VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, 'mmrazor.core')
 FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, 'mmrazor.core')
 INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS, 'mmrazor.apis')
+#: Searchers (``searcher=dict(type=...)``): mmengine has no root of this kind.
+SEARCHERS = Registry(
+    'searcher', scope='mmrazor', locations=['mmrazor.core.searchers'])
 
 _REGISTRIES_BY_NAME: Dict[str, RazorRegistry] = {
     r.name: r
@@ -530,7 +533,8 @@ _REGISTRIES_BY_NAME: Dict[str, RazorRegistry] = {
               OPTIMIZERS, OPTIM_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS,
               PARAM_SCHEDULERS, DATASETS, DATA_SAMPLERS, TRANSFORMS, MODELS,
               MODEL_WRAPPERS, WEIGHT_INITIALIZERS, TASK_UTILS, METRICS,
-              EVALUATOR, VISUALIZERS, VISBACKENDS, FUNCTIONS, INFERENCERS)
+              EVALUATOR, VISUALIZERS, VISBACKENDS, FUNCTIONS, INFERENCERS,
+              SEARCHERS)
 }
 
 

@@ -1,8 +1,5 @@
-"""The registry of searchers (``searcher=dict(type=...)`` in configs).
+"""The searcher registry lives in :mod:`mmrazor.registry`; this name stays
+for code that imported it from here."""
+from mmrazor.registry import SEARCHERS
 
-mmengine has no root registry of this kind, so it is a root of its own.
-"""
-from mmengine.registry import Registry
-
-SEARCHERS = Registry(
-    'searcher', scope='mmrazor', locations=['mmrazor.core.searchers'])
+__all__ = ['SEARCHERS']
