@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-import mmrazor.registry.registry as registry_module
+import mmrazor.utils.toolboxes as toolboxes
 from mmrazor.models.architectures import MMDetArchitecture, MMSegArchitecture
 from mmrazor.registry import (DATASETS, MODELS, SiblingImportError,
                               UnknownTypeError)
@@ -15,7 +15,7 @@ from mmrazor.registry import (DATASETS, MODELS, SiblingImportError,
 
 @pytest.fixture
 def no_mmcv_ops(monkeypatch):
-    monkeypatch.setattr(registry_module, 'mmcv_ops_available',
+    monkeypatch.setattr(toolboxes, 'mmcv_ops_available',
                         lambda: False)
 
 

@@ -137,3 +137,50 @@ def test_scope_created_inside_a_build_survives_it():
     finally:
         DefaultScope._instance_dict.clear()
         DefaultScope._instance_dict.update(saved)
+
+
+def test_toolbox_model_builds_in_its_scope_and_marks_mmrazor_types():
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+
+    from mmrazor.utils.toolboxes import scope_toolbox_cfg
+    cfg = dict(
+        type='mmcls.ImageClassifier',
+        backbone=dict(type='_TinyTestBackbone', out_channels=4),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='mmcls.LinearClsHead', num_classes=2, in_channels=4,
+                  loss=dict(type='CrossEntropyLoss')))
+    scoped = scope_toolbox_cfg(MODELS, cfg)
+    assert scoped['_scope_'] == 'mmpretrain'
+    assert scoped['type'] == 'mmpretrain.ImageClassifier'
+    assert scoped['backbone']['_scope_'] == 'mmrazor'  # only mmrazor has it
+    assert '_scope_' not in scoped['neck']  # the toolbox's own
+    assert scoped['head']['type'] == 'mmpretrain.LinearClsHead'
+    assert '_scope_' not in scoped['head']['loss']
+    assert '_scope_' not in cfg and cfg['type'] == 'mmcls.ImageClassifier'
+    # Not a toolbox's model: left as it is.
+    plain = dict(type='_TinyTestBackbone')
+    assert scope_toolbox_cfg(MODELS, plain) is plain
+
+    # A name both register: nested in the toolbox's model it is the
+    # toolbox's; at the top of an mmrazor config it is mmrazor's.
+    class TwinA(nn.Identity):
+        pass
+
+    class TwinB(nn.Identity):
+        pass
+
+    MMPRETRAIN_MODELS.register_module('_RegistryTwin', module=TwinA)
+    MODELS.register_module('_RegistryTwin', module=TwinB)
+    try:
+        model = MODELS.build(
+            dict(type='ImageClassifier',
+                 backbone=dict(type='_TinyTestBackbone', out_channels=4),
+                 neck=dict(type='_RegistryTwin'),
+                 head=dict(type='LinearClsHead', num_classes=2,
+                           in_channels=4)))
+        assert type(model.neck) is TwinA
+        assert type(model.backbone) is _TinyTestBackbone
+        assert type(MODELS.build(dict(type='_RegistryTwin'))) is TwinB
+    finally:
+        MMPRETRAIN_MODELS._module_dict.pop('_RegistryTwin')
+        MODELS._module_dict.pop('_RegistryTwin')

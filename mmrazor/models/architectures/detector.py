@@ -6,7 +6,8 @@ import torch
 from mmengine.config import ConfigDict
 from torch import nn
 
-from mmrazor.registry import MODELS, require_sibling
+from mmrazor.registry import MODELS
+from mmrazor.utils.toolboxes import require_sibling
 from .classifier import BaseArchitecture
 
 
@@ -42,9 +43,10 @@ class MMDetArchitecture(BaseArchitecture):
     post-processing, as used to count FLOPs and to trace the network.
 
     Needs mmdet and full mmcv with compiled ops (``bash
-    tools/build_mmcv.sh``). Unscoped types nested in ``model`` resolve to
-    mmdet's first (a ``FocalLoss`` is mmdet's, not mmpretrain's), after
-    mmrazor's own (so a searchable mmrazor backbone fits in).
+    tools/build_mmcv.sh``). ``model`` builds in ``_scope_='mmdet'``:
+    unscoped types nested in it are mmdet's (a ``FocalLoss`` is mmdet's, not
+    mmpretrain's), and those only mmrazor registers are mmrazor's (so a
+    searchable mmrazor backbone fits in).
 
     Example:
         >>> arch = MMDetArchitecture(model=dict(
@@ -62,9 +64,6 @@ class MMDetArchitecture(BaseArchitecture):
         init_cfg (dict, optional): Initialisation config.
     """
 
-    #: Toolbox whose registry resolves unscoped types nested in ``model``.
-    preferred_scope = 'mmdet'
-
     def __init__(self,
                  model: Union[dict, nn.Module],
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
@@ -74,6 +73,8 @@ class MMDetArchitecture(BaseArchitecture):
             # mmdet reads its train/test settings as attributes
             # (``test_cfg.score_thr``), as a config file would give them.
             model = ConfigDict(copy.deepcopy(model))
+            # Unscoped types nested in it are mmdet's (see mmrazor.registry).
+            model.setdefault('_scope_', 'mmdet')
         super().__init__(
             model, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         from mmdet.models.detectors import BaseDetector

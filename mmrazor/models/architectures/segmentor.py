@@ -6,7 +6,8 @@ import torch
 from mmengine.config import ConfigDict
 from torch import nn
 
-from mmrazor.registry import MODELS, require_sibling
+from mmrazor.registry import MODELS
+from mmrazor.utils.toolboxes import require_sibling
 from .classifier import BaseArchitecture, _sum_outputs
 
 
@@ -23,9 +24,9 @@ class MMSegArchitecture(BaseArchitecture):
     FLOPs.
 
     Needs mmsegmentation and full mmcv with compiled ops (``bash
-    tools/build_mmcv.sh``). Unscoped types nested in ``model`` resolve to
-    mmseg's first (a ``CrossEntropyLoss`` is mmseg's, not mmpretrain's),
-    after mmrazor's own.
+    tools/build_mmcv.sh``). ``model`` builds in ``_scope_='mmseg'``:
+    unscoped types nested in it are mmseg's (a ``CrossEntropyLoss`` is
+    mmseg's, not mmpretrain's), those only mmrazor registers mmrazor's.
 
     Example:
         >>> arch = MMSegArchitecture(model=dict(
@@ -40,9 +41,6 @@ class MMSegArchitecture(BaseArchitecture):
         init_cfg (dict, optional): Initialisation config.
     """
 
-    #: Toolbox whose registry resolves unscoped types nested in ``model``.
-    preferred_scope = 'mmseg'
-
     def __init__(self,
                  model: Union[dict, nn.Module],
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
@@ -52,6 +50,8 @@ class MMSegArchitecture(BaseArchitecture):
             # mmseg reads its train/test settings as attributes
             # (``test_cfg.score_thr``), as a config file would give them.
             model = ConfigDict(copy.deepcopy(model))
+            # Unscoped types nested in it are mmseg's (see mmrazor.registry).
+            model.setdefault('_scope_', 'mmseg')
         super().__init__(
             model, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         from mmseg.models.segmentors import BaseSegmentor
