@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -192,3 +194,40 @@ def test_chained_channel_derivations_keep_masks():
     assert torch.equal(doubled.current_mask, first(16, 8))
     cat = concat_channel_mutables([hidden, squeezed])
     assert cat.current_choice == 24 + 8 and cat.num_channels == 96 + 24
+
+
+# ---------------------------------------------------- MutableChannelUnit
+def test_channel_unit_choices_forms_and_guard_rails():
+    from mmrazor.models.mutables import MutableChannelUnit
+    from mmrazor.structures import MutableFixedError
+    unit = MutableChannelUnit('layer1.conv', 8, choices=[2, 4, 6, 8])
+    assert unit.alias == 'layer1.conv' and unit.num_channels == 8
+    assert unit.current_choice == 8 and unit.current_mask.all()
+    unit.current_choice = 6  # a count keeps the leading units
+    assert unit.current_mask.tolist() == [True] * 6 + [False] * 2
+    assert unit.dump_chosen() == 6
+    unit.current_choice = 0.3  # 2.4 units: nearest allowed count is 2
+    assert unit.current_choice == 2
+    unit.current_choice = 0.625  # 5 units: a tie, the larger wins
+    assert unit.current_choice == 6
+    mask = [False, True] * 4
+    unit.current_choice = {'chosen': mask}
+    assert unit.current_mask.tolist() == mask
+    assert unit.dump_chosen() == mask  # not leading: dumped as a mask
+    unit.current_choice = torch.tensor([1, 1, 0, 0, 0, 0, 0, 0])
+    assert unit.dump_chosen() == 2
+    for bad, words in [(3, 'breaks its guard-rails'), (9, 'not in [1, 8]'),
+                       (0.0, 'not in (0, 1]'), ([True] * 3, 'needs 8 flags'),
+                       ('half', 'invalid choice'), (True, 'invalid choice'),
+                       ({'x': 1}, 'chosen')]:
+        with pytest.raises(ValueError, match=re.escape(words)):
+            unit.current_choice = bad
+    assert unit.dump_chosen() == 2  # a refused choice changes nothing
+    seen = {unit.sample_choice() for _ in range(200)}
+    assert seen == {2, 4, 6, 8}
+    unit.fix_chosen(4)
+    assert unit.is_fixed and unit.choices == [4]
+    with pytest.raises(MutableFixedError):
+        unit.current_choice = 2
+    with pytest.raises(MutableFixedError):
+        unit.fix_chosen(4)

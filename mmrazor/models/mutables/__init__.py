@@ -2,6 +2,7 @@
 from .base_mutable import BaseMutable, MutableFixedError
 from .derived_mutable import DerivedMethodMixin, DerivedMutable
 from .mutable_channel import (DerivedChannelMutable, MutableChannel,
+                              MutableChannelUnit,
                               OneShotMutableChannel, SimpleMutableChannel,
                               SquentialMutableChannel, concat_channel_mutables)
 from .mutable_module import (DiffChoiceRoute, DifferentiableEdge,
@@ -21,5 +22,5 @@ __all__ = [
     'OneShotMutableOP', 'OneShotProbMutableOP', 'DiffMutableModule',
     'DiffMutableOP', 'DiffChoiceRoute', 'GumbelChoiceRoute', 'MutableOP',
     'OneShotOP', 'DifferentiableOP', 'GumbelOP', 'MutableEdge',
-    'DifferentiableEdge', 'GumbelEdge'
+    'DifferentiableEdge', 'GumbelEdge', 'MutableChannelUnit'
 ]

@@ -2,6 +2,7 @@
 from .base_mutable_channel import (ChannelDerivationMixin,
                                    DerivedChannelMutable, MutableChannel,
                                    concat_channel_mutables, first_k_mask)
+from .mutable_channel_unit import MutableChannelUnit
 from .sequential_mutable_channel import (OneShotMutableChannel,
                                          SquentialMutableChannel)
 from .simple_mutable_channel import SimpleMutableChannel
@@ -9,5 +10,5 @@ from .simple_mutable_channel import SimpleMutableChannel
 __all__ = [
     'MutableChannel', 'SimpleMutableChannel', 'SquentialMutableChannel',
     'OneShotMutableChannel', 'concat_channel_mutables', 'first_k_mask',
-    'ChannelDerivationMixin', 'DerivedChannelMutable'
+    'ChannelDerivationMixin', 'DerivedChannelMutable', 'MutableChannelUnit'
 ]
