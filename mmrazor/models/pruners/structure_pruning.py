@@ -14,6 +14,7 @@ from torch import nn
 from mmrazor.models.task_modules.channel_analysis import (ChannelAnalyzer,
                                                           ChannelDependency,
                                                           ChannelGroup)
+from mmrazor.models.task_modules.estimators import channel_costs
 from mmrazor.registry import MODELS
 from mmrazor.structures import SubnetError
 from .switchable_bn import SwitchableBatchNorm2d
@@ -445,8 +446,9 @@ class StructurePruner(BaseModule):
         return {n: int(self._masks[n].sum()) for n in self._choices}
 
     def estimate_subnet(self) -> Dict[str, int]:
-        """FLOPs and parameters of the current subnet, computed from the
-        analysis (no copy of the model, no forward pass).
+        """FLOPs and parameters of the current subnet, from the estimator's
+        channel costs (:func:`~mmrazor.models.task_modules.channel_costs`:
+        no copy of the model, no forward pass).
 
         FLOPs are multiply-accumulates of convs and linear layers at the
         analysis input shape, per sample (the convention of
@@ -457,41 +459,7 @@ class StructurePruner(BaseModule):
         Returns:
             dict: ``{'flops': int, 'params': int}``.
         """
-        dep = self._require()
-        layer_masks = self._layer_masks()
-        keep = dep.keep_by_id(self._masks)
-        flops = params = 0
-        seen = set()
-        for name, rec in dep.layers.items():
-            m = rec.module
-            in_keep, out_keep = layer_masks[name]
-            cin, cout = int(in_keep.sum()), int(out_keep.sum())
-            own = list(m.parameters())
-            seen.update(id(p) for p in own)
-            if rec.kind == 'conv':
-                per_group = m.in_channels // m.groups
-                groups = 1 if m.groups == 1 else cin // per_group
-                weights = cout * (cin // groups) * int(
-                    np.prod(m.kernel_size))
-                flops += weights * rec.positions
-                params += weights + (cout if m.bias is not None else 0)
-            elif rec.kind == 'linear':
-                flops += cin * cout * rec.positions
-                params += cin * cout + (cout if m.bias is not None else 0)
-            else:  # per-channel norms: every parameter has one per channel
-                params += sum(cout for p in own if p.dim() == 1) if \
-                    not isinstance(m, SwitchableBatchNorm2d) else \
-                    sum(cout for p in m.active_bn.parameters())
-        for prec in dep.params.values():
-            tensor = getattr(prec.owner, prec.attr)
-            if isinstance(tensor, nn.Parameter):
-                seen.add(id(tensor))
-                kept = int(dep.mask_of(prec.ids.ravel(), keep).sum())
-                params += tensor.numel() // prec.ids.size * kept
-        for p in self._model.parameters():
-            if id(p) not in seen:
-                params += p.numel()
-        return dict(flops=int(flops), params=int(params))
+        return channel_costs(self._model, self._require(), self._masks)
 
     def set_max_channel(self) -> None:
         """The widest subnet the guard-rails allow."""

@@ -1,9 +1,12 @@
 """Switchable BatchNorm: one set of BN statistics per subnet."""
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import nn
 
+from mmrazor.models.task_modules.channel_analysis import (
+    NormHandler, register_layer_handler)
 from mmrazor.registry import MODELS
 
 
@@ -12,8 +15,9 @@ class SwitchableBatchNorm2d(nn.Module):
     """Several ``BatchNorm2d`` of the same width; ``index`` picks the one
     in use (slimmable networks keep private BN statistics per width).
 
-    The channel tracer treats it as a per-channel norm layer; deploying a
-    pruned model replaces it by a plain ``nn.BatchNorm2d`` (the one in use).
+    The channel tracer treats it as a per-channel norm layer (see
+    :class:`SwitchableBatchNorm2dHandler`); deploying a pruned model
+    replaces it by a plain ``nn.BatchNorm2d`` (the one in use).
 
     Args:
         num_features (int): Channels.
@@ -23,8 +27,6 @@ class SwitchableBatchNorm2d(nn.Module):
         affine (bool): Defaults to True.
         track_running_stats (bool): Defaults to True.
     """
-
-    _channel_leaf_kind = 'norm'
 
     def __init__(self,
                  num_features: int,
@@ -71,3 +73,25 @@ class SwitchableBatchNorm2d(nn.Module):
     def extra_repr(self) -> str:
         return f'{self.num_features}, num_bns={self.num_bns}, ' \
             f'index={self.index}'
+
+
+@register_layer_handler(SwitchableBatchNorm2d)
+class SwitchableBatchNorm2dHandler(NormHandler):
+    """A :class:`SwitchableBatchNorm2d` is traced and masked as a
+    per-channel norm; it is counted and sliced as the BN in use, which
+    takes its place in the deployed model."""
+
+    kind = 'switchable_bn'
+
+    def needs_slicing(self, module: nn.Module, in_keep: np.ndarray,
+                      out_keep: np.ndarray) -> bool:
+        return True  # the deployed model holds no mmrazor module
+
+    def slice(self, module: nn.Module, in_keep: np.ndarray,
+              out_keep: np.ndarray, where: str) -> nn.Module:
+        bn = module.active_bn
+        super().slice(bn, in_keep, out_keep, where)
+        return bn
+
+    def params(self, module: nn.Module, cin: int, cout: int) -> int:
+        return super().params(module.active_bn, cin, cout)

@@ -3,50 +3,20 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mmrazor.models.task_modules.channel_analysis import (LayerRecord,
-                                                          ParamRecord)
+                                                          ParamRecord,
+                                                          handler_of,
+                                                          slice_tensor)
 from mmrazor.structures import dump_subnet, load_subnet
-from .switchable_bn import SwitchableBatchNorm2d
-
-
-def _index(keep: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.flatnonzero(keep)).to(device)
-
-
-def _take(t: Optional[torch.Tensor], keep: np.ndarray,
-          dim: int = 0) -> Optional[torch.Tensor]:
-    if t is None:
-        return None
-    return t.index_select(dim, _index(keep, t.device)).clone()
-
-
-def _set_param(module: nn.Module, attr: str,
-               value: Optional[torch.Tensor]) -> None:
-    if value is None:
-        return
-    old = getattr(module, attr)
-    if isinstance(old, nn.Parameter):
-        setattr(module, attr,
-                nn.Parameter(value, requires_grad=old.requires_grad))
-    else:
-        module._buffers[attr] = value
-
-
-def _whole_rows(keep: np.ndarray, rows: int, what: str) -> np.ndarray:
-    table = keep.reshape(rows, -1)
-    whole = table.all(1) | ~table.any(1)
-    if not whole.all():
-        raise RuntimeError(f'{what}: every group must be kept or pruned '
-                           'as a whole')
-    return table.all(1)
 
 
 def slice_layer(rec: LayerRecord, in_keep: np.ndarray,
                 out_keep: np.ndarray) -> Optional[nn.Module]:
-    """Physically remove the pruned channels of one layer, in place.
+    """Physically remove the pruned channels of one layer, in place, with
+    its handler (see :mod:`~mmrazor.models.task_modules.channel_analysis.
+    layer_handlers`).
 
     Args:
         rec (LayerRecord): The layer (from the channel analysis).
@@ -54,71 +24,14 @@ def slice_layer(rec: LayerRecord, in_keep: np.ndarray,
         out_keep (np.ndarray): Keep-flags of its output channels.
 
     Returns:
-        nn.Module | None: A replacement module when the layer must be
-        swapped for a plain one (a :class:`SwitchableBatchNorm2d`), else
-        None.
+        nn.Module | None: A module to put in the layer's place (e.g. the
+        BN in use of a :class:`SwitchableBatchNorm2d`), else None.
     """
-    m = rec.module
-    if in_keep.all() and out_keep.all() and \
-            not isinstance(m, SwitchableBatchNorm2d):
+    handler, m = rec.handler, rec.module
+    if not handler.needs_slicing(m, in_keep, out_keep):
         return None
-    where = f'{rec.name} ({type(m).__name__})'
-    if rec.kind == 'conv':
-        groups = m.groups
-        if groups == 1:
-            weight = _take(_take(m.weight, out_keep, 0), in_keep, 1)
-            new_groups = 1
-        else:
-            kept_in = _whole_rows(in_keep, groups, where)
-            kept_out = _whole_rows(out_keep, groups, where)
-            if not np.array_equal(kept_in, kept_out):
-                raise RuntimeError(f'{where}: input and output groups '
-                                   'disagree')
-            weight = _take(m.weight, out_keep, 0)
-            new_groups = int(kept_in.sum())
-        _set_param(m, 'weight', weight)
-        _set_param(m, 'bias', _take(m.bias, out_keep))
-        m.in_channels = int(in_keep.sum())
-        m.out_channels = int(out_keep.sum())
-        m.groups = new_groups
-    elif rec.kind == 'linear':
-        _set_param(m, 'weight', _take(_take(m.weight, out_keep, 0), in_keep,
-                                      1))
-        _set_param(m, 'bias', _take(m.bias, out_keep))
-        m.in_features = int(in_keep.sum())
-        m.out_features = int(out_keep.sum())
-    elif rec.kind in ('norm', 'layernorm'):
-        keep = out_keep
-        if isinstance(m, SwitchableBatchNorm2d):
-            bn = m.active_bn
-            _slice_norm(bn, keep)
-            return bn
-        _slice_norm(m, keep, where)
-    else:
-        raise RuntimeError(f'{where}: cannot slice a {rec.kind!r} layer')
-    return None
-
-
-def _slice_norm(m: nn.Module, keep: np.ndarray, where: str = '') -> None:
-    count = int(keep.sum())
-    if isinstance(m, nn.PReLU):
-        _set_param(m, 'weight', _take(m.weight, keep))
-        m.num_parameters = count
-        return
-    for attr in ('weight', 'bias', 'running_mean', 'running_var'):
-        t = getattr(m, attr, None)
-        if isinstance(t, torch.Tensor) and t.dim() >= 1:
-            _set_param(m, attr, _take(t, keep))
-    if isinstance(m, nn.LayerNorm):
-        m.normalized_shape = (count, )
-    elif isinstance(m, nn.GroupNorm):
-        if 1 < m.num_groups < m.num_channels:
-            m.num_groups = int(_whole_rows(keep, m.num_groups, where).sum())
-        elif m.num_groups == m.num_channels:
-            m.num_groups = count
-        m.num_channels = count
-    else:
-        m.num_features = count
+    return handler.slice(m, in_keep, out_keep,
+                         f'{rec.name} ({type(m).__name__})')
 
 
 def slice_param(rec: ParamRecord, keep: np.ndarray) -> None:
@@ -128,12 +41,8 @@ def slice_param(rec: ParamRecord, keep: np.ndarray) -> None:
         rec (ParamRecord): The parameter.
         keep (np.ndarray): Keep-flags of its channels (flattened ids).
     """
-    if keep.all():
-        return
     dim = [d for d, s in enumerate(rec.ids.shape) if s > 1][0]
-    t = getattr(rec.owner, rec.attr)
-    _set_param(rec.owner, rec.attr, _take(t.data if isinstance(
-        t, nn.Parameter) else t, keep, dim))
+    slice_tensor(rec.owner, rec.attr, keep, dim)
 
 
 def _shape_for(n: int, ndim: int, dim: int) -> List[int]:
@@ -218,39 +127,18 @@ class MaskHooks:
             if keep is None or keep.all():
                 return None
             if rec.masked_stats:
-                return _masked_norm(module, args[0], keep, rec.in_dim)
+                return rec.handler.masked_forward(module, args[0], keep,
+                                                  rec.in_dim)
             return out * self._tensor(rec.name, 1, out, rec.out_dim)
 
         return hook
 
 
-def _masked_norm(module: nn.Module, x: torch.Tensor, keep: np.ndarray,
-                 dim: int) -> torch.Tensor:
-    """A LayerNorm / one-group GroupNorm over the kept channels only (zeros
-    elsewhere)."""
-    idx = _index(keep, x.device)
-    weight = None if module.weight is None else module.weight[idx]
-    bias = None if module.bias is None else module.bias[idx]
-    out = torch.zeros_like(x)
-    if isinstance(module, nn.GroupNorm):
-        y = F.group_norm(x.index_select(1, idx), 1, weight, bias,
-                         module.eps)
-        out.index_copy_(1, idx, y)
-        return out
-    xd = x.movedim(dim, -1)
-    y = F.layer_norm(
-        xd.index_select(-1, idx), (len(idx), ), weight, bias, module.eps)
-    od = out.movedim(dim, -1)
-    od.index_copy_(od.dim() - 1, idx, y)
-    return out
-
-
 def stale_attributes(model: nn.Module) -> List[str]:
-    """Modules whose size attributes disagree with their weights.
-
-    Checks convs (``in_channels``, ``out_channels``, ``groups``), linears,
-    BatchNorm/InstanceNorm (``num_features``), GroupNorm (``num_channels``)
-    and LayerNorm (``normalized_shape``).
+    """Layers whose size attributes disagree with their weights (each
+    layer's handler says what to check: ``in_channels``/``out_channels``/
+    ``groups`` of convs, ``in_features``/``out_features`` of linears,
+    ``num_features`` of norms, ...).
 
     Args:
         model (nn.Module): A (deployed) model.
@@ -260,37 +148,9 @@ def stale_attributes(model: nn.Module) -> List[str]:
     """
     problems = []
     for name, m in model.named_modules():
-        w = getattr(m, 'weight', None)
-        if not isinstance(w, torch.Tensor):
-            continue
-        if isinstance(m, nn.modules.conv._ConvNd) and not m.transposed:
-            if m.out_channels != w.shape[0]:
-                problems.append(f'{name}: out_channels={m.out_channels} '
-                                f'but weight has {w.shape[0]}')
-            if m.in_channels != w.shape[1] * m.groups:
-                problems.append(
-                    f'{name}: in_channels={m.in_channels} but weight has '
-                    f'{w.shape[1]} x groups={m.groups}')
-        elif isinstance(m, nn.Linear):
-            if (m.out_features, m.in_features) != tuple(w.shape):
-                problems.append(
-                    f'{name}: in/out_features=({m.in_features}, '
-                    f'{m.out_features}) but weight is {tuple(w.shape)}')
-        elif isinstance(m, nn.modules.batchnorm._NormBase):
-            if m.num_features != w.shape[0]:
-                problems.append(f'{name}: num_features={m.num_features} '
-                                f'but weight has {w.shape[0]}')
-        elif isinstance(m, nn.GroupNorm):
-            if m.num_channels != w.shape[0] or \
-                    m.num_channels % m.num_groups:
-                problems.append(f'{name}: num_channels={m.num_channels}, '
-                                f'num_groups={m.num_groups} but weight has '
-                                f'{w.shape[0]}')
-        elif isinstance(m, nn.LayerNorm):
-            if tuple(m.normalized_shape) != tuple(w.shape):
-                problems.append(
-                    f'{name}: normalized_shape={tuple(m.normalized_shape)}'
-                    f' but weight is {tuple(w.shape)}')
+        handler = handler_of(m)
+        if handler is not None:
+            problems.extend(f'{name}: {p}' for p in handler.stale(m))
     return problems
 
 

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from mmrazor.utils import atomic_write_bytes
-from .channel_analysis import LayerRecord
+from .channel_analysis import LayerRecord, handler_of
 
 __all__ = [
     'DeployReport', 'deploy_pruned', 'save_deployed', 'load_deployed',
@@ -61,62 +61,6 @@ REPORT_FILE = 'deploy_report.json'
 ONNX_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
 
 # ------------------------------------------------ torch-only loading side
-
-_ATTRS = {
-    'conv': ('in_channels', 'out_channels', 'groups'),
-    'linear': ('in_features', 'out_features'),
-    'bn': ('num_features', ),
-    'gn': ('num_channels', 'num_groups'),
-    'ln': ('normalized_shape', ),
-    'prelu': ('num_parameters', ),
-}
-
-
-def _kind(module: nn.Module) -> Optional[str]:
-    """The kind of layer whose size attributes :func:`structure_of`
-    records, or None."""
-    if isinstance(module, nn.modules.conv._ConvNd):
-        return 'conv'
-    if isinstance(module, nn.Linear):
-        return 'linear'
-    if isinstance(module, nn.modules.batchnorm._NormBase):
-        return 'bn'
-    if isinstance(module, nn.GroupNorm):
-        return 'gn'
-    if isinstance(module, nn.LayerNorm):
-        return 'ln'
-    if isinstance(module, nn.PReLU):
-        return 'prelu'
-    return None
-
-
-def structure_of(model: nn.Module) -> Dict[str, Dict[str, Any]]:
-    """Size attributes of every layer with channel weights.
-
-    Convs (``in_channels``, ``out_channels``, ``groups``), linears
-    (``in_features``, ``out_features``), batch/instance norms
-    (``num_features``), group norms (``num_channels``, ``num_groups``),
-    layer norms (``normalized_shape``) and PReLUs (``num_parameters``).
-
-    Args:
-        model (nn.Module): A (deployed) model.
-
-    Returns:
-        dict[str, dict[str, Any]]: Module name -> ``{attr: value}``, with
-        tuples as lists (JSON-ready).
-    """
-    out = {}
-    for name, module in model.named_modules():
-        kind = _kind(module)
-        if kind is None:
-            continue
-        attrs = {}
-        for attr in _ATTRS[kind]:
-            value = getattr(module, attr)
-            attrs[attr] = list(value) if isinstance(value,
-                                                    (tuple, list)) else value
-        out[name] = attrs
-    return out
 
 
 def load_deployed(model: nn.Module, artefact_dir: str) -> nn.Module:
@@ -173,6 +117,35 @@ def load_deployed(model: nn.Module, artefact_dir: str) -> nn.Module:
 
 
 # ------------------------------------------------------------ deploy side
+
+
+def structure_of(model: nn.Module) -> Dict[str, Dict[str, Any]]:
+    """Size attributes of every layer with channel weights, as its layer
+    handler names them (``LayerHandler.size_attrs``: ``in_channels``,
+    ``out_channels`` and ``groups`` of convs, ``in_features`` and
+    ``out_features`` of linears, ``num_features`` of batch/instance norms,
+    ``num_channels`` and ``num_groups`` of group norms, ``normalized_shape``
+    of layer norms, ``num_parameters`` of PReLUs, ...).
+
+    Args:
+        model (nn.Module): A (deployed) model.
+
+    Returns:
+        dict[str, dict[str, Any]]: Module name -> ``{attr: value}``, with
+        tuples as lists (JSON-ready).
+    """
+    out = {}
+    for name, module in model.named_modules():
+        handler = handler_of(module)
+        if handler is None or not handler.size_attrs:
+            continue
+        attrs = {}
+        for attr in handler.size_attrs:
+            value = getattr(module, attr)
+            attrs[attr] = list(value) if isinstance(value,
+                                                    (tuple, list)) else value
+        out[name] = attrs
+    return out
 
 
 def missing_onnx_packages() -> List[str]:

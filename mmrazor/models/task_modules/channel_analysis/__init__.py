@@ -1,5 +1,12 @@
-"""Channel dependency analysis: which layers' channels are pruned together."""
+"""Channel dependency analysis: which layers' channels are pruned together,
+and the table of layer handlers that says how each kind of layer is traced,
+masked, sliced and counted."""
 from .analyzer import ChannelAnalyzer, ChannelDependency, ChannelGroup
+from .layer_handlers import (ConvHandler, ConvTransposeHandler,
+                             GroupNormHandler, LayerCall, LayerHandler,
+                             LayerNormHandler, LinearHandler, MixingHandler,
+                             NormHandler, PReLUHandler, handler_of,
+                             register_layer_handler, slice_tensor)
 from .tracer import (ChannelAnalysisError, ChannelTracer, LayerRecord,
                      ParamRecord)
 from .union_find import UnionFind
@@ -7,5 +14,8 @@ from .union_find import UnionFind
 __all__ = [
     'ChannelAnalyzer', 'ChannelDependency', 'ChannelGroup',
     'ChannelAnalysisError', 'ChannelTracer', 'LayerRecord', 'ParamRecord',
-    'UnionFind'
+    'UnionFind', 'LayerHandler', 'LayerCall', 'MixingHandler',
+    'LinearHandler', 'ConvHandler', 'ConvTransposeHandler', 'NormHandler',
+    'GroupNormHandler', 'PReLUHandler', 'LayerNormHandler', 'handler_of',
+    'register_layer_handler', 'slice_tensor'
 ]

@@ -1,24 +1,25 @@
 """Trace which channels of a model are tied together.
 
 The tracer runs the model once on a real tensor. Layers that own channel
-weights (convs, linears, norms) are recorded as one step each: the standard
-ones get a temporary forward that skips their arithmetic (convs and linears
-return zeros of the right shape, norms a view of their input) and records
-the call, custom ones are watched with forward hooks. Standard activation
-and dropout modules also get a temporary forward that records them
-directly. Every other PyTorch call (``torch.*``, ``Tensor.*`` methods and operators,
-``torch.nn.functional.*``) is seen through a
-:class:`torch.overrides.TorchFunctionMode`. Only the *public* names of the
-called functions are used (``add``, ``cat``, ``view``, ``relu`` ...), never
-autograd node names, so the analysis does not depend on one PyTorch
-version's internals.
+weights (convs, linears, norms, or any module with a registered
+:class:`~.layer_handlers.LayerHandler`) are recorded as one step each, by
+their handler: the standard ones get a temporary forward that skips their
+arithmetic (convs and linears return zeros of the right shape, norms a view
+of their input) and records the call, custom ones are watched with forward
+hooks. Standard activation and dropout modules also get a temporary forward
+that records them directly. Every other PyTorch call (``torch.*``,
+``Tensor.*`` methods and operators, ``torch.nn.functional.*``) is seen
+through a :class:`torch.overrides.TorchFunctionMode`. Only the *public*
+names of the called functions are used (``add``, ``cat``, ``view``,
+``relu`` ...), never autograd node names, so the analysis does not depend on
+one PyTorch version's internals.
 
-Every channel of every traced tensor carries an integer id. A conv or a
-linear layer creates fresh ids for its output channels (a *source*);
-element-wise ops tie (union) the ids they combine, ``cat`` concatenates
-them, ``view``/``permute``/``chunk`` move them around, and ops whose effect
-on channels is not understood *block* the ids they touch (with the op's
-name and the module it ran in, for the report).
+Every channel of every traced tensor carries an integer id. A layer that
+mixes channels (a conv, a linear) creates fresh ids for its output channels
+(a *source*); element-wise ops tie (union) the ids they combine, ``cat``
+concatenates them, ``view``/``permute``/``chunk`` move them around, and ops
+whose effect on channels is not understood *block* the ids they touch (with
+the op's name and the module it ran in, for the report).
 
 Ids are stored per tensor as an int64 array with the tensor's number of
 dimensions, of size 1 along the dimensions where the ids do not vary
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .layer_handlers import LayerCall, LayerHandler, handler_of
 from .union_find import UnionFind, sorted_unique
 
 #: Switches ``__torch_function__`` handling off (modes included) while the
@@ -118,8 +120,8 @@ class LayerRecord:
     Attributes:
         name (str): Module path.
         module (nn.Module): The layer.
-        kind (str): ``'conv'``, ``'linear'``, ``'norm'`` (per-channel:
-            BatchNorm, InstanceNorm, GroupNorm, PReLU) or ``'layernorm'``.
+        handler (LayerHandler): What the toolbox knows of its kind (see
+            :mod:`.layer_handlers`); ``kind`` is the handler's name of it.
         in_ids (np.ndarray): Channel ids of the input channels (1-d).
         out_ids (np.ndarray): Channel ids of the output channels (1-d).
         in_dim (int): The channel dimension of the input.
@@ -133,7 +135,7 @@ class LayerRecord:
     """
     name: str
     module: nn.Module
-    kind: str
+    handler: LayerHandler
     in_ids: np.ndarray
     out_ids: np.ndarray
     in_dim: int = 1
@@ -141,6 +143,11 @@ class LayerRecord:
     calls: int = 1
     masked_stats: bool = False
     positions: int = 0
+
+    @property
+    def kind(self) -> str:
+        """The layer kind (``'conv'``, ``'linear'``, ``'norm'`` ...)."""
+        return self.handler.kind
 
 
 @dataclass
@@ -251,63 +258,6 @@ def _dim_groups(a: Sequence[int], b: Sequence[int]
     return groups
 
 
-def _conv_output_shape(module: nn.Module
-                       ) -> Callable[[torch.Tensor], Tuple[int, ...]]:
-    """``x -> shape of module(x)`` for a plain convolution (its attributes
-    are read once)."""
-    # (not ``weight.dim()``: a Parameter's methods take torch's slow
-    # Python dispatch path)
-    nd = len(module.kernel_size)
-    cin, cout = module.in_channels, module.out_channels
-    same = module.padding == 'same'
-    # per spatial dim: out = (size + pad2 - span) // stride + 1
-    dims = []
-    for i in range(nd):
-        p = 0 if module.padding in ('valid', 'same') else module.padding[i]
-        span = module.dilation[i] * (module.kernel_size[i] - 1) + 1
-        dims.append((2 * p - span, module.stride[i]))
-    kind = type(module).__name__
-
-    def shape(x: torch.Tensor) -> Tuple[int, ...]:
-        size = x.shape
-        if len(size) != nd + 2 or size[1] != cin:
-            raise ValueError(f'{kind} expected {cin} channels, got input '
-                             f'of shape {tuple(size)}')
-        if same:
-            return (size[0], cout) + tuple(size[2:])
-        return (size[0], cout) + tuple(
-            (n + extra) // stride + 1
-            for n, (extra, stride) in zip(size[2:], dims))
-
-    return shape
-
-
-_PLAIN_NORM_FORWARDS = (nn.BatchNorm1d.forward, nn.BatchNorm2d.forward,
-                        nn.BatchNorm3d.forward, nn.LayerNorm.forward,
-                        nn.GroupNorm.forward)
-
-
-def _shape_only_output(module: nn.Module,
-                       kind: str) -> Optional[Callable[[torch.Tensor],
-                                                       torch.Tensor]]:
-    """``x -> a tensor shaped like module(x)`` for the standard layers
-    whose output shape follows from their attributes (zeros for convs and
-    linears, a view of ``x`` for norms), else None."""
-    if kind == 'linear' and type(module).forward is nn.Linear.forward:
-        width = (module.out_features, )
-        return lambda x: x.new_zeros(x.shape[:-1] + width)
-    if kind == 'conv' and type(module) in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
-        out_shape = _conv_output_shape(module)
-        return lambda x: x.new_zeros(out_shape(x))
-    if kind in ('norm', 'layernorm') and \
-            type(module).forward in _PLAIN_NORM_FORWARDS:
-        # A new tensor object over the input's memory: no allocation. The
-        # values are meaningless to the analysis; in-place changes of shape
-        # or strides on it do not reach the input.
-        return torch.Tensor.detach
-    return None
-
-
 #: Activation and dropout modules, by exact class, and the function their
 #: forward calls on the whole input: each output element follows its input
 #: element, so channel ids pass through unchanged. The tracer gives them a
@@ -326,8 +276,6 @@ _PASSTHROUGH_MODULES: Dict[type, Callable] = {
     nn.Tanh: torch.tanh,
     nn.Dropout: F.dropout,
 }
-
-_UNKNOWN = object()
 
 
 def _named_modules(model: nn.Module) -> List[Tuple[str, nn.Module]]:
@@ -350,25 +298,16 @@ def _named_modules(model: nn.Module) -> List[Tuple[str, nn.Module]]:
                          if child is not None)
     return found
 
-#: layer kind of each module class seen so far (None: not a layer)
-_KIND_OF_TYPE: Dict[type, Optional[str]] = {}
 
+def _no_handler_hint(module: nn.Module) -> str:
+    """For reports of ops blocked inside a module that holds weight
+    matrices itself but has no layer handler (a custom layer)."""
+    for p in module._parameters.values():
+        if p is not None and p.dim() >= 2:
+            return (f' ({type(module).__name__} holds weights but has no '
+                    'layer handler; see register_layer_handler)')
+    return ''
 
-def _kind_of_type(cls: type) -> Optional[str]:
-    declared = getattr(cls, '_channel_leaf_kind', None)
-    if declared:
-        return declared
-    if issubclass(cls, nn.PReLU):
-        return 'prelu'  # per channel only with several parameters
-    if issubclass(cls, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        return 'conv'
-    if issubclass(cls, nn.Linear):
-        return 'linear'
-    if issubclass(cls, (nn.modules.batchnorm._NormBase, nn.GroupNorm)):
-        return 'norm'
-    if issubclass(cls, nn.LayerNorm):
-        return 'layernorm'
-    return None
 
 class _Mode(TorchFunctionMode):
 
@@ -427,21 +366,31 @@ class ChannelTracer:
         self._pending: Optional[Tuple[nn.Module, Any]] = None
         self._start = 0.0
         self._param_index: Dict[int, Tuple[str, nn.Module, str]] = {}
-        self._modules: Dict[int, Tuple[str, Optional[str]]] = {}
+        #: ``id(module) -> (path, handler, reason)``; for modules that are
+        #: not layers the reason is a hint for reports ('' or a note that
+        #: the module holds weights but has no handler)
+        self._modules: Dict[int, Tuple[str, Optional[LayerHandler],
+                                       str]] = {}
 
     # ------------------------------------------------------------ helpers
-    def where(self) -> str:
-        """The module path running now (for reports; found from the Python
-        stack, so it costs nothing until an op is blocked)."""
+    def _running(self) -> Tuple[str, str]:
+        """The path of the module running now and a hint for reports
+        (found from the Python stack, so it costs nothing until an op is
+        blocked)."""
         if self._leaf_name is not None:
-            return self._leaf_name
-        frame = sys._getframe(1)
+            return self._leaf_name, ''
+        frame = sys._getframe(2)
         while frame is not None:
             obj = frame.f_locals.get('self')
             if obj is not None and id(obj) in self._modules:
-                return self._modules[id(obj)][0] or '<model>'
+                name, _, hint = self._modules[id(obj)]
+                return name or '<model>', hint
             frame = frame.f_back
-        return '<model>'
+        return '<model>', ''
+
+    def where(self) -> str:
+        """The module path running now (for reports)."""
+        return self._running()[0]
 
     def _where_from(self, tb: Any) -> str:
         """The innermost module of the model in a traceback."""
@@ -460,7 +409,8 @@ class ChannelTracer:
         ids = ids[ids >= 0]
         if len(ids):
             if self.active:
-                reason = f'{reason} in {self.where()}'
+                name, hint = self._running()
+                reason = f'{reason} in {name}{hint}'
             self.blocked.append((sorted_unique(ids), reason))
 
     @staticmethod
@@ -477,8 +427,20 @@ class ChannelTracer:
             return self._param_ids(t, *owner)
         return np.full((1, ) * t.dim(), -1, dtype=np.int64)
 
-    def set_ids(self, t: torch.Tensor, ids: np.ndarray) -> None:
-        """Attach channel ids to a tensor (checked against its shape)."""
+    def set_ids(self, t: torch.Tensor, ids: np.ndarray,
+                check: bool = True) -> None:
+        """Attach channel ids to a tensor.
+
+        Args:
+            t (torch.Tensor): The tensor.
+            ids (np.ndarray): Its ids (see the module doc).
+            check (bool): Check them against its shape. Pass False only
+                for an int64 array of the tensor's rank that fits.
+                Defaults to True.
+        """
+        if not check:
+            self.info[id(t)] = (t, ids)
+            return
         if not isinstance(ids, np.ndarray) or ids.dtype != np.int64:
             ids = np.asarray(ids, dtype=np.int64)
         shape = t.shape
@@ -529,10 +491,20 @@ class ChannelTracer:
             self.block(np.where(ea >= 0, ea, eb)[lone],
                        reason + ' (mixes traced and untraced channels)')
 
-    def _channel_ids(self, ids: np.ndarray, dim: int, size: int,
-                     reason: str) -> np.ndarray:
-        """1-d ids along ``dim`` of a layer's input (others must not
-        vary)."""
+    def channel_ids(self, ids: np.ndarray, dim: int, size: int,
+                    reason: str) -> np.ndarray:
+        """1-d ids along ``dim`` of a layer's input (others must not vary;
+        channels spread over several dims are blocked).
+
+        Args:
+            ids (np.ndarray): Ids of the input.
+            dim (int): Its channel dim (negative: from the end).
+            size (int): The number of channels the layer expects.
+            reason (str): How reports name the layer.
+
+        Returns:
+            np.ndarray: ``size`` ids (``-1``: untraced).
+        """
         dim = dim % ids.ndim
         if ids.shape[dim] == size and ids.size == size:
             return ids.reshape(-1)  # the usual case: ids along ``dim`` only
@@ -548,10 +520,19 @@ class ChannelTracer:
             value = -1
         return np.full(size, value, dtype=np.int64)
 
-    def _union_rows(self, ids: np.ndarray, rows: int,
-                    reason: str) -> np.ndarray:
-        """Tie channels within each of ``rows`` equal parts; returns one id
-        per part (``-1`` where a part holds untraced channels)."""
+    def union_rows(self, ids: np.ndarray, rows: int,
+                   reason: str) -> np.ndarray:
+        """Tie channels within each of ``rows`` equal parts (conv groups).
+
+        Args:
+            ids (np.ndarray): 1-d ids.
+            rows (int): Number of parts.
+            reason (str): How reports name the layer.
+
+        Returns:
+            np.ndarray: One id per part (``-1`` where a part holds untraced
+            channels).
+        """
         table = ids.reshape(rows, -1)
         if table.shape[1] == 1:  # depthwise: one channel per part
             return table[:, 0]
@@ -566,6 +547,49 @@ class ChannelTracer:
         return reps
 
     # ------------------------------------------------------------- layers
+    def new_channels(self, name: str, size: int) -> np.ndarray:
+        """Fresh ids for channels a layer creates (a source).
+
+        Args:
+            name (str): The layer (the source's name).
+            size (int): How many channels.
+
+        Returns:
+            np.ndarray: ``size`` new ids.
+        """
+        ids = self.uf.add(size)
+        self.sources.append(Source(name, ids))
+        return ids
+
+    def add_layer(self, name: str, module: nn.Module, handler: LayerHandler,
+                  in_ids: np.ndarray, out_ids: np.ndarray, in_dim: int,
+                  out_dim: int, masked_stats: bool = False) -> LayerRecord:
+        """Record a layer at its first call (see :class:`LayerRecord`).
+
+        Returns:
+            LayerRecord: The new record.
+        """
+        rec = LayerRecord(name, module, handler, in_ids, out_ids, in_dim,
+                          out_dim, masked_stats=masked_stats)
+        self.layers[name] = rec
+        return rec
+
+    def repeat_call(self, rec: LayerRecord, in1d: np.ndarray,
+                    reason: str) -> None:
+        """A layer called again (shared weights): tie its inputs.
+
+        Args:
+            rec (LayerRecord): The layer.
+            in1d (np.ndarray): Ids of the input channels of this call.
+            reason (str): How reports name the layer.
+        """
+        rec.calls += 1
+        self.uf.union_arrays(rec.in_ids, in1d)
+        lone = (rec.in_ids >= 0) != (in1d >= 0)
+        if lone.any():
+            self.block(np.where(rec.in_ids >= 0, rec.in_ids, in1d)[lone],
+                       reason + ' (shared layer sees untraced channels)')
+
     def _pre_hook(self, module: nn.Module, args: tuple) -> None:
         if not self.active:
             return None
@@ -582,19 +606,20 @@ class ChannelTracer:
         if self.depth == 0 and self._pending is not None:
             pmod, x = self._pending
             self._pending = None
-            name, kind, reason = self._modules[id(pmod)]
+            name, handler, reason = self._modules[id(pmod)]
             with _quiet():
-                self._run_leaf(name, pmod, kind, reason, x, output)
+                self._run_leaf(name, pmod, handler, reason, x, output)
         return None
 
-    def _run_leaf(self, name: str, module: nn.Module, kind: str,
-                  reason: str, x: Any, out: Any) -> None:
+    def _run_leaf(self, name: str, module: nn.Module,
+                  handler: LayerHandler, reason: str, x: Any,
+                  out: Any) -> None:
         """Record a layer call (call with torch-function dispatch off).
 
         Args:
             name (str): Module path (kept for reports while the rule runs).
             module (nn.Module): The layer.
-            kind (str): Its :meth:`leaf_kind`.
+            handler (LayerHandler): Its handler.
             reason (str): How reports name it.
             x (Any): Its input.
             out (Any): Its output.
@@ -612,139 +637,14 @@ class ChannelTracer:
                     self.block(self.ids_of(t), reason + ' (non-tensor I/O)')
                 return
             rec = self.layers.get(name)
-            self._leaf_rules(name, module, kind, x, self.ids_of(x), out,
-                             rec, reason)
+            handler.trace(
+                self, LayerCall(name, module, x, self.ids_of(x), out,
+                                reason), rec)
             rec = self.layers.get(name)
-            shape = out.shape
-            if rec is not None and len(shape) >= 2 and shape[0] > 0:
-                rec.positions += out.numel() // (shape[0] *
-                                                 shape[rec.out_dim])
+            if rec is not None:
+                rec.positions += handler.positions(rec, x, out)
         finally:
             self._leaf_name = None
-
-    @staticmethod
-    def leaf_kind(module: nn.Module) -> Optional[str]:
-        """The kind of layer the tracer handles as one step, or None.
-
-        A class (or instance) attribute ``_channel_leaf_kind`` declares the
-        kind of a custom layer.
-        """
-        declared = module.__dict__.get('_channel_leaf_kind')
-        if declared:
-            return declared
-        cls = type(module)
-        kind = _KIND_OF_TYPE.get(cls, _UNKNOWN)
-        if kind is _UNKNOWN:
-            kind = _KIND_OF_TYPE[cls] = _kind_of_type(cls)
-        if kind == 'prelu':
-            return 'norm' if module.num_parameters > 1 else None
-        return kind
-
-    def _leaf_rules(self, name, module, kind, x, x_ids, out, rec,
-                    reason) -> None:
-        if kind == 'conv':
-            self._conv(name, module, x, x_ids, out, rec, reason)
-        elif kind == 'linear':
-            in1d = self._channel_ids(x_ids, x.dim() - 1, module.in_features,
-                                     reason)
-            if rec is None:
-                out1d = self.uf.add(module.out_features)
-                self.sources.append(Source(name, out1d))
-                rec = LayerRecord(name, module, 'linear', in1d, out1d, -1,
-                                  -1)
-                self.layers[name] = rec
-            else:
-                self._repeat_call(rec, in1d, reason)
-            shape = [1] * out.dim()
-            shape[-1] = module.out_features
-            self.set_ids(out, rec.out_ids.reshape(shape))
-        elif kind == 'norm':
-            self._norm(name, module, x, x_ids, out, rec, reason)
-        elif kind == 'layernorm':
-            self._layernorm(name, module, x, x_ids, out, rec, reason)
-        else:
-            self.block(x_ids, reason + ' (unknown layer kind)')
-
-    def _repeat_call(self, rec: LayerRecord, in1d: np.ndarray,
-                     reason: str) -> None:
-        """A layer called again (shared weights): tie its inputs."""
-        rec.calls += 1
-        self.uf.union_arrays(rec.in_ids, in1d)
-        lone = (rec.in_ids >= 0) != (in1d >= 0)
-        if lone.any():
-            self.block(np.where(rec.in_ids >= 0, rec.in_ids, in1d)[lone],
-                       reason + ' (shared layer sees untraced channels)')
-
-    def _conv(self, name, module, x, x_ids, out, rec, reason) -> None:
-        cin, cout, groups = module.in_channels, module.out_channels, \
-            module.groups
-        in1d = self._channel_ids(x_ids, 1, cin, reason)
-        if rec is not None:
-            self._repeat_call(rec, in1d, reason)
-            in1d = rec.in_ids
-        if groups == 1:
-            if rec is None:
-                out1d = self.uf.add(cout)
-                self.sources.append(Source(name, out1d))
-            else:
-                out1d = rec.out_ids
-        else:
-            # Grouped / depthwise: whole conv groups are kept or pruned;
-            # the outputs of a group follow its inputs.
-            reps = self._union_rows(in1d, groups, reason)
-            out1d = np.repeat(reps, cout // groups)
-            if rec is not None:
-                self.uf.union_arrays(rec.out_ids, out1d)
-                out1d = rec.out_ids
-        if rec is None:
-            self.layers[name] = LayerRecord(name, module, 'conv', in1d,
-                                            out1d, 1, 1)
-        shape = [1] * out.dim()
-        shape[1] = cout
-        self.info[id(out)] = (out, out1d.reshape(shape))  # fits by shape
-
-    def _norm(self, name, module, x, x_ids, out, rec, reason) -> None:
-        if x.dim() < 2:
-            self.block(x_ids, reason + ' (input without channel dim)')
-            return
-        c = x.shape[1]
-        in1d = self._channel_ids(x_ids, 1, c, reason)
-        masked_stats = False
-        if isinstance(module, nn.GroupNorm) and 1 < module.num_groups < c:
-            self._union_rows(in1d, module.num_groups, reason)
-        elif isinstance(module, nn.GroupNorm) and module.num_groups == 1:
-            masked_stats = True
-        if rec is None:
-            rec = LayerRecord(name, module, 'norm', in1d, in1d, 1, 1,
-                              masked_stats=masked_stats)
-            self.layers[name] = rec
-        else:
-            self._repeat_call(rec, in1d, reason)
-        if out.shape == x.shape:  # ids of ``x`` fit ``out``
-            self.info[id(out)] = (out, x_ids)
-
-    def _layernorm(self, name, module, x, x_ids, out, rec, reason) -> None:
-        shape = tuple(module.normalized_shape)
-        if len(shape) != 1:
-            self.block(x_ids, reason + f' (normalises over {shape})')
-            return
-        c = shape[0]
-        if x.shape[-1] == c:
-            dim = x.dim() - 1
-        elif x.dim() >= 2 and x.shape[1] == c:
-            dim = 1
-        else:
-            self.block(x_ids, reason + ' (cannot find its channel dim)')
-            return
-        in1d = self._channel_ids(x_ids, dim, c, reason)
-        if rec is None:
-            self.layers[name] = LayerRecord(
-                name, module, 'layernorm', in1d, in1d, dim, dim,
-                masked_stats=True)
-        else:
-            self._repeat_call(rec, in1d, reason)
-        if tuple(out.shape) == tuple(x.shape):
-            self.set_ids(out, self.ids_of(x))
 
     # ---------------------------------------------------------------- ops
     def _tick(self, what: str, kind: str = '') -> None:
@@ -1184,7 +1084,7 @@ class ChannelTracer:
         if 1 not in _varying(ids):
             self.set_ids(out, ids)
             return True
-        ch = self._channel_ids(ids, 1, c, reason)
+        ch = self.channel_ids(ids, 1, c, reason)
         table = ch.reshape(groups, c // groups)
         self.uf.union_along(table, axis=0)
         shape = [1] * x.dim()
@@ -1244,21 +1144,22 @@ class ChannelTracer:
                     full = f'{name}.{pname}' if name else pname
                     self._param_index[id(p)] = (full, module, pname)
 
-    def _recording_forward(self, name: str, module: nn.Module, kind: str,
+    def _recording_forward(self, name: str, module: nn.Module,
+                           handler: LayerHandler,
                            reason: str) -> Optional[Callable]:
         """A forward for a standard layer that returns a tensor of the
         right shape without the layer's arithmetic (the analysis needs
-        shapes, not values; see :func:`_shape_only_output`) and records the
-        layer itself, so the layer needs no hooks."""
-        make_output = _shape_only_output(module, kind)
+        shapes, not values; see :meth:`LayerHandler.shape_only`) and
+        records the layer itself, so the layer needs no hooks."""
+        make_output = handler.shape_only(module)
         if make_output is None:
             return None
 
         def forward(x, *args, **kwargs):
             with _quiet():
-                out = make_output(x)
+                out = make_output(x, *args, **kwargs)
                 if self.active and self.depth == 0:
-                    self._run_leaf(name, module, kind, reason, x, out)
+                    self._run_leaf(name, module, handler, reason, x, out)
             return out
 
         return forward
@@ -1305,14 +1206,14 @@ class ChannelTracer:
         faked = []
         hooked = []
         training = []  # eval mode for the trace, without a recursive .eval()
-        leaf_kind = self.leaf_kind
         for name, module in _named_modules(self.model):
             if module.training:
                 module.training = False
                 training.append(module)
-            kind = leaf_kind(module)
-            if kind is None:
-                self._modules[id(module)] = (name, None, '')
+            handler = handler_of(module)
+            if handler is None:
+                self._modules[id(module)] = (name, None,
+                                             _no_handler_hint(module))
                 func = _PASSTHROUGH_MODULES.get(type(module))
                 if func is not None and 'forward' not in module.__dict__:
                     module.__dict__['forward'] = self._passthrough_forward(
@@ -1321,8 +1222,9 @@ class ChannelTracer:
             else:
                 leaves += 1
                 reason = self._reason(type(module).__name__)
-                self._modules[id(module)] = (name, kind, reason)
-                fake = self._recording_forward(name, module, kind, reason) \
+                self._modules[id(module)] = (name, handler, reason)
+                fake = self._recording_forward(name, module, handler,
+                                               reason) \
                     if skip_arithmetic and 'forward' not in module.__dict__ \
                     else None
                 if fake is not None:
