@@ -291,3 +291,81 @@ def test_channel_shuffle_spellings(inferred):
     assert pruner.channel_groups['a'].num_units == 4
     _deploy_equals_masked(model, pruner, {'a': 3})
     assert model.a.out_channels == 6
+
+
+def test_pruner_is_a_channel_mutator_over_the_analysis_groups(tmp_path):
+    from mmrazor.models.mutables import MutableChannelUnit
+    from mmrazor.models.mutators import BaseMutator, ChannelMutator
+    torch.manual_seed(0)
+    model = ToyNet()
+    _randomize_norms(model)
+    pruner = StructurePruner(except_start_keys=[])
+    pruner.prepare_from_supernet(model, input_shape=SHAPE)
+    assert isinstance(pruner, ChannelMutator)
+    assert isinstance(pruner, BaseMutator)
+    # One mutable per prunable group of the analysis, with its choices.
+    groups = pruner.channel_groups
+    assert list(pruner.search_groups) == list(groups)
+    for name, unit in pruner.units.items():
+        assert isinstance(unit, MutableChannelUnit)
+        assert unit.num_units == groups[name].num_units
+        assert unit.choices == pruner.choices_of(name)
+
+    # A unit set directly (not through the pruner) masks the model before
+    # its next forward: the masked output is the deployed subnet's.
+    name, unit = next(iter(pruner.units.items()))
+    unit.current_choice = unit.choices[0]
+    model.eval()
+    x = torch.randn(2, *SHAPE[1:])
+    with torch.no_grad():
+        masked = model(x)
+    reference = ToyNet()  # same weights, no masking hooks
+    reference.load_state_dict(model.state_dict())
+    reference.eval()
+    subnet = pruner.current_subnet()
+    assert subnet[name] == unit.choices[0]
+    fresh = StructurePruner(except_start_keys=[])
+    fresh.prepare_from_supernet(reference, input_shape=SHAPE)
+    fresh.deploy_subnet(reference, subnet)
+    with torch.no_grad():
+        torch.testing.assert_close(reference(x), masked, atol=1e-4,
+                                   rtol=1e-4)
+
+    # The mutator surface: sampling respects each unit's choices, subnet
+    # files round-trip through the one reader/writer.
+    for _ in range(5):
+        sample = pruner.sample_choices()
+        assert all(sample[k] in pruner.choices_of(k) for k in sample)
+    pruner.set_choices(sample)
+    assert pruner.current_subnet() == sample
+    pruner.dump_subnet(tmp_path / 'subnet.yaml')
+    pruner.set_max_choices()
+    assert all(u.current_mask.all() for u in pruner.units.values())
+    pruner.load_subnet(tmp_path / 'subnet.yaml')
+    assert pruner.current_subnet() == sample
+
+
+def test_ratio_pruner_samples_and_extremes_follow_its_ratios():
+    torch.manual_seed(0)
+    model = ToyNet()
+    ratios = [0.25, 0.5]
+    pruner = RatioPruner(ratios=ratios, except_start_keys=[])
+    pruner.prepare_from_supernet(model, input_shape=SHAPE)
+
+    def at(ratio):  # the count each group keeps at ``ratio``, by hand
+        return {
+            name: min(unit.choices,
+                      key=lambda c: (abs(c - max(1, round(ratio *
+                                                         unit.num_units))),
+                                     -c))
+            for name, unit in pruner.units.items()
+        }
+
+    allowed = {name: {at(r)[name] for r in ratios} for name in pruner.units}
+    for _ in range(20):
+        sample = pruner.sample_choices()
+        assert all(sample[k] in allowed[k] for k in sample)
+    pruner.set_max_channel()
+    assert pruner.current_subnet() == at(0.5)
+    pruner.set_min_choices()
+    assert pruner.current_subnet() == at(0.25)

@@ -29,31 +29,25 @@ class RatioPruner(StructurePruner):
         self.ratios = ratios
 
     def _ratio_units(self, name: str, ratio: float) -> int:
-        n = self.dependency.groups[name].num_units
-        return self._snap(name, max(1, round(ratio * n)))
+        unit = self._unit(name)
+        return unit.snap(max(1, round(ratio * unit.num_units)))
 
     def _ratio_subnet(self, ratio: float) -> Dict[str, int]:
-        return {name: self._ratio_units(name, ratio) for name in self._choices}
+        return {name: self._ratio_units(name, ratio) for name in self._groups}
 
-    def sample_subnet(self) -> Dict[str, int]:
-        """A random ratio from ``ratios`` for every group.
+    def sample_choice_of(self, key: str) -> int:
+        """The units of group ``key`` at a ratio drawn from ``ratios``."""
+        return self._ratio_units(key, random.choice(self.ratios))
 
-        Returns:
-            dict[str, int]: Group name -> kept units.
-        """
-        self._require()
-        return {
-            name: self._ratio_units(name, random.choice(self.ratios))
-            for name in self._choices
-        }
-
-    def set_max_channel(self) -> None:
+    @property
+    def max_choices(self) -> Dict[str, int]:
         """Every group at the largest ratio."""
-        self.set_subnet(self._ratio_subnet(self.ratios[-1]))
+        return self._ratio_subnet(self.ratios[-1])
 
-    def set_min_channel(self) -> None:
+    @property
+    def min_choices(self) -> Dict[str, int]:
         """Every group at the smallest ratio."""
-        self.set_subnet(self._ratio_subnet(self.ratios[0]))
+        return self._ratio_subnet(self.ratios[0])
 
     def set_ratio(self, ratio: float, groups: Optional[Sequence[str]] = None
                   ) -> None:

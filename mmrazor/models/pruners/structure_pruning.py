@@ -8,12 +8,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, \
 
 import numpy as np
 import torch
-from mmengine.model import BaseModule
 from torch import nn
 
 from mmrazor.models.task_modules.channel_analysis import (ChannelAnalyzer,
                                                           ChannelDependency,
                                                           ChannelGroup)
+from mmrazor.models.mutables import MutableChannelUnit
+from mmrazor.models.mutators import ChannelMutator
 from mmrazor.models.task_modules.estimators import channel_costs
 from mmrazor.registry import MODELS
 from mmrazor.structures import SubnetError
@@ -33,7 +34,7 @@ def _key_matches(name: str, key: str) -> bool:
 
 
 @MODELS.register_module()
-class StructurePruner(BaseModule):
+class StructurePruner(ChannelMutator):
     """Channel pruning of any model: finds the tied channels automatically
     and keeps one channel decision per group.
 
@@ -115,10 +116,11 @@ class StructurePruner(BaseModule):
         self.max_ops = max_ops
         self.timeout = timeout
         self.dependency: Optional[ChannelDependency] = None
-        self._masks: Dict[str, np.ndarray] = OrderedDict()
         self._hooks = MaskHooks()
+        # Moves whenever a unit's mask changes (see MutableChannelUnit).
+        self._changes = [0]
+        self._hooks.follow(self._changes, self._refresh)
         self._deployed = False
-        self._choices: Dict[str, List[int]] = {}
         # Not a sub-module: the pruner must not own the model's weights.
         object.__setattr__(self, '_model', None)
         object.__setattr__(self, '_supernet', None)
@@ -189,15 +191,26 @@ class StructurePruner(BaseModule):
         object.__setattr__(self, '_model', model)
         object.__setattr__(self, '_supernet', supernet)
         self._deployed = False
-        self._choices = {
-            name: self._valid_choices(group)
-            for name, group in self.dependency.prunable_groups.items()
-        }
-        self._masks = OrderedDict(
-            (name, np.ones(g.num_units, dtype=bool))
-            for name, g in self.dependency.groups.items())
+        # One decision per prunable group: the group as a channel mutable.
+        self._groups = OrderedDict(
+            (name, [MutableChannelUnit(name, group.num_units,
+                                       self._valid_choices(group),
+                                       changes=self._changes)])
+            for name, group in self.dependency.prunable_groups.items())
+        self._prepared = True
         self._hooks.install(self.dependency.layers)
         self._refresh()
+
+    @property
+    def units(self) -> 'OrderedDict[str, MutableChannelUnit]':
+        """The channel mutable of every prunable group, by group name."""
+        self._require()
+        return OrderedDict((k, v[0]) for k, v in self._groups.items())
+
+    @property
+    def _masks(self) -> Dict[str, np.ndarray]:
+        """Group name -> keep-mask over its units (prunable groups)."""
+        return {k: v[0]._mask for k, v in self._groups.items()}
 
     @property
     def channel_groups(self) -> 'OrderedDict[str, ChannelGroup]':
@@ -246,10 +259,15 @@ class StructurePruner(BaseModule):
 
     def choices_of(self, name: str) -> List[int]:
         """The allowed unit counts of group ``name``."""
+        return self._unit(name).choices
+
+    def _unit(self, name: str) -> MutableChannelUnit:
+        """The channel mutable of group ``name`` (a clear error if the group
+        is unknown or cannot be pruned)."""
         self._require()
-        if name not in self._choices:
-            raise KeyError(self._unknown_group(name))
-        return list(self._choices[name])
+        if name not in self._groups:
+            raise SubnetError(self._unknown_group(name))
+        return self._groups[name][0]
 
     def _unknown_group(self, name: str) -> str:
         dep = self.dependency
@@ -258,48 +276,17 @@ class StructurePruner(BaseModule):
             why = g.excluded_by or '; '.join(g.blocked_by) or 'one unit'
             return f'channel group {name!r} cannot be pruned ({why})'
         return (f'unknown channel group {name!r}; prunable groups: '
-                f'{list(self._choices)[:10]}...')
+                f'{list(self._groups)[:10]}...')
 
     # ------------------------------------------------------------ subnets
     def _snap(self, name: str, k: int) -> int:
-        choices = self._choices[name]
-        return min(choices, key=lambda c: (abs(c - k), -c))
+        return self._unit(name).snap(k)
 
     def _mask_from(self, name: str, value: SubnetValue) -> np.ndarray:
-        group = self.dependency.groups[name]
-        n = group.num_units
-        if isinstance(value, dict):
-            if 'chosen' not in value:
-                raise SubnetError(f'{name}: expected {{chosen: ...}}, got '
-                                  f'{value!r}')
-            value = value['chosen']
-        if isinstance(value, torch.Tensor):
-            value = value.detach().cpu().numpy()
-        if isinstance(value, (list, tuple, np.ndarray)):
-            mask = np.asarray(value, dtype=bool)
-            if mask.shape != (n, ):
-                raise SubnetError(f'{name}: a mask needs {n} flags, got '
-                                  f'shape {mask.shape}')
-            k = int(mask.sum())
-        elif isinstance(value, bool):
-            raise SubnetError(f'{name}: invalid choice {value!r}')
-        elif isinstance(value, int):
-            k = value
-            mask = np.arange(n) < k
-        elif isinstance(value, float):
-            if not 0 < value <= 1:
-                raise SubnetError(f'{name}: ratio {value!r} not in (0, 1]')
-            k = self._snap(name, max(1, round(value * n)))
-            mask = np.arange(n) < k
-        else:
-            raise SubnetError(f'{name}: invalid choice {value!r} (an int, a '
-                              'ratio or a keep-mask)')
-        if k not in self._choices[name]:
-            ch = self._choices[name]
-            raise SubnetError(
-                f'{name}: {k} of {n} units breaks its guard-rails; valid: '
-                f'{ch if len(ch) <= 12 else f"{ch[:6]}...{ch[-3:]}"}')
-        return mask
+        try:
+            return self._unit(name).mask_of(value)
+        except ValueError as err:
+            raise SubnetError(str(err)) from err
 
     def sample_subnet(self) -> Dict[str, int]:
         """A random width (in units) for every prunable group.
@@ -308,7 +295,7 @@ class StructurePruner(BaseModule):
             dict[str, int]: Group name -> kept units.
         """
         self._require()
-        return {name: random.choice(ch) for name, ch in self._choices.items()}
+        return self.sample_choices()
 
     def set_subnet(self, subnet: Dict[str, SubnetValue]) -> None:
         """Apply a subnet to the masked model.
@@ -325,15 +312,31 @@ class StructurePruner(BaseModule):
         if self._is_channel_cfg(subnet):
             masks = self._masks_from_channel_cfg(subnet)
         else:
-            masks = {}
-            for name, value in subnet.items():
-                if name not in self._choices:
-                    raise SubnetError(self._unknown_group(name))
-                masks[name] = self._mask_from(name, value)
-        for name in self._choices:
-            self._masks[name] = masks.get(
-                name, np.ones(self.dependency.groups[name].num_units,
-                              dtype=bool))
+            masks = {
+                name: self._mask_from(name, value)
+                for name, value in subnet.items()
+            }
+        self._apply(masks)
+
+    def _full(self, masks: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """``masks`` with every group left out kept whole."""
+        return {
+            name: masks[name] if name in masks else np.ones(
+                unit[0].num_units, dtype=bool)
+            for name, unit in self._groups.items()
+        }
+
+    def _apply(self, masks: Dict[str, np.ndarray]) -> None:
+        """Set the units' masks (checked already; groups left out keep
+        all channels) and mask the model accordingly."""
+        for name, mask in self._full(masks).items():
+            self._groups[name][0].set_mask(mask)
+        self._refresh()
+
+    def set_choices(self, choices: Dict, strict: bool = True) -> None:
+        """Set the decisions (see :class:`BaseMutator`) and mask the
+        model accordingly."""
+        super().set_choices(choices, strict=strict)
         self._refresh()
 
     @staticmethod
@@ -350,7 +353,7 @@ class StructurePruner(BaseModule):
                 raise SubnetError(f'channel config: {key!r} is not a layer '
                                   'of the model with channel weights')
         masks = {}
-        for name in self._choices:
+        for name in self._groups:
             group = dep.groups[name]
             # unit counts consistent with every entry (the widest when the
             # config leaves it ambiguous)
@@ -383,12 +386,7 @@ class StructurePruner(BaseModule):
                 masks[name] = self._mask_from(
                     name, np.arange(group.num_units) < max(widths))
         # Every entry must agree with the widths the groups give.
-        saved = dict(self._masks)
-        for name in self._choices:
-            self._masks[name] = masks.get(
-                name, np.ones(dep.groups[name].num_units, dtype=bool))
-        layer_masks = self._layer_masks()
-        self._masks.update(saved)
+        layer_masks = self._layer_masks(self._full(masks))
         for key, entry in cfg.items():
             in_keep, out_keep = layer_masks[key]
             for attr, keep in (('in_channels', in_keep), ('out_channels',
@@ -399,9 +397,12 @@ class StructurePruner(BaseModule):
                         f'its channel group gives {int(keep.sum())}')
         return masks
 
-    def _layer_masks(self) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    def _layer_masks(self, masks: Optional[Dict[str, np.ndarray]] = None
+                     ) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+        """Layer name -> ``(in_keep, out_keep)`` for the group masks
+        ``masks`` (default: the units' current masks)."""
         dep = self.dependency
-        keep = dep.keep_by_id(self._masks)
+        keep = dep.keep_by_id(self._masks if masks is None else masks)
         return {
             name: (dep.mask_of(rec.in_ids, keep),
                    dep.mask_of(rec.out_ids, keep))
@@ -428,8 +429,7 @@ class StructurePruner(BaseModule):
                 out_channels=int(out_keep.sum()),
                 raw_in_channels=len(in_keep),
                 raw_out_channels=len(out_keep))
-        for name in self._choices:
-            mask = self._masks[name]
+        for name, mask in self._masks.items():
             k = int(mask.sum())
             if not mask[:k].all():
                 src = next((s for s in dep.groups[name].sources
@@ -443,7 +443,7 @@ class StructurePruner(BaseModule):
     def current_subnet(self) -> Dict[str, int]:
         """Group name -> kept units."""
         self._require()
-        return {n: int(self._masks[n].sum()) for n in self._choices}
+        return {n: int(m.sum()) for n, m in self._masks.items()}
 
     def estimate_subnet(self) -> Dict[str, int]:
         """FLOPs and parameters of the current subnet, from the estimator's
@@ -463,11 +463,11 @@ class StructurePruner(BaseModule):
 
     def set_max_channel(self) -> None:
         """The widest subnet the guard-rails allow."""
-        self.set_subnet({n: ch[-1] for n, ch in self._choices.items()})
+        self.set_max_choices()
 
     def set_min_channel(self) -> None:
         """The narrowest subnet the guard-rails allow."""
-        self.set_subnet({n: ch[0] for n, ch in self._choices.items()})
+        self.set_min_choices()
 
     def get_max_channel_bins(self, max_channel_bins: int
                              ) -> Dict[str, torch.Tensor]:
@@ -482,7 +482,7 @@ class StructurePruner(BaseModule):
         self._require()
         return {
             name: torch.ones(max_channel_bins)
-            for name in self._choices
+            for name in self._groups
         }
 
     def set_channel_bins(self, channel_bins_dict: Dict[str, Any],
@@ -498,8 +498,7 @@ class StructurePruner(BaseModule):
         self._require()
         subnet = {}
         for name, bins in channel_bins_dict.items():
-            if name not in self._choices:
-                raise SubnetError(self._unknown_group(name))
+            self._unit(name)
             kept = float(bins.sum()) if hasattr(bins, 'sum') else (
                 float(sum(bins)) if isinstance(bins, (list, tuple)) else
                 float(bins))
@@ -553,7 +552,7 @@ class StructurePruner(BaseModule):
             masks = self.current_subnet()
             self.prepare_from_supernet(self._supernet)
             self.set_subnet({k: v for k, v in masks.items()
-                             if k in self._choices})
+                             if k in self._groups})
         return module
 
     # ------------------------------------------------------------- deploy

@@ -1,5 +1,5 @@
 """Masking and physical slicing of layers found by the channel analysis."""
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -65,12 +65,28 @@ class MaskHooks:
         self.handles: list = []
         self.masks: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
         self._cache: Dict[tuple, torch.Tensor] = {}
+        self._changes: Optional[List[int]] = None
+        self._seen = 0
+        self._update: Optional[Callable[[], None]] = None
+
+    def follow(self, changes: List[int], update: Callable[[], None]) -> None:
+        """Call ``update`` before the next masked layer runs whenever the
+        counter ``changes[0]`` moved since the last :meth:`set_masks`.
+
+        Args:
+            changes (list[int]): A counter the decisions increment.
+            update (Callable): Recomputes the masks and calls
+                :meth:`set_masks`.
+        """
+        self._changes, self._update = changes, update
 
     def set_masks(self,
                   masks: Dict[str, Tuple[np.ndarray, np.ndarray]]) -> None:
         """Replace the keep-masks (``name -> (in_keep, out_keep)``)."""
         self.masks = masks
         self._cache.clear()
+        if self._changes is not None:
+            self._seen = self._changes[0]
 
     def _tensor(self, name: str, side: int, x: torch.Tensor,
                 dim: int) -> Optional[torch.Tensor]:
@@ -104,6 +120,9 @@ class MaskHooks:
     def _pre(self, rec: LayerRecord):
 
         def hook(module, args):
+            if self._changes is not None and \
+                    self._changes[0] != self._seen:
+                self._update()
             if not args or not isinstance(args[0], torch.Tensor):
                 return None
             x = args[0]

@@ -35,6 +35,10 @@ class MutableChannelUnit(BaseMutable):
         choices (Sequence[int]): Allowed kept-unit counts. Defaults to every
             count from 1 to ``num_units``.
         alias (str, optional): Decision key; defaults to ``name``.
+        changes (list[int], optional): A counter shared by the units of one
+            pruner and incremented whenever a mask changes, so the pruner
+            re-masks its model before the next forward however the choice
+            was set. Defaults to a counter of its own.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -43,8 +47,10 @@ class MutableChannelUnit(BaseMutable):
                  num_units: int,
                  choices: Optional[Sequence[int]] = None,
                  alias: Optional[str] = None,
+                 changes: Optional[List[int]] = None,
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(alias=alias or name, init_cfg=init_cfg)
+        self.changes = [0] if changes is None else changes
         if num_units < 1:
             raise ValueError(f'{name}: a unit needs at least one channel '
                              f'unit, got {num_units}')
@@ -88,7 +94,9 @@ class MutableChannelUnit(BaseMutable):
         if self.is_fixed and not np.array_equal(mask, self._mask):
             raise MutableFixedError(f'{self._name()} is fixed; its mask '
                                     'cannot change')
-        self._mask = mask
+        if not np.array_equal(mask, self._mask):
+            self._mask = mask
+            self.changes[0] += 1
 
     def snap(self, count: int) -> int:
         """The allowed count nearest to ``count`` (the larger on a tie)."""
