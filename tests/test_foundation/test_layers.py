@@ -17,6 +17,10 @@ PACKAGE = osp.join(REPO, 'mmrazor')
 #: imports nothing of any of these".
 RULES = [
     ('mmrazor.utils', ['mmrazor.']),
+    ('mmrazor.registry', [
+        'mmrazor.models', 'mmrazor.core', 'mmrazor.structures',
+        'mmrazor.datasets', 'mmrazor.apis'
+    ]),
     ('mmrazor.structures', ['mmrazor.models', 'mmrazor.core']),
     ('mmrazor.models.mutables',
      ['mmrazor.models.mutators', 'mmrazor.models.algorithms']),
