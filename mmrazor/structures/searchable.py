@@ -10,8 +10,22 @@ from abc import ABC
 from typing import Any, Optional
 
 
-class MutableFixedError(RuntimeError):
-    """A mutable that is already fixed was asked to change its decision."""
+class MutableFixedError(RuntimeError, AttributeError):
+    """A mutable that is already fixed was asked to change its decision.
+
+    It is both a ``RuntimeError`` and an ``AttributeError``: the older
+    toolbox raised the one for value mutables and the other for module
+    mutables (fixing twice, setting ``is_fixed`` again), and code written
+    against it catches either.
+    """
+
+
+class InvalidChoiceError(ValueError, AssertionError):
+    """A choice that a mutable does not offer (or a missing one).
+
+    It is both a ``ValueError`` and an ``AssertionError`` (what the older
+    toolbox raised, e.g. from ``fix_chosen`` with an unknown value).
+    """
 
 
 class Searchable(ABC):

@@ -8,6 +8,7 @@ from .setup_env import (close_distributed, default_dist_backend,
                         init_distributed,
                         prepare_distributed_cfg, register_all_modules,
                         setup_multi_processes)
+from .typing import DumpChosen, chosen_of
 
 __all__ = [
     'register_all_modules', 'setup_multi_processes', 'init_distributed',
@@ -15,5 +16,5 @@ __all__ = [
     'trust_checkpoint', 'is_trusted', 'add_safe_checkpoint_types',
     'UnsafeCheckpointError', 'IncompleteCheckpointError',
     'AtomicLocalBackend', 'atomic_write_bytes', 'TRUSTED_ENV',
-    'make_divisible', 'close_distributed'
+    'make_divisible', 'close_distributed', 'DumpChosen', 'chosen_of'
 ]

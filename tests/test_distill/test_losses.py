@@ -184,6 +184,39 @@ def test_l2_fitnets(logits):
         ((ns - nt)**2).sum())
 
 
+def test_l2_1x_arguments():
+    g = torch.Generator().manual_seed(5)
+    s = torch.randn(3, 4, 5, generator=g)
+    t = torch.randn(3, 4, 5, generator=g)
+    sq = ((s - t)**2).sum()
+    assert torch.allclose(
+        build(dict(type='L2Loss', div_element=True))(s, t), sq / s.numel())
+    assert torch.allclose(
+        build(dict(type='L2Loss', div_element=False))(s, t), sq / 3)
+    assert torch.allclose(build(dict(type='L2Loss', dist=True))(s, t),
+                          sq.sqrt())
+    ns = s.reshape(3, -1) / s.reshape(3, -1).norm(dim=1, keepdim=True)
+    nt = t.reshape(3, -1) / t.reshape(3, -1).norm(dim=1, keepdim=True)
+    assert torch.allclose(
+        build(dict(type='L2Loss', normalize=True, mult=2.0,
+                   div_element=False))(s, t),
+        ((2 * ns - 2 * nt)**2).sum() / 3)
+    with pytest.raises(ValueError, match='div_element'):
+        build(dict(type='L2Loss', div_element=True, reduction='sum'))
+    with pytest.raises(ValueError, match='dist'):
+        build(dict(type='L2Loss', dist=True, reduction='mean'))
+
+
+def test_attention_transfer_on_any_rank():
+    at = build(dict(type='ATLoss'))
+    for shape in ((5, 6), (5, 2, 3), (5, 2, 3, 3)):
+        x = torch.randn(*shape)
+        assert at(x, torch.randn(*shape)).numel() == 1
+        assert at(x, x) == 0
+    with pytest.raises(ValueError, match='ATLoss'):
+        at(torch.randn(5), torch.randn(5))
+
+
 def test_l2_shape_mismatch_points_to_align_module():
     with pytest.raises(ValueError, match='align_module'):
         build(dict(type='L2Loss'))(torch.zeros(2, 3), torch.zeros(2, 4))

@@ -84,7 +84,7 @@ def test_mask_subnet_yaml_round_trip(tmp_path):
     mutator.dump_subnet(path)
     mutator.set_choices({'sum': 8, 'out': 4})
     mutator.load_subnet(path)
-    assert net.width_b.dump_chosen() == mask
+    assert net.width_b.dump_chosen().chosen == mask
     assert torch.allclose(net(x), expected)
 
 

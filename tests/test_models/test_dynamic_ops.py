@@ -9,6 +9,7 @@ from mmrazor.models.architectures.dynamic_ops import (DynamicBatchNorm2d,
                                                       DynamicLinear,
                                                       DynamicSequential)
 from mmrazor.models.mutables import (MutableValue, OneShotMutableChannel,
+                                     OneShotMutableValue,
                                      SimpleMutableChannel)
 
 
@@ -208,8 +209,17 @@ def test_dynamic_sequential_depth():
     depth.current_choice = 2
     assert stage.active_depth == 2
     assert torch.equal(stage(x), layers[1](layers[0](x)))
+    # 1.x contract: exporting needs the depth fixed first
+    with pytest.raises(RuntimeError, match='fixed'):
+        stage.to_static_op()
+    depth.fix_chosen(2)
     static = stage.to_static_op()
     assert type(static) is nn.Sequential and len(static) == 2
+    assert list(static) == layers[:2]
+    plain = nn.Sequential(*layers)
+    converted = DynamicSequential.convert_from(plain)
+    assert type(converted) is DynamicSequential and list(converted) == layers
+    assert torch.equal(converted(x), plain(x))
     with pytest.raises(ValueError, match='depth choice 4'):
         stage.register_mutable_attr('depth', MutableValue([4]))
 
@@ -223,7 +233,7 @@ def test_mb_block_with_se_made_dynamic_matches_plain_block():
     block = MBBlock(
         5, 6, in_channels=8, out_channels=8, se_cfg=se_cfg).eval()
     width = seq(8, [4, 8])
-    ratio = MutableValue([3, 6])
+    ratio = OneShotMutableValue([3, 6])  # a channel * a one-shot ratio
     kernel = MutableValue([3, 5])
     make_mb_block_dynamic(
         block,

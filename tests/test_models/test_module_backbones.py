@@ -90,3 +90,115 @@ def test_darts_backbone():
     # cell 0 normal (4 ch * 2 nodes), cells 1-2 reduce (8 ch, 16 ch)
     assert [tuple(o.shape) for o in outs] == [(2, 8, 16, 16),
                                               (2, 32, 4, 4)]
+
+
+@MODELS.register_module(force=True)
+class _ConvOnlyMutable(nn.Module):
+    """A stand-in stage mutable: a conv from ``module_kwargs`` only (the
+    1.x contract: blocks get in/out channels and stride, nothing else)."""
+
+    def __init__(self, choices, module_kwargs) -> None:
+        super().__init__()
+        self.choices = choices
+        self.conv = nn.Conv2d(**module_kwargs, kernel_size=3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_shufflenet_v2_1x_contract():
+    stage = dict(type='_ConvOnlyMutable', choices=['a'])
+    cfg = dict(
+        type='SearchableShuffleNetV2',
+        arch_setting=[[8, 1, stage], [16, 2, stage]],
+        norm_cfg=dict(type='GN', num_groups=1),
+        last_channels=32)
+    model = MODELS.build(cfg)
+    assert model.arch_setting[1][:2] == [16, 2]
+    assert model(torch.randn(1, 3, 32, 32))[0].shape == (1, 32, 4, 4)
+    # without the last layer, out_indices must be given
+    with pytest.raises(ValueError, match='with_last_layer'):
+        MODELS.build(dict(cfg, with_last_layer=False))
+    assert len(MODELS.build(dict(cfg, with_last_layer=False,
+                                 out_indices=(1, ))).layers) == 2
+    # the ShuffleNet initialisation (unless a checkpoint is loaded)
+    model.init_weights()
+    norm = model.conv1.gn
+    assert torch.equal(norm.bias, torch.full_like(norm.bias, 1e-4))
+    # the backbone's layer configs reach the candidates that take them
+    spos = MODELS.build(
+        dict(
+            type='SearchableShuffleNetV2',
+            arch_setting=[[16, 1, dict(
+                type='OneShotMutableOP',
+                candidates=dict(
+                    k3=dict(type='ShuffleBlock', kernel_size=3),
+                    k5=dict(type='ShuffleBlock', kernel_size=5,
+                            norm_cfg=dict(type='BN')),
+                    conv=dict(type='mmrazor._TorchConv3x3')))]],
+            norm_cfg=dict(type='GN', num_groups=2)))
+    cands = spos.layers[0][0].candidates
+    assert any(isinstance(m, nn.GroupNorm) for m in cands['k3'].modules())
+    assert not any(isinstance(m, nn.GroupNorm)
+                   for m in cands['k5'].modules())
+
+
+@MODELS.register_module(name='_TorchConv3x3', force=True)
+def _torch_conv3x3(in_channels, out_channels, stride=1):
+    return nn.Conv2d(in_channels, out_channels, 3, stride, 1)
+
+
+def test_mobilenet_v2_block_mutable_form():
+    first = dict(type='_ConvOnlyMutable', choices=['a'])
+    other = dict(
+        type='OneShotMutableOP',
+        candidates=dict(
+            mb_k3e3=dict(type='MBBlock', kernel_size=3, expand_ratio=3),
+            identity=dict(type='Identity')))
+    cfg = dict(
+        type='SearchableMobileNetV2',
+        arch_setting=[[8, 1, 1, first], [16, 2, 2, other]],
+        first_channels=8,
+        last_channels=32,
+        out_indices=(1, 2))
+    model = MODELS.build(cfg)
+    assert model.layer_names == ['layer1', 'layer2']
+    assert model.layer2[0].candidates['identity'].downsample is not None
+    outs = model(torch.randn(1, 3, 32, 32))
+    assert [o.shape[1] for o in outs] == [16, 32]
+    frozen = MODELS.build(dict(cfg, frozen_stages=1, norm_eval=True))
+    frozen.train()
+    assert not frozen.layer1.training and frozen.layer2.training
+    assert not any(p.requires_grad for p in frozen.conv1.parameters())
+    assert MODELS.build(dict(cfg, widen_factor=2.0)).out_channel == 64
+    with pytest.raises(ValueError, match='frozen_stages'):
+        MODELS.build(dict(cfg, frozen_stages=3))
+    with pytest.raises(ValueError, match='mixes'):
+        MODELS.build(dict(cfg, arch_setting=[[1, 8, 1, 1], [8, 1, 1,
+                                                            first]]))
+
+
+def test_darts_backbone_1x_arguments():
+    op = dict(
+        type='DiffMutableOP',
+        candidates=dict(
+            a=dict(type='DartsSepConv', kernel_size=3),
+            b=dict(type='DartsSkipConnect')))
+    cfg = dict(type='DartsBackbone', base_channels=4, num_layers=3,
+               num_nodes=2, stem_multiplier=2, mutable_cfg=op)
+    model = MODELS.build(cfg)
+    assert model.cells[0].nodes[0].candidates['normal_n2_p0'].choices == [
+        'a', 'b'
+    ]
+    assert MODELS.build(dict(cfg, mutable_cfg=None, mixed_op_cfg=op))
+    with pytest.raises(ValueError, match='mixed_op_cfg'):
+        MODELS.build(dict(cfg, mixed_op_cfg=op))
+    with pytest.raises(ValueError, match='aux_channels'):
+        MODELS.build(dict(cfg, auxliary=True))
+    aux = MODELS.build(
+        dict(cfg, auxliary=True, aux_channels=8, aux_out_channels=12))
+    assert aux.auxliary_indice == 2
+    x = torch.randn(2, 3, 32, 32)
+    train_outs = aux.train()(x)
+    assert [o.shape for o in train_outs] == [(2, 12, 1, 1), (2, 32, 8, 8)]
+    assert len(aux.eval()(x)) == 1

@@ -58,11 +58,14 @@ def test_one_shot_op_choice_errors_and_fix():
     assert op.is_fixed and op.choices == ['c'] and list(op.candidates) == [
         'c'
     ]
-    assert op.dump_chosen() == 'c'
+    assert op.dump_chosen().chosen == 'c'
+    assert op.dump_chosen().meta == {'all_choices': ['c']}
     x = torch.ones(3)
     assert torch.equal(op(x), 3 * x)
     with pytest.raises(MutableFixedError, match='already fixed'):
         op.fix_chosen('c')
+    with pytest.raises(MutableFixedError, match='already fixed'):
+        op.is_fixed = True
     with pytest.raises(ValueError, match="'a'"):
         OneShotMutableOP(scales(a=1, b=2)).fix_chosen(['a', 'b'])
     with pytest.raises(ValueError, match="'nope'"):
@@ -120,7 +123,8 @@ def test_diff_op_weighted_sum_and_strongest():
     assert torch.allclose(op(x), expect)
     assert op.strongest_choice() == 'b'
     assert op.strongest_choice(ignore=('b', )) == 'a'
-    assert op.dump_chosen() == 'b'
+    assert op.dump_chosen().chosen == 'b'
+    assert op.sample_choice(alpha) == 'b'
     assert op.build_arch_param().shape == (3, )
     assert len(list(op.parameters())) == 3  # the arch param is not owned
     op.fix_chosen('c')
@@ -135,7 +139,7 @@ def test_diff_op_fix_threshold_and_is_fixed():
     op(x, torch.tensor([0.0, 5.0]))
     assert op.is_fixed and op.choices == ['b']
     fixed = DiffMutableOP(scales(a=3), is_fixed=True)
-    assert fixed.is_fixed and fixed.dump_chosen() == 'a'
+    assert fixed.is_fixed and fixed.dump_chosen().chosen == 'a'
     with pytest.raises(ValueError, match='is_fixed'):
         DiffMutableOP(scales(a=1, b=2), is_fixed=True)
 
@@ -167,20 +171,30 @@ def test_gumbel_op_and_older_differentiable_op():
 
 
 def test_choice_route():
-    route = DiffChoiceRoute(scales(p0=1, p1=2, p2=3))
+    route = DiffChoiceRoute(scales(p0=1, p1=2, p2=3), with_arch_param=True)
     inputs = [torch.full((1, ), v) for v in (1., 10., 100.)]
     assert torch.allclose(route(inputs), torch.tensor([321.]))
     alpha = torch.tensor([0., 1., 2.])
     w = F.softmax(alpha, -1)
     assert torch.allclose(
         route(inputs, alpha), w[0] * 1 + w[1] * 20 + w[2] * 300)
+    assert route.sample_choice(alpha) == ['p2', 'p1']  # keeps 2 by default
+    # Without its own architecture parameter a route ignores one.
+    plain = DiffChoiceRoute(scales(p0=1, p1=2, p2=3))
+    assert torch.allclose(plain(inputs, alpha), torch.tensor([321.]))
     route.current_choice = ['p2', 'p0']
     assert torch.allclose(route(inputs), torch.tensor([301.]))
     route.fix_chosen(['p2', 'p0'])
     assert sorted(route.candidates) == ['p0', 'p2']
     assert torch.allclose(route(inputs), torch.tensor([301.]))
+    # a fixed route also takes just the inputs of its kept edges
+    assert torch.allclose(
+        route.forward_fixed([inputs[0], inputs[2]]), torch.tensor([301.]))
     with pytest.raises(ValueError, match='keeps 2'):
-        DiffChoiceRoute(scales(p0=1, p1=2)).fix_chosen('p0')
+        DiffChoiceRoute(scales(p0=1, p1=2), num_chosen=2).fix_chosen('p0')
+    any_number = DiffChoiceRoute(scales(p0=1, p1=2, p2=3))
+    any_number.fix_chosen('p1')  # num_chosen=None: any non-empty subset
+    assert any_number.dump_chosen().chosen == ['p1']
 
     gumbel = GumbelChoiceRoute(scales(p0=1, p1=2), num_chosen=1, tau=0.5)
     gumbel.set_temperature(0.2)

@@ -79,8 +79,13 @@ def test_darts_ops():
     assert torch.allclose(pool(x)[:, :, 3, 3], x[:, :, 2:5, 2:5].mean((2, 3)))
     with pytest.raises(ValueError, match='pool_type'):
         DartsPoolBN(8, 8, pool_type='min')
+    # The 0.x / 1.x contract: where the shape changes, Identity downsamples
+    # with a 1x1 ConvModule instead of refusing.
+    down = Identity(8, 16, stride=2)
+    assert down.downsample is not None and down(x).shape == (2, 16, 4, 4)
+    assert Identity(8, 8).downsample is None
     with pytest.raises(ValueError, match='Identity'):
-        Identity(8, 8, stride=2)
+        Identity(stride=2)
     # DARTS ops must not modify their input (it feeds several edges)
     y = x.clone()
     DartsSepConv(8, 8)(y)

@@ -13,7 +13,9 @@ def test_mutable_value_choices_and_default():
     m = MutableValue([3, 5, 7], default_value=5, alias='k')
     assert m.current_choice == 5 and m.alias == 'k'
     m.current_choice = 7
-    assert m.dump_chosen() == 7
+    dumped = m.dump_chosen()
+    assert dumped.chosen == 7 and dumped.meta == {'all_choices': [3, 5, 7]}
+    assert dumped == {'chosen': 7}  # reads as its subnet-file form
     assert (m.min_choice, m.max_choice) == (3, 7)
 
 
@@ -22,6 +24,7 @@ def test_mutable_value_choices_and_default():
     (dict(value_list=[3, 3]), ValueError, 'repeats 3'),
     (dict(value_list='357'), TypeError, 'list or tuple'),
     (dict(value_list=[3, 5], default_value=4), ValueError, '4'),
+    (dict(value_list=[3, 5.0]), TypeError, 'mixes types'),
 ])
 def test_mutable_value_bad_arguments(kwargs, error, text):
     with pytest.raises(error, match=text):
@@ -49,17 +52,20 @@ def test_mutable_value_fix_chosen():
 
 def test_derived_values_follow_source():
     kernel = OneShotMutableValue([3, 5, 7])
-    padding = kernel // 2
+    padding = kernel // (2, 1)  # divisor 1: plain k // 2
+    rounded = kernel // 2  # the default divisor 8: make_divisible(k // 2, 8)
     doubled = kernel * 2
     plus = kernel + 1
     assert isinstance(padding, DerivedMutable)
     for k in kernel.choices:
         kernel.current_choice = k
         assert padding.current_choice == k // 2
+        assert rounded.current_choice == 8
         assert doubled.current_choice == 2 * k
         assert plus.current_choice == k + 1
-    assert padding.source_mutables == [kernel]
+    assert padding.source_mutables == {kernel}
     assert sorted(padding.choices) == [1, 2, 3]
+    assert padding.num_choices == 1  # no search space of its own
     assert not padding.is_fixed
     kernel.fix_chosen(5)
     assert padding.is_fixed and padding.current_choice == 2
@@ -84,7 +90,9 @@ def test_one_shot_sample_and_registry():
     assert isinstance(m, OneShotMutableValue)
     samples = {m.sample_choice() for _ in range(200)}
     assert samples == {1, 2, 3, 4}
-    assert m.current_choice == 1  # sampling does not apply
+    assert m.current_choice == 4  # the largest by default; sampling does
+    # not apply
+    assert OneShotMutableValue([6, 2, 4]).choices == [2, 4, 6]  # sorted
     m2 = MODELS.build(
         dict(type='MutableValue', value_list=[0.5, 1.0], default_value=1.0))
     assert m2.current_choice == 1.0

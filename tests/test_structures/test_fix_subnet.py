@@ -154,7 +154,9 @@ def test_yaml_round_trip_into_fresh_supernet(tmp_path):
     subnet, _ = export_fix_subnet(supernet)
     path = tmp_path / 'sub' / 'subnet.yaml'
     dump_subnet_yaml(subnet, path)
-    assert load_subnet_yaml(path) == {k: dict(v) for k, v in subnet.items()}
+    # export gives DumpChosen values; each reads as {'chosen': value}
+    assert load_subnet_yaml(path) == subnet
+    assert all(v == {'chosen': v.chosen} for v in subnet.values())
     fresh = MODELS.build(TINY)
     fresh.load_state_dict(supernet.state_dict())
     load_fix_subnet(fresh, str(path))
@@ -209,7 +211,8 @@ def test_published_spos_subnet_size_and_flops():
     from mmengine.analysis import get_model_complexity_info
     model = build_spos_classifier()
     load_fix_subnet(model, SPOS_PAPER)
-    assert model.backbone.layers[1][0].dump_chosen() == 'shuffle_xception'
+    assert model.backbone.layers[1][0].dump_chosen().chosen == \
+        'shuffle_xception'
     assert model.backbone.layers[3][0].choices == ['shuffle_7x7']
     subnet, static = export_fix_subnet(model, slice_weight=True)
     with open(SPOS_PAPER) as f:
@@ -293,5 +296,43 @@ def test_prefix_matches_a_wrapped_model():
     with pytest.raises(SubnetError, match='unknown'):
         load_fix_subnet(wrapper, good)
     load_fix_subnet(wrapper, good, prefix='architecture.')
-    assert wrapper.architecture.layers[1][1].dump_chosen() == 'shuffle_5x5'
+    assert wrapper.architecture.layers[1][1].dump_chosen().chosen == \
+        'shuffle_5x5'
     assert export_fix_subnet(wrapper, prefix='architecture.')[0] == good
+
+
+def test_export_gives_dump_chosen_and_derived_entries(tmp_path):
+    from mmengine.config import ConfigDict
+
+    from mmrazor.models.mutables import DumpChosen, OneShotMutableValue
+
+    class WithDerived(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.source = OneShotMutableValue([2, 3, 4], default_value=3)
+            self.derived = self.source * 2
+            self.named = OneShotMutableValue([1, 2], alias='depth')
+            self.follows_named = self.named * 3
+
+    model = WithDerived()
+    subnet, _ = export_fix_subnet(model)
+    # the derived mutable of an alias-less source is written under its own
+    # key (its source's dump); one of an aliased source adds nothing
+    assert list(subnet) == ['source', 'depth', 'derived']
+    assert subnet['derived'] == model.source.dump_chosen()
+    assert isinstance(subnet['source'], DumpChosen)
+    assert subnet['source'] == {'chosen': 3}
+    assert subnet['source']['chosen'] == subnet['source'].chosen == 3
+    # what a config holds survives mmengine's ConfigDict
+    assert ConfigDict(subnet=subnet).subnet['source'] == subnet['source']
+    path = tmp_path / 'subnet.yaml'
+    dump_subnet_yaml(subnet, path)
+    assert yaml.safe_load(path.read_text())['derived'] == {'chosen': 3}
+    edited = dict(subnet, source=dict(subnet['source']._asdict(), chosen=4))
+    load_fix_subnet(model, edited)  # the stale derived entry is ignored
+    assert model.source.current_choice == 4
+    assert model.derived.current_choice == 8 and model.derived.is_fixed
+    fresh = WithDerived()
+    load_fix_subnet(fresh, str(path))
+    assert fresh.derived.current_choice == 6

@@ -1,7 +1,8 @@
 # Retrain a DARTS genotype on CIFAR-10, the setting of the paper: 20 cells
 # of 36 base channels, 600 epochs, batch 96, cutout 16, drop-path 0.2,
-# gradient clipping 5. (The paper also adds an auxiliary head of weight 0.4,
-# which DartsBackbone does not provide yet.)
+# gradient clipping 5. (The paper also adds an auxiliary head of weight 0.4:
+# DartsBackbone builds its tower with `auxliary=True, aux_channels=128,
+# aux_out_channels=768`, but no head here consumes it yet.)
 # By default it retrains the published DARTS (second order) cell,
 # DARTS_SUBNET_CIFAR_PAPER.yaml; for your own search:
 #   python tools/train.py configs/nas/darts/darts_subnet_1xb96_cifar10.py \
@@ -81,7 +82,7 @@ subnet = dict(
         num_nodes=4,
         stem_multiplier=3,
         out_indices=(19, ),
-        mixed_op_cfg=retrain_mixed_op),
+        mutable_cfg=retrain_mixed_op),
     neck=dict(type='mmpretrain.GlobalAveragePooling'),
     head=dict(
         type='mmpretrain.LinearClsHead',

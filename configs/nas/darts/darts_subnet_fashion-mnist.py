@@ -66,7 +66,7 @@ model = dict(
             num_layers=5,
             num_nodes=2,  # must match the searched cells
             stem_multiplier=2,
-            mixed_op_cfg=retrain_mixed_op),
+            mutable_cfg=retrain_mixed_op),
         neck=dict(type='mmpretrain.GlobalAveragePooling'),
         head=dict(
             type='mmpretrain.LinearClsHead',

@@ -24,24 +24,59 @@ class L2Loss(BaseDistillLoss):
 
     Args:
         loss_weight (float): Weight of the loss. Defaults to 1.0.
-        reduction (str): ``'mean'`` (mean over all elements: the MSE),
-            ``'batchmean'`` (sum divided by the batch size: the paper's
-            per-sample squared norm), ``'sum'`` or ``'none'``.
-            Defaults to ``'mean'``.
+        reduction (str, optional): ``'mean'`` (mean over all elements: the
+            MSE), ``'batchmean'`` (sum divided by the batch size: the
+            paper's per-sample squared norm), ``'sum'`` or ``'none'``.
+            Defaults to ``'mean'`` (or what ``div_element`` says).
         normalize (bool): L2-normalise each sample's flattened features
-            before comparing them. Defaults to False.
+            (then scale them by ``mult``) before comparing them. Defaults
+            to False.
         teacher_detach (bool): Stop gradients through the teacher features.
             Defaults to True.
+        mult (float): Scale of the normalised features (1.x). Defaults to
+            1.0.
+        div_element (bool, optional): The 1.x spelling of the reduction:
+            True divides the summed squares by the number of elements
+            (``'mean'``), False by the batch size (``'batchmean'``). Give
+            it or ``reduction``, not both with different meanings.
+        dist (bool): Return the L2 distance instead, the square root of the
+            summed squares over the whole batch (1.x). Defaults to False;
+            it takes no ``reduction`` / ``div_element``.
+
+    Note:
+        The 1.x class defaults to ``normalize=True`` and a division by the
+        batch size; here the defaults stay ``normalize=False`` and the mean
+        over elements. Configs that rely on the 1.x defaults should set
+        ``normalize=True, div_element=False``.
     """
 
     def __init__(self,
                  loss_weight: float = 1.0,
-                 reduction: str = 'mean',
+                 reduction: Optional[str] = None,
                  normalize: bool = False,
-                 teacher_detach: bool = True) -> None:
+                 teacher_detach: bool = True,
+                 mult: float = 1.0,
+                 div_element: Optional[bool] = None,
+                 dist: bool = False) -> None:
         super().__init__(loss_weight, teacher_detach)
-        self.reduction = check_reduction(reduction)
+        if dist and (reduction is not None or div_element is not None):
+            raise ValueError(
+                'L2Loss(dist=True) returns the L2 distance of the batch and '
+                f'takes no reduction (got reduction={reduction!r}, '
+                f'div_element={div_element!r})')
+        if div_element is not None:
+            implied = 'mean' if div_element else 'batchmean'
+            if reduction is not None and reduction != implied:
+                raise ValueError(
+                    f'L2Loss got div_element={div_element!r} (meaning '
+                    f'reduction={implied!r}) and reduction={reduction!r}; '
+                    'give one of them')
+            reduction = implied
+        self.reduction = check_reduction(
+            'mean' if reduction is None else reduction)
         self.normalize = normalize
+        self.mult = float(mult)
+        self.dist = dist
 
     def loss(self,
              student: torch.Tensor,
@@ -60,9 +95,11 @@ class L2Loss(BaseDistillLoss):
         check_same_shape(student, teacher, 'L2Loss')
         if self.normalize:
             n = student.shape[0]
-            student = F.normalize(student.reshape(n, -1), dim=1)
-            teacher = F.normalize(teacher.reshape(n, -1), dim=1)
+            student = F.normalize(student.reshape(n, -1), dim=1) * self.mult
+            teacher = F.normalize(teacher.reshape(n, -1), dim=1) * self.mult
         diff = (student - teacher).pow(2)
+        if self.dist:
+            return diff.sum().sqrt()
         if self.reduction == 'batchmean':
             return diff.sum() / diff.shape[0]
         if self.reduction == 'sum':
@@ -89,6 +126,8 @@ class ATLoss(BaseDistillLoss):
 
     (the squared-distance form the authors' code uses; the channel count
     may differ between student and teacher, the spatial size may not).
+    Any ``(N, C, ...)`` input works (as in 1.x): the map sums over dimension
+    1 and flattens the rest; a ``(N, C)`` input gives one value per sample.
 
     Args:
         p (float): Exponent of the attention map. Defaults to 2.
@@ -109,7 +148,8 @@ class ATLoss(BaseDistillLoss):
         """The normalised attention map of ``feat`` (shape ``(N, HW)``).
 
         Args:
-            feat (Tensor): Feature map, shape ``(N, C, H, W)``.
+            feat (Tensor): Feature map, shape ``(N, C, H, W)`` (or any
+                ``(N, C, ...)``).
 
         Returns:
             Tensor: L2-normalised spatial attention, shape ``(N, H*W)``.
@@ -124,19 +164,22 @@ class ATLoss(BaseDistillLoss):
         """Compute the unweighted loss.
 
         Args:
-            student (Tensor): Student features, shape ``(N, Cs, H, W)``.
-            teacher (Tensor): Teacher features, shape ``(N, Ct, H, W)``.
+            student (Tensor): Student features, shape ``(N, Cs, ...)``,
+                typically ``(N, Cs, H, W)``.
+            teacher (Tensor): Teacher features, shape ``(N, Ct, ...)`` with
+                the student's sizes after the channel dimension.
             gt_labels (Tensor, optional): Unused.
 
         Returns:
             Tensor: The scalar loss.
         """
-        if student.dim() != 4 or teacher.dim() != 4 or \
+        if student.dim() < 2 or student.dim() != teacher.dim() or \
                 student.shape[0] != teacher.shape[0] or \
                 student.shape[2:] != teacher.shape[2:]:
             raise ValueError(
-                'ATLoss needs (N, C, H, W) maps with the same N, H and W; got '
-                f'student {tuple(student.shape)} and teacher '
+                'ATLoss needs (N, C, ...) features (e.g. (N, C, H, W) maps) '
+                'with the same N and the same sizes after C; got student '
+                f'{tuple(student.shape)} and teacher '
                 f'{tuple(teacher.shape)}')
         return (self.attention(student) -
                 self.attention(teacher)).pow(2).mean()

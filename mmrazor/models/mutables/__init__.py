@@ -1,5 +1,6 @@
 """Mutables: the searchable decisions of a search space."""
-from .base_mutable import BaseMutable, MutableFixedError
+from .base_mutable import (BaseMutable, DumpChosen, InvalidChoiceError,
+                           MutableFixedError)
 from .derived_mutable import DerivedMethodMixin, DerivedMutable
 from .mutable_channel import (DerivedChannelMutable, MutableChannel,
                               MutableChannelUnit,
@@ -14,7 +15,8 @@ from .mutable_module import (DiffChoiceRoute, DifferentiableEdge,
 from .mutable_value import MutableValue, OneShotMutableValue
 
 __all__ = [
-    'BaseMutable', 'MutableFixedError', 'DerivedMutable', 'DerivedMethodMixin',
+    'BaseMutable', 'MutableFixedError', 'InvalidChoiceError', 'DumpChosen',
+    'DerivedMutable', 'DerivedMethodMixin',
     'MutableValue', 'OneShotMutableValue', 'MutableChannel',
     'SimpleMutableChannel', 'SquentialMutableChannel', 'OneShotMutableChannel',
     'concat_channel_mutables', 'DerivedChannelMutable', 'MutableModule',

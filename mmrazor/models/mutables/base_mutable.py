@@ -4,9 +4,13 @@ from typing import Any, Dict, List, Optional
 
 from mmengine.model import BaseModule
 
-from mmrazor.structures.searchable import MutableFixedError, Searchable
+from mmrazor.structures.searchable import (InvalidChoiceError,
+                                           MutableFixedError, Searchable)
+from mmrazor.utils.typing import DumpChosen, chosen_of
 
-__all__ = ['BaseMutable', 'MutableFixedError']
+__all__ = [
+    'BaseMutable', 'MutableFixedError', 'InvalidChoiceError', 'DumpChosen'
+]
 
 
 class BaseMutable(BaseModule, Searchable):
@@ -16,8 +20,15 @@ class BaseMutable(BaseModule, Searchable):
     ``current_choice``; :meth:`fix_chosen` makes one choice permanent (and
     drops what the other choices needed), after which the mutable behaves as
     a plain, static part of the model. :meth:`dump_chosen` gives the current
-    decision as plain data (what a subnet YAML file stores under
-    ``chosen``).
+    decision as a :class:`DumpChosen` (``chosen``: what a subnet YAML file
+    stores under ``chosen`` and what :meth:`fix_chosen` accepts; ``meta``:
+    extra information).
+
+    Errors: fixing a fixed mutable (or setting :attr:`is_fixed` again)
+    raises :class:`MutableFixedError` (a ``RuntimeError`` and an
+    ``AttributeError``); an invalid choice raises
+    :class:`InvalidChoiceError` (a ``ValueError`` and an
+    ``AssertionError``).
 
     Mutables that share an ``alias`` are one decision: mutators group them
     and set them together, and subnet files use the alias as the key.
@@ -63,11 +74,12 @@ class BaseMutable(BaseModule, Searchable):
     @is_fixed.setter
     def is_fixed(self, value: bool) -> None:
         if not isinstance(value, bool):
-            raise TypeError(f'is_fixed must be a bool, got {type(value)}')
-        if self._is_fixed and not value:
+            raise TypeError(f'is_fixed must be a bool, got {value!r} '
+                            f'({type(value).__name__})')
+        if self._is_fixed:
             raise MutableFixedError(
-                f'{self._name()} is fixed; a fixed mutable cannot be made '
-                'searchable again')
+                f'{self._name()} is already fixed; is_fixed cannot be set '
+                f'again (to {value!r})')
         self._is_fixed = value
 
     def _name(self) -> str:
@@ -82,37 +94,62 @@ class BaseMutable(BaseModule, Searchable):
         if self._is_fixed:
             raise MutableFixedError(
                 f'{self._name()} is already fixed (chosen: '
-                f'{self.dump_chosen()!r}); fixing it again is not allowed')
+                f'{chosen_of(self.dump_chosen())!r}); fixing it again is '
+                'not allowed')
+
+    @staticmethod
+    def unwrap_chosen(chosen: Any) -> Any:
+        """The bare choice of what :meth:`fix_chosen` was given.
+
+        Args:
+            chosen: A choice, a :class:`DumpChosen` or ``{'chosen': ...}``
+                (as :meth:`dump_chosen` and subnet files give it).
+
+        Returns:
+            Any: The choice itself.
+        """
+        return chosen_of(chosen)
 
     @abstractmethod
     def fix_chosen(self, chosen: Any) -> None:
         """Make ``chosen`` the permanent choice and drop the others.
 
         Args:
-            chosen: One of :attr:`choices`.
+            chosen: One of :attr:`choices` (also as a :class:`DumpChosen`
+                or ``{'chosen': ...}``).
 
         Raises:
             MutableFixedError: The mutable is already fixed.
-            ValueError: ``chosen`` is not a valid choice.
+            InvalidChoiceError: ``chosen`` is not a valid choice.
         """
 
     @abstractmethod
-    def dump_chosen(self) -> Any:
-        """The current decision as plain data (str, number, list or dict),
-        as stored under ``chosen`` in a subnet file."""
+    def dump_chosen(self) -> DumpChosen:
+        """The current decision.
+
+        Returns:
+            DumpChosen: ``chosen`` is plain data (str, number or a list of
+            them), as stored under ``chosen`` in a subnet file; ``meta``
+            holds extra information or None.
+        """
 
     def validate_choice(self, choice: Any) -> None:
-        """Raise ``ValueError`` naming ``choice`` if it is not valid.
+        """Raise :class:`InvalidChoiceError` naming ``choice`` if it is not
+        valid.
 
         Args:
             choice: A candidate decision.
         """
         if choice not in self.choices:
-            raise ValueError(f'{choice!r} is not a choice of '
-                             f'{self._name()}; valid choices: '
-                             f'{self.choices!r}')
+            raise InvalidChoiceError(f'{choice!r} is not a choice of '
+                                     f'{self._name()}; valid choices: '
+                                     f'{self.choices!r}')
+
+    def _repr_suffix(self) -> str:
+        """``, alias=..`` and ``, fixed`` where they apply."""
+        alias = f', alias={self.alias!r}' if self.alias else ''
+        return alias + (', fixed' if self.is_fixed else '')
 
     def extra_repr(self) -> str:
-        fixed = ', fixed' if self.is_fixed else ''
-        alias = f'alias={self.alias!r}, ' if self.alias else ''
-        return f'{alias}current_choice={self.current_choice!r}{fixed}'
+        return f'current_choice={self.current_choice!r}' + \
+            self._repr_suffix()

@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 
 from mmrazor.models.mutables.base_mutable import BaseMutable
 from mmrazor.models.mutables.derived_mutable import DerivedMutable
+from mmrazor.utils.typing import chosen_of
 
 ChoicesType = Dict[str, Any]
 
@@ -126,7 +127,7 @@ class BaseMutator(BaseModule):
     def current_choices(self) -> ChoicesType:
         """The current choice of every decision."""
         return {
-            key: members[0].dump_chosen()
+            key: chosen_of(members[0].dump_chosen())
             for key, members in self.search_groups.items()
         }
 

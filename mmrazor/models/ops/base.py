@@ -3,7 +3,9 @@ from typing import Callable, Dict, Optional
 
 import torch
 import torch.utils.checkpoint as cp
+from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
+from torch import nn
 
 from mmrazor.registry import MODELS
 
@@ -63,12 +65,29 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 @MODELS.register_module()
 class Identity(BaseOP):
-    """Pass the input through unchanged (a "skip" candidate).
+    """A "skip" candidate: the input itself, or a 1x1 conv where the shape
+    changes.
 
-    ``in_channels``, ``out_channels`` and ``stride`` are accepted so that it
-    can be a candidate beside other ops; they must describe an identity
-    (same channels, stride 1). ``conv_cfg``, ``norm_cfg``, ``act_cfg`` and
-    ``with_cp`` are accepted (and unused) for the same reason.
+    With stride 1 and ``in_channels == out_channels`` (or the channels left
+    out) it returns its input. Otherwise (the 0.x and 1.x contract) it
+    downsamples with a 1x1 ``ConvModule`` (conv, ``norm_cfg``, ``act_cfg``)
+    of stride ``stride`` from ``in_channels`` to ``out_channels``, kept as
+    ``self.downsample`` (None when the op is a pure identity).
+
+    Args:
+        in_channels (int, optional): Input channels; needed when
+            downsampling. Defaults to None.
+        out_channels (int, optional): Output channels; needed when
+            downsampling. Defaults to None.
+        stride (int): Stride. Defaults to 1.
+        conv_cfg (dict, optional): Conv config of the downsampling conv.
+            Defaults to None.
+        norm_cfg (dict, optional): Its norm config. Defaults to
+            ``dict(type='BN')``.
+        act_cfg (dict, optional): Its activation config. Defaults to
+            ``dict(type='ReLU')``.
+        with_cp (bool): Activation checkpointing. Defaults to False.
+        init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self,
@@ -76,22 +95,47 @@ class Identity(BaseOP):
                  out_channels: Optional[int] = None,
                  stride: int = 1,
                  conv_cfg: Optional[Dict] = None,
-                 norm_cfg: Optional[Dict] = None,
-                 act_cfg: Optional[Dict] = None,
+                 norm_cfg: Optional[Dict] = dict(type='BN'),
+                 act_cfg: Optional[Dict] = dict(type='ReLU'),
                  with_cp: bool = False,
                  init_cfg: Optional[Dict] = None) -> None:
-        if stride != 1 or (in_channels is not None
-                           and out_channels is not None
-                           and in_channels != out_channels):
-            raise ValueError(
-                'Identity needs stride 1 and in_channels == out_channels, '
-                f'got in={in_channels}, out={out_channels}, '
-                f'stride={stride}')
         super().__init__(in_channels, out_channels, stride, with_cp,
                          init_cfg)
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        self.act_cfg = act_cfg
+        reshapes = in_channels is not None and out_channels is not None \
+            and in_channels != out_channels
+        if stride != 1 or reshapes:
+            if in_channels is None or out_channels is None:
+                raise ValueError(
+                    f'Identity with stride={stride} needs in_channels and '
+                    'out_channels to build its downsampling conv, got '
+                    f'in_channels={in_channels}, '
+                    f'out_channels={out_channels}')
+            self.downsample: Optional[nn.Module] = ConvModule(
+                in_channels,
+                out_channels,
+                1,
+                stride=stride,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg)
+        else:
+            self.downsample = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+        """The input, or its downsampled version.
+
+        Args:
+            x (Tensor): Input, shape ``(N, in_channels, H, W)``.
+
+        Returns:
+            Tensor: ``x`` or ``downsample(x)``.
+        """
+        if self.downsample is None:
+            return x
+        return self._run(self.downsample, x)
 
 
 __all__ = ['BaseOP', 'Identity', 'channel_shuffle']

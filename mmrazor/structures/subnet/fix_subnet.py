@@ -2,9 +2,10 @@
 
 A subnet is ``{key: {'chosen': value}}`` where ``key`` is a mutable's
 alias (mutables sharing it are one decision) or, for a mutable without
-alias, its module path in the model (``backbone.layers.0.0``). Reading and
-writing subnet files, and the other shapes a subnet comes in, belong to
-:mod:`.subnet_file`.
+alias, its module path in the model (``backbone.layers.0.0``).
+:func:`export_fix_subnet` gives ``{key: DumpChosen(chosen, meta)}``, which
+reads (and compares) as that mapping. Reading and writing subnet files,
+and the other shapes a subnet comes in, belong to :mod:`.subnet_file`.
 """
 import copy
 import difflib
@@ -14,10 +15,11 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch.nn as nn
 
+from mmrazor.utils.typing import DumpChosen, chosen_of
 from ..searchable import MutableFixedError, Searchable, is_decision
 from .subnet_file import SubnetError, load_subnet, to_plain
 
-SubnetType = Dict[str, Dict[str, Any]]
+SubnetType = Dict[str, DumpChosen]
 
 
 def collect_mutables(
@@ -50,6 +52,49 @@ def collect_mutables(
     return groups
 
 
+def collect_derived(model: nn.Module,
+                    prefix: str = '') -> 'OrderedDict[str, Searchable]':
+    """The derived mutables of ``model`` by key (alias, or module path).
+
+    Args:
+        model (nn.Module): The supernet.
+        prefix (str): Stripped from module paths.
+
+    Returns:
+        OrderedDict[str, Searchable]: key -> the first derived mutable of
+        that key, in module order.
+    """
+    found: 'OrderedDict[str, Searchable]' = OrderedDict()
+    for path, module in model.named_modules():
+        if not isinstance(module, Searchable) or not module.derived:
+            continue
+        if module.alias:
+            key = module.alias
+        else:
+            if prefix and not path.startswith(prefix):
+                continue
+            key = path[len(prefix):]
+        found.setdefault(key, module)
+    return found
+
+
+def _dumped(key: str, mutable: Searchable) -> DumpChosen:
+    """``mutable.dump_chosen()`` as a :class:`DumpChosen` of plain data."""
+    try:
+        dumped = mutable.dump_chosen()
+    except ValueError as e:
+        raise SubnetError(f'mutable {key!r} has no current choice; set one '
+                          f'(e.g. with a mutator) first ({e})') from e
+    if isinstance(dumped, DumpChosen):
+        chosen, meta = dumped.chosen, dumped.meta
+    else:
+        chosen, meta = dumped, None
+    if chosen is None:
+        raise SubnetError(f'mutable {key!r} has no current choice; set one '
+                          '(e.g. with a mutator) first')
+    return DumpChosen(chosen=to_plain(chosen), meta=meta)
+
+
 def _near(key: str, options: List[str]) -> str:
     close = difflib.get_close_matches(key, options, n=3)
     return f' (did you mean {", ".join(map(repr, close))}?)' if close else ''
@@ -76,19 +121,23 @@ def load_fix_subnet(model: nn.Module,
     Everything is validated before anything is fixed: an unknown key, a
     mutable the subnet does not mention and an invalid choice each raise
     :class:`SubnetError` naming them, and leave the model unchanged.
-    Mutables already fixed to the same choice are left as they are.
+    Mutables already fixed to the same choice are left as they are. Keys
+    of derived mutables (which :func:`export_fix_subnet` writes) are
+    accepted and ignored: derived mutables follow their sources.
 
     Args:
         model (nn.Module): The supernet (e.g. an ``ImageClassifier`` with a
             searchable backbone).
         subnet (str | Path | dict): A subnet (any view of
-            :mod:`.subnet_file`) or a YAML / JSON file of it.
+            :mod:`.subnet_file`, values also as ``DumpChosen``) or a YAML /
+            JSON file of it.
         prefix (str): Stripped from module paths before matching keys.
     """
     chosen = load_subnet(subnet)
     groups = collect_mutables(model, prefix)
+    derived = collect_derived(model, prefix)
 
-    unknown = [k for k in chosen if k not in groups]
+    unknown = [k for k in chosen if k not in groups and k not in derived]
     if unknown:
         hints = ''.join(f'\n  {k!r}{_near(k, list(groups))}'
                         for k in unknown)
@@ -104,15 +153,16 @@ def load_fix_subnet(model: nn.Module,
 
     plan: List[Tuple[str, Searchable, Any]] = []
     for key, value in chosen.items():
-        for mutable in groups[key]:
+        for mutable in groups.get(key, ()):
             if mutable.is_fixed:
                 normalize = getattr(mutable, 'normalize_choice', None)
                 norm = normalize(value) if callable(normalize) else value
-                if to_plain(mutable.dump_chosen()) != to_plain(norm):
+                if to_plain(chosen_of(mutable.dump_chosen())) != \
+                        to_plain(norm):
                     raise SubnetError(
                         f'subnet key {key!r}: the mutable is already fixed '
-                        f'to {mutable.dump_chosen()!r}, cannot load '
-                        f'{value!r}')
+                        f'to {chosen_of(mutable.dump_chosen())!r}, cannot '
+                        f'load {value!r}')
                 continue
             plan.append((key, mutable, _check_choice(key, mutable, value)))
     for key, mutable, value in plan:
@@ -141,6 +191,12 @@ def export_fix_subnet(model: nn.Module,
                       ) -> Tuple[SubnetType, Optional[nn.Module]]:
     """The current choice of every mutable, and optionally a static model.
 
+    Every decision (a mutable, or the mutables sharing an alias) gives
+    ``key: DumpChosen(chosen, meta)``. As in the older toolbox, a derived
+    mutable whose source has no alias also gives an entry: under the
+    derived mutable's key, its (first such) source's dump.
+    :func:`load_fix_subnet` ignores these entries.
+
     Args:
         model (nn.Module): The supernet, with its current choices set (it
             is not modified).
@@ -150,32 +206,46 @@ def export_fix_subnet(model: nn.Module,
         prefix (str): Stripped from module paths in the keys.
 
     Returns:
-        tuple[dict, nn.Module | None]: ``{key: {'chosen': value}}`` and the
-        static model (None unless ``slice_weight``).
+        tuple[dict, nn.Module | None]: ``{key: DumpChosen}`` (each reads
+        as ``{'chosen': value}``) and the static model (None unless
+        ``slice_weight``).
+
+    Raises:
+        SubnetError: A mutable has no current choice, or mutables sharing
+            a key disagree.
     """
     subnet: SubnetType = OrderedDict()
     for key, members in collect_mutables(model, prefix).items():
-        values = [to_plain(m.dump_chosen()) for m in members]
+        dumps = [_dumped(key, m) for m in members]
+        values = [d.chosen for d in dumps]
         if any(v != values[0] for v in values[1:]):
             raise SubnetError(f'mutables sharing key {key!r} disagree: '
                               f'{values}')
-        if values[0] is None:
-            raise SubnetError(f'mutable {key!r} has no current choice; '
-                              'set one (e.g. with a mutator) first')
-        subnet[key] = {'chosen': values[0]}
+        subnet[key] = dumps[0]
+    for key, mutable in collect_derived(model, prefix).items():
+        if key in subnet:
+            continue
+        sources = getattr(mutable, 'ordered_source_mutables', None)
+        if sources is None:
+            sources = list(getattr(mutable, 'source_mutables', ()))
+        for source in sources:
+            if not getattr(source, 'alias', None):
+                subnet[key] = _dumped(key, source)
+                break
     if not slice_weight:
         return subnet, None
 
     static = copy.deepcopy(model)
     groups = collect_mutables(static, prefix)
-    for key, value in subnet.items():
-        for mutable in groups[key]:
+    for key, members in groups.items():
+        value = subnet[key].chosen
+        for mutable in members:
             if mutable.is_fixed:
                 continue
             try:
-                mutable.fix_chosen(value['chosen'])
+                mutable.fix_chosen(value)
             except (ValueError, MutableFixedError) as e:
-                raise SubnetError(f'cannot fix {key!r} to '
-                                  f"{value['chosen']!r}: {e}") from e
+                raise SubnetError(f'cannot fix {key!r} to {value!r}: '
+                                  f'{e}') from e
     _to_static(static)
     return subnet, static

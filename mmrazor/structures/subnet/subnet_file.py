@@ -8,7 +8,9 @@ sample, converted here and nowhere else:
 * ``'flat'``: ``{key: value}``; also ``{space_id: mask}`` (tensors and
   arrays become plain lists).
 * ``'chosen'``: ``{key: {'chosen': value}}``, the 1.x files and what the
-  mutators write.
+  mutators write; a ``'meta'`` next to ``'chosen'`` is ignored, and
+  :class:`~mmrazor.utils.typing.DumpChosen` values (what
+  ``export_fix_subnet`` returns) read as ``{'chosen': value}``.
 * ``'chosen_list'``: ``{key: {'chosen': [value]}}``, the 0.x files (e.g.
   ``stage_0_block_0: {chosen: [shuffle_7x7]}``); a one-element list of a
   choice name reads as that name, longer lists stay lists.
@@ -34,6 +36,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 import yaml
 
 from mmrazor.utils import atomic_write_bytes
+from mmrazor.utils.typing import DumpChosen
 
 #: The views a subnet can be read from and written to.
 VIEWS = ('flat', 'chosen', 'chosen_list', 'modules', 'channel_cfg', 'units')
@@ -66,8 +69,15 @@ def to_plain(value: Any) -> Any:
         value (Any): A choice (or a mapping / list holding choices).
 
     Returns:
-        Any: The same value made of dicts, lists and Python scalars.
+        Any: The same value made of dicts, lists and Python scalars; a
+        :class:`DumpChosen` becomes ``{'chosen': ...}`` (with ``'meta'``
+        when it has one).
     """
+    if isinstance(value, DumpChosen):
+        plain = {'chosen': to_plain(value.chosen)}
+        if value.meta is not None:
+            plain['meta'] = to_plain(value.meta)
+        return plain
     if isinstance(value, Mapping):
         return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -125,6 +135,19 @@ def _is_channel_entry(value: Any) -> bool:
         'out_channels' in value or 'in_channels' in value)
 
 
+def _undump(data: Mapping) -> Mapping:
+    """``data`` with :class:`DumpChosen` values read as ``{'chosen':
+    value}``."""
+    if not any(isinstance(v, DumpChosen) for v in data.values()):
+        return data
+    return {
+        k: {
+            'chosen': v.chosen
+        } if isinstance(v, DumpChosen) else v
+        for k, v in data.items()
+    }
+
+
 def detect_view(data: Mapping) -> str:
     """The view ``data`` is stored in (see :data:`VIEWS`).
 
@@ -141,6 +164,7 @@ def detect_view(data: Mapping) -> str:
     if not isinstance(data, Mapping):
         raise SubnetError(f'a subnet must be a mapping, got '
                           f'{type(data).__name__}')
+    data = _undump(data)
     units = data.get('channel_unit_cfg')
     if isinstance(units, Mapping) and 'units' in units:
         return 'units'
@@ -162,10 +186,13 @@ def detect_view(data: Mapping) -> str:
 
 
 def _unwrap(where: str, key: str, value: Any) -> Any:
-    """``{'chosen': v}`` -> ``v`` (a one-element list of a name -> the
+    """``{'chosen': v}`` (a ``'meta'`` next to it is ignored) or
+    ``DumpChosen(v, meta)`` -> ``v`` (a one-element list of a name -> the
     name); a plain value as it is."""
+    if isinstance(value, DumpChosen):
+        value = {'chosen': value.chosen}
     if isinstance(value, Mapping):
-        if set(value) != {'chosen'}:
+        if 'chosen' not in value or set(value) - {'chosen', 'meta'}:
             raise _fail(
                 where, key, f"expected {{'chosen': ...}} or a "
                 f'choice, got {dict(value)!r}')
@@ -197,6 +224,7 @@ def to_flat(data: Mapping,
             the key and the value).
     """
     view = view or detect_view(data)
+    data = _undump(data)
     flat: Dict[str, Any] = {}
     if view == 'units':
         cfg = data.get('channel_unit_cfg')

@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule
+from mmcv.cnn import ConvModule, build_norm_layer
 from mmengine.model import BaseModule
 
 from mmrazor.registry import MODELS
@@ -65,7 +65,7 @@ class DartsCell(nn.Module):
         prev_channels (int): Channels of the previous cell's output.
         channels (int): Channels of every node.
         prev_reduction (bool): Whether the previous cell reduced.
-        mixed_op_cfg (dict): Config of the mixed op on every edge.
+        mutable_cfg (dict): Config of the mutable on every edge.
         route_cfg (dict): Config of the input-edge choice of every node.
         norm_cfg (dict): Norm config of the preprocessing.
         act_cfg (dict): Activation config of the preprocessing.
@@ -73,7 +73,7 @@ class DartsCell(nn.Module):
 
     def __init__(self, cell_type: str, num_nodes: int,
                  prev_prev_channels: int, prev_channels: int, channels: int,
-                 prev_reduction: bool, mixed_op_cfg: Dict, route_cfg: Dict,
+                 prev_reduction: bool, mutable_cfg: Dict, route_cfg: Dict,
                  norm_cfg: Dict, act_cfg: Dict) -> None:
         super().__init__()
         if cell_type not in ('normal', 'reduce'):
@@ -99,7 +99,7 @@ class DartsCell(nn.Module):
             edges = OrderedDict()
             for src in range(node):
                 name = f'{cell_type}_n{node}_p{src}'
-                cfg = copy.deepcopy(mixed_op_cfg)
+                cfg = copy.deepcopy(mutable_cfg)
                 kwargs = dict(cfg.pop('module_kwargs', None) or {})
                 kwargs.update(
                     in_channels=channels,
@@ -122,16 +122,64 @@ class DartsCell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
+class DartsAuxiliaryHead(nn.Module):
+    """The auxiliary tower of DARTS (retraining), on a 8x8 feature map.
+
+    ReLU, 5x5 average pooling with stride 3 (to 2x2), 1x1 conv to
+    ``channels``, norm, ReLU, 2x2 conv to ``out_channels`` (to 1x1), norm,
+    ReLU. A classifier head turns its output into the auxiliary logits.
+
+    Args:
+        in_channels (int): Channels of the cell output it reads.
+        channels (int): Channels of the 1x1 conv.
+        out_channels (int): Channels of the output.
+        norm_cfg (dict): Norm config. Defaults to ``dict(type='BN')``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 channels: int,
+                 out_channels: int,
+                 norm_cfg: Dict = dict(type='BN')) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ReLU(),
+            nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
+            nn.Conv2d(in_channels, channels, 1, bias=False),
+            build_norm_layer(norm_cfg, channels)[1],
+            nn.ReLU(),
+            nn.Conv2d(channels, out_channels, 2, bias=False),
+            build_norm_layer(norm_cfg, out_channels)[1],
+            nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Auxiliary features, shape ``(N, out_channels, h, w)`` (1x1 on a
+        8x8 input)."""
+        return self.net(x)
+
+
 @MODELS.register_module()
 class DartsBackbone(BaseModule):
     """The DARTS search space: a stem and ``num_layers`` cells, reduction
     cells (stride 2, double channels) at 1/3 and 2/3 of the depth.
 
+    Every edge of a cell is built from ``mutable_cfg`` with
+    ``module_kwargs=dict(in_channels, out_channels, stride)`` and alias
+    ``{normal|reduce}_n{node}_p{input}``; every node from ``route_cfg``
+    with ``edges`` and alias ``{normal|reduce}_n{node}`` (the keys of the
+    published DARTS subnet files).
+
+    With ``auxliary=True`` (the 1.x spelling) a :class:`DartsAuxiliaryHead`
+    (``self.auxliary_module``) reads the output of cell ``2 * num_layers //
+    3`` (the second reduction cell); in training mode its output comes
+    first in the returned tuple, before the ``out_indices`` outputs.
+
     Args:
         in_channels (int): Image channels. Defaults to 3.
         base_channels (int): Node channels of the first cells. Defaults to
             16.
-        mixed_op_cfg (dict, optional): Mixed-op config of every edge.
+        mutable_cfg (dict, optional): Config of the mutable on every edge.
             Defaults to the eight DARTS ops in a ``DiffMutableOP``.
         route_cfg (dict, optional): Input-edge choice of every node.
             Defaults to a ``DiffChoiceRoute`` keeping 2 edges.
@@ -141,35 +189,57 @@ class DartsBackbone(BaseModule):
             base_channels``. Defaults to 3.
         out_indices (Sequence[int]): Cells whose outputs are returned.
             Defaults to the last one.
-        norm_cfg (dict): Norm config of stem and preprocessing. Defaults
-            to ``dict(type='BN')``.
+        auxliary (bool): Add the auxiliary head. Defaults to False.
+        aux_channels (int, optional): Channels of its 1x1 conv (DARTS:
+            128); required with ``auxliary``.
+        aux_out_channels (int, optional): Its output channels (DARTS: 768);
+            required with ``auxliary``.
+        norm_cfg (dict): Norm config of stem, preprocessing and auxiliary
+            head. Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation config. Defaults to ReLU.
         init_cfg (dict | list[dict], optional): Initialisation config.
+        mixed_op_cfg (dict, optional): Former name of ``mutable_cfg``;
+            give one of the two.
     """
 
     def __init__(self,
                  in_channels: int = 3,
                  base_channels: int = 16,
-                 mixed_op_cfg: Optional[Dict] = None,
+                 mutable_cfg: Optional[Dict] = None,
                  route_cfg: Optional[Dict] = None,
                  num_layers: int = 8,
                  num_nodes: int = 4,
                  stem_multiplier: int = 3,
                  out_indices: Optional[Sequence[int]] = None,
+                 auxliary: bool = False,
+                 aux_channels: Optional[int] = None,
+                 aux_out_channels: Optional[int] = None,
                  norm_cfg: Dict = dict(type='BN'),
                  act_cfg: Dict = dict(type='ReLU'),
-                 init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
+                 init_cfg: Optional[Union[Dict, List[Dict]]] = None,
+                 mixed_op_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        mixed_op_cfg = DARTS_MIXED_OP_CFG if mixed_op_cfg is None \
-            else mixed_op_cfg
+        if mutable_cfg is not None and mixed_op_cfg is not None:
+            raise ValueError('DartsBackbone got both mutable_cfg and '
+                             'mixed_op_cfg (its former name); give one')
+        if mutable_cfg is None:
+            mutable_cfg = mixed_op_cfg
+        mutable_cfg = DARTS_MIXED_OP_CFG if mutable_cfg is None \
+            else mutable_cfg
         route_cfg = DARTS_ROUTE_CFG if route_cfg is None else route_cfg
         out_indices = (num_layers - 1, ) if out_indices is None \
             else tuple(out_indices)
         for i in out_indices:
-            if not 0 <= i < num_layers:
-                raise ValueError(f'out_indices entry {i} is out of range '
+            if not isinstance(i, int) or not 0 <= i < num_layers:
+                raise ValueError(f'out_indices entry {i!r} is out of range '
                                  f'for {num_layers} cells')
+        if auxliary and (aux_channels is None or aux_out_channels is None):
+            raise ValueError('auxliary=True needs aux_channels and '
+                             f'aux_out_channels, got {aux_channels!r} and '
+                             f'{aux_out_channels!r}')
         self.out_indices = out_indices
+        self.num_layers = num_layers
+        self.auxliary = auxliary
 
         stem_channels = stem_multiplier * base_channels
         self.stem = ConvModule(
@@ -185,23 +255,42 @@ class DartsBackbone(BaseModule):
             base_channels
         prev_reduction = False
         self.cells = nn.ModuleList()
+        self.auxliary_indice: Optional[int] = None
         for i in range(num_layers):
             reduction = i in reductions
             if reduction:
                 channels *= 2
             cell = DartsCell('reduce' if reduction else 'normal', num_nodes,
                              prev_prev, prev, channels, prev_reduction,
-                             mixed_op_cfg, route_cfg, norm_cfg, act_cfg)
+                             mutable_cfg, route_cfg, norm_cfg, act_cfg)
             self.cells.append(cell)
             prev_prev, prev = prev, cell.out_channels
             prev_reduction = reduction
+            if auxliary and i == 2 * num_layers // 3:
+                self.auxliary_indice = i
+                self.auxliary_module = DartsAuxiliaryHead(
+                    prev, aux_channels, aux_out_channels, norm_cfg)
         self.out_channels = prev
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Stem and cells.
+
+        Args:
+            x (Tensor): Images, shape ``(N, in_channels, H, W)``.
+
+        Returns:
+            tuple[Tensor]: In training mode with the auxiliary head, its
+            output first; then the outputs of the ``out_indices`` cells.
+        """
         s0 = s1 = self.stem(x)
         outs = []
+        aux = None
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1)
             if i in self.out_indices:
                 outs.append(s1)
+            if i == self.auxliary_indice and self.training:
+                aux = self.auxliary_module(s1)
+        if aux is not None:
+            outs.insert(0, aux)
         return tuple(outs)

@@ -1,5 +1,4 @@
 """The ShuffleNetV2 single-path one-shot search space (SPOS)."""
-import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -10,6 +9,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmrazor.registry import MODELS
 from mmrazor.utils import make_divisible
+from .utils import build_block_mutable, has_pretrained_init, shufflenet_init
 
 #: The standard SPOS block: one of four ShuffleNetV2 blocks.
 SPOS_MUTABLE_CFG: Dict = dict(
@@ -54,8 +54,9 @@ class SearchableShuffleNetV2(BaseModule):
             1024.
         out_indices (Sequence[int], optional): Outputs to return: ``i <
             num_stages`` the stage outputs, ``num_stages`` (4) the last
-            conv. Defaults to the last conv, ``(4,)`` for SPOS (the last
-            stage without ``with_last_layer``).
+            conv (which needs ``with_last_layer``). Defaults to
+            ``(num_stages,)``, the last conv (``(4,)`` for SPOS): without
+            the last layer, give ``out_indices`` explicitly.
         frozen_stages (int): Stages (with the stem) to freeze; -1 freezes
             nothing. Defaults to -1.
         with_last_layer (bool): Build the last 1x1 conv. Defaults to True.
@@ -69,6 +70,16 @@ class SearchableShuffleNetV2(BaseModule):
             False.
         in_channels (int): Channels of the input images. Defaults to 3.
         init_cfg (dict | list[dict], optional): Initialisation config.
+            Unless it loads a checkpoint (``'Pretrained'``),
+            :meth:`init_weights` ends with the ShuffleNet initialisation.
+
+    ``arch_setting`` is also kept as ``self.arch_setting``. Each block is
+    built from its stage's ``mutable_cfg`` with ``module_kwargs=dict(
+    in_channels, out_channels, stride)`` (the 1.x contract, so any mutable
+    taking ``module_kwargs`` fits); ``conv_cfg``, ``norm_cfg``, ``act_cfg``
+    and ``with_cp`` apply to the stem and the last conv, and reach the
+    blocks as defaults of the mutable's candidate configs (for candidates
+    whose class takes them and that do not set them).
     """
 
     def __init__(self,
@@ -91,16 +102,18 @@ class SearchableShuffleNetV2(BaseModule):
             else arch_setting
         num_stages = len(arch_setting)
         if out_indices is None:
-            out_indices = (num_stages if with_last_layer else num_stages - 1,
-                           )
+            out_indices = (num_stages, )
+        num_outputs = num_stages + 1 if with_last_layer else num_stages
         for i in out_indices:
-            if not 0 <= i <= num_stages or (i == num_stages
-                                            and not with_last_layer):
-                raise ValueError(f'out_indices entry {i} is out of range '
-                                 f'for {num_stages} stages')
+            if not isinstance(i, int) or not 0 <= i < num_outputs:
+                hint = '' if with_last_layer else \
+                    f' (index {num_stages}, the last layer, needs ' \
+                    'with_last_layer=True)'
+                raise ValueError(f'out_indices entry {i!r} is not in '
+                                 f'[0, {num_outputs - 1}]{hint}')
         if frozen_stages not in range(-1, num_stages + 1):
             raise ValueError(f'frozen_stages must be in [-1, {num_stages}]'
-                             f', got {frozen_stages}')
+                             f', got {frozen_stages!r}')
         self.out_indices = tuple(out_indices)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
@@ -117,11 +130,12 @@ class SearchableShuffleNetV2(BaseModule):
             act_cfg=act_cfg)
         in_channels = 16 * stem_multiplier  # from here: a block's input
 
-        block_kwargs = dict(
+        block_defaults = dict(
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg,
             with_cp=with_cp)
+        self.arch_setting = [list(stage) for stage in arch_setting]
         self.layers = nn.ModuleList()
         for stage in arch_setting:
             if len(stage) == 2:
@@ -136,15 +150,10 @@ class SearchableShuffleNetV2(BaseModule):
             out_channels = make_divisible(channels * widen_factor, 2)
             blocks = []
             for b in range(num_blocks):
-                cfg = copy.deepcopy(dict(mutable_cfg))
-                kwargs = dict(block_kwargs)
-                kwargs.update(cfg.get('module_kwargs') or {})
-                kwargs.update(
-                    in_channels=in_channels,
-                    out_channels=out_channels,
-                    stride=2 if b == 0 else 1)
-                cfg['module_kwargs'] = kwargs
-                blocks.append(MODELS.build(cfg))
+                blocks.append(
+                    build_block_mutable(mutable_cfg, in_channels,
+                                        out_channels, 2 if b == 0 else 1,
+                                        block_defaults))
                 in_channels = out_channels
             self.layers.append(nn.Sequential(*blocks))
 
@@ -157,6 +166,17 @@ class SearchableShuffleNetV2(BaseModule):
                 norm_cfg=norm_cfg,
                 act_cfg=act_cfg)
 
+    def init_weights(self) -> None:
+        """Initialise: ``init_cfg`` first (and the blocks' own
+        ``init_weights``); then, unless ``init_cfg`` loaded a checkpoint,
+        the ShuffleNet initialisation of every conv and norm layer (see
+        :func:`shufflenet_init`)."""
+        already = self.is_init
+        super().init_weights()
+        if already or has_pretrained_init(self.init_cfg):
+            return
+        shufflenet_init(self, stem='conv1')
+
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
             return
@@ -168,7 +188,14 @@ class SearchableShuffleNetV2(BaseModule):
 
     def train(self, mode: bool = True) -> 'SearchableShuffleNetV2':
         """Set training mode, keeping frozen stages (and norms with
-        ``norm_eval``) in eval mode."""
+        ``norm_eval``) in eval mode.
+
+        Args:
+            mode (bool): Training (True) or evaluation (False) mode.
+
+        Returns:
+            SearchableShuffleNetV2: The backbone itself.
+        """
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -178,6 +205,14 @@ class SearchableShuffleNetV2(BaseModule):
         return self
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Stem, stages and (with ``with_last_layer``) the last conv.
+
+        Args:
+            x (Tensor): Images, shape ``(N, in_channels, H, W)``.
+
+        Returns:
+            tuple[Tensor]: The outputs named by ``out_indices``.
+        """
         x = self.conv1(x)
         outs = []
         for i, layer in enumerate(self.layers):

@@ -1,4 +1,6 @@
 """A Sequential whose depth follows a mutable."""
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -14,6 +16,9 @@ class DynamicSequential(nn.Sequential, DynamicMixin):
     Mutable attribute: ``'depth'`` (a value mutable of ints in
     ``[1, len(self)]``). For resource estimators: ``active_depth`` (int);
     only the first ``active_depth`` children run.
+
+    As in MMRazor 1.x, :meth:`convert_from` turns a plain ``nn.Sequential``
+    into one, and :meth:`to_static_op` needs the depth fixed first.
     """
 
     mutable_attr_names = ('depth', )
@@ -21,6 +26,24 @@ class DynamicSequential(nn.Sequential, DynamicMixin):
     def __init__(self, *args: nn.Module) -> None:
         super().__init__(*args)
         self._init_mutable_attrs()
+
+    @classmethod
+    def convert_from(cls, module: nn.Sequential) -> 'DynamicSequential':
+        """A dynamic sequential over the same modules as ``module``.
+
+        The children are shared, not copied, and keep their names; no
+        mutable is registered yet (all of them run).
+
+        Args:
+            module (nn.Sequential): The static container.
+
+        Returns:
+            DynamicSequential: The dynamic container.
+        """
+        if not isinstance(module, nn.Sequential):
+            raise TypeError('DynamicSequential.convert_from needs an '
+                            f'nn.Sequential, got {type(module).__name__}')
+        return cls(OrderedDict(module.named_children()))
 
     def _check_mutable_attr(self, name: str, mutable: BaseMutable) -> None:
         for depth in mutable.choices:
@@ -59,5 +82,22 @@ class DynamicSequential(nn.Sequential, DynamicMixin):
     def to_static_op(self) -> nn.Sequential:
         """A plain ``nn.Sequential`` of the first ``active_depth`` modules
         (the modules themselves, not copies; an exporter converts them
-        too)."""
-        return nn.Sequential(*self._blocks()[:self.active_depth])
+        too), under their names.
+
+        Returns:
+            nn.Sequential: The static container.
+
+        Raises:
+            RuntimeError: The depth mutable is not fixed (fix it, e.g. with
+                ``mutable.fix_chosen(...)`` or ``load_fix_subnet``, first).
+        """
+        mutable = self.get_mutable_attr('depth')
+        if mutable is not None and not mutable.is_fixed:
+            raise RuntimeError(
+                'DynamicSequential.to_static_op needs its depth mutable '
+                f'fixed first; it is not (current choice '
+                f'{mutable.current_choice!r})')
+        names = [name for name in self._modules if name != 'mutable_attrs']
+        kept = names[:self.active_depth]
+        return nn.Sequential(
+            OrderedDict((name, self._modules[name]) for name in kept))

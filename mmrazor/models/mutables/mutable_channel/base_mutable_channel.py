@@ -1,13 +1,17 @@
 """The base of channel mutables: a searchable channel count with a mask."""
 from abc import abstractmethod
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from mmrazor.utils import make_divisible
 from ..base_mutable import BaseMutable
-from ..derived_mutable import DerivedMethodMixin, DerivedMutable
+from ..derived_mutable import (DEFAULT_DIVISOR, DerivedMethodMixin,
+                               DerivedMutable, _check_divisor,
+                               _concat_choice_fn, _concat_mask_fn,
+                               _sources_of)
+from ..mutable_value import MutableValue, OneShotMutableValue
 
 Number = Union[int, float]
 
@@ -48,23 +52,45 @@ class ChannelDerivationMixin(DerivedMethodMixin):
 
     * ``m * e`` with an int ``e``: each channel becomes ``e`` channels (the
       mask is ``current_mask`` with every flag repeated ``e`` times);
-    * ``m * ratio`` with a float or a :class:`MutableValue` (an expand
-      ratio): the first ``int(choice * ratio)`` channels of a layer of
-      ``int(num_channels * max(ratio))`` channels;
-    * ``m // r`` and ``m // (r, divisor)``: the first ``choice // r`` (or
-      ``make_divisible(choice / r, divisor)``) channels of a layer of
-      ``num_channels // min(r)`` (or the rounded) channels;
+    * ``m * ratio`` with a float or a :class:`OneShotMutableValue` (a
+      searched expand ratio): the first ``int(choice * ratio)`` channels of
+      a layer of ``int(num_channels * max(ratio))`` channels. A plain
+      :class:`MutableValue` is refused (``TypeError``), as in the older
+      toolbox: a searched ratio is a one-shot value;
+    * ``m // r`` and ``m // (r, divisor)``: the first
+      ``make_divisible(choice / r, divisor)`` channels (``divisor``
+      defaults to 8; with 1, ``choice // r``) of a layer of
+      ``make_divisible(num_channels / min(r), divisor)`` channels;
     * :func:`concat_channel_mutables`: the concatenation of the masks.
 
     ``+`` and ``-`` give value-only derived mutables (no mask). Users need
     ``num_channels`` and ``current_mask``.
     """
 
+    _is_channel_mutable = True
+
+    def _check_factor(self, other: object) -> None:
+        if isinstance(other, MutableValue) and not isinstance(
+                other, OneShotMutableValue):
+            raise TypeError(
+                f'cannot multiply {type(self).__name__} by a '
+                f'{type(other).__name__} ({other!r}): a channel mutable is '
+                'multiplied by an int, a float or a OneShotMutableValue '
+                '(a searched expand ratio)')
+
+    def __mul__(self, other: Union[Number, BaseMutable]) -> DerivedMutable:
+        self._check_factor(other)
+        return super().__mul__(other)
+
+    def __rmul__(self, other: Union[Number, BaseMutable]) -> DerivedMutable:
+        self._check_factor(other)
+        return super().__mul__(other)
+
     def _with_mask(self, derived: DerivedMutable,
                    mask_fn_of) -> 'DerivedChannelMutable':
         channel = DerivedChannelMutable(
             choice_fn=derived.choice_fn,
-            source_mutables=derived.source_mutables)
+            source_mutables=derived.ordered_source_mutables)
         channel.mask_fn = mask_fn_of(channel)
         return channel
 
@@ -73,16 +99,17 @@ class ChannelDerivationMixin(DerivedMethodMixin):
         return self._with_mask(super().derive_same_mutable(),
                                lambda new: (lambda: self.current_mask))
 
-    def derive_expand_mutable(self, expand: Union[Number, BaseMutable]
+    def derive_expand_mutable(self, expand_ratio: Union[Number, BaseMutable]
                               ) -> 'DerivedChannelMutable':
-        """``self * expand`` with a mask (see the class docstring).
+        """``self * expand_ratio`` with a mask (see the class docstring).
 
         Args:
-            expand (int | float | BaseMutable): The factor.
+            expand_ratio (int | float | BaseMutable): The factor.
 
         Returns:
-            DerivedChannelMutable: Follows ``self`` (and ``expand``).
+            DerivedChannelMutable: Follows ``self`` (and ``expand_ratio``).
         """
+        expand = expand_ratio
         derived = super().derive_expand_mutable(expand)
         if isinstance(expand, int) and not isinstance(expand, bool):
             return self._with_mask(
@@ -95,17 +122,19 @@ class ChannelDerivationMixin(DerivedMethodMixin):
 
     def derive_divide_mutable(self,
                               ratio: Union[Number, BaseMutable],
-                              divisor: int = 1) -> 'DerivedChannelMutable':
-        """``self // ratio`` (or ``make_divisible(self / ratio, divisor)``)
-        with a first-k mask.
+                              divisor: int = DEFAULT_DIVISOR
+                              ) -> 'DerivedChannelMutable':
+        """``make_divisible(self / ratio, divisor)`` with a first-k mask.
 
         Args:
             ratio (int | float | BaseMutable): The divisor of the value.
-            divisor (int): Round to a multiple of it. Defaults to 1.
+            divisor (int): Round to a multiple of it; with 1 the value is
+                ``self // ratio``. Defaults to 8.
 
         Returns:
             DerivedChannelMutable: Follows ``self`` (and ``ratio``).
         """
+        _check_divisor(divisor)
         derived = super().derive_divide_mutable(ratio, divisor)
         smallest = _smallest(ratio)
         if divisor == 1:
@@ -156,7 +185,9 @@ class MutableChannel(ChannelDerivationMixin, BaseMutable):
         return int(np.count_nonzero(self.current_mask.numpy()))
 
     def extra_repr(self) -> str:
-        return (f'num_channels={self.num_channels}, ' + super().extra_repr())
+        return (f'num_channels={self.num_channels}, '
+                f'activated_channels={self.activated_channels}' +
+                self._repr_suffix())
 
 
 class DerivedChannelMutable(ChannelDerivationMixin, DerivedMutable):
@@ -193,35 +224,25 @@ def concat_channel_mutables(mutables: Sequence[Union[MutableChannel,
     Returns:
         DerivedChannelMutable: Its value is the sum of the active channels,
         its mask the concatenation of the masks.
+
+    Raises:
+        ValueError: ``mutables`` is empty.
+        TypeError: One of ``mutables`` carries no channel mask.
     """
     mutables = list(mutables)
     if not mutables:
         raise ValueError('concat_channel_mutables needs at least one mutable')
     for i, m in enumerate(mutables):
-        if not isinstance(m, BaseMutable) or not hasattr(m, 'current_mask'):
+        if isinstance(m, DerivedMutable):
+            has_mask = m.mask_fn is not None
+        else:
+            has_mask = isinstance(m, BaseMutable) and hasattr(
+                m, 'current_mask')
+        if not has_mask:
             raise TypeError(f'mutables[{i}] ({type(m).__name__}) is not a '
                             'channel mutable with a mask')
-        if isinstance(m, DerivedMutable) and m.mask_fn is None:
-            raise TypeError(f'mutables[{i}] is a DerivedMutable without a '
-                            'mask')
-
-    sources: List[BaseMutable] = []
-    for m in mutables:
-        own = m.source_mutables if isinstance(m, DerivedMutable) else [m]
-        for s in own:
-            if all(s is not f for f in sources):
-                sources.append(s)
-
-    def choice_fn() -> int:
-        return sum(int(m.current_choice) for m in mutables)
-
-    def mask_fn() -> torch.Tensor:
-        return torch.from_numpy(
-            np.concatenate([m.current_mask.numpy() for m in mutables]))
-
     return DerivedChannelMutable(
-        choice_fn=choice_fn,
-        mask_fn=mask_fn,
-        source_mutables=sources,
+        choice_fn=_concat_choice_fn(mutables),
+        mask_fn=_concat_mask_fn(mutables),
+        source_mutables=_sources_of(*mutables),
         alias=alias)
-

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from mmrazor.registry import MODELS
+from mmrazor.utils.typing import DumpChosen
 from ..base_mutable import BaseMutable, MutableFixedError
 
 UnitChoice = Union[int, float, Sequence[bool], np.ndarray, torch.Tensor,
@@ -102,7 +103,7 @@ class MutableChannelUnit(BaseMutable):
         """The allowed count nearest to ``count`` (the larger on a tie)."""
         return min(self._choices, key=lambda c: (abs(c - count), -c))
 
-    def mask_of(self, choice: UnitChoice) -> np.ndarray:
+    def mask_of(self, choice: Union[UnitChoice, DumpChosen]) -> np.ndarray:
         """The keep-mask a choice stands for.
 
         Args:
@@ -116,6 +117,8 @@ class MutableChannelUnit(BaseMutable):
                 (the message names the group and the valid counts).
         """
         n, name = self.num_units, self.name
+        if isinstance(choice, DumpChosen):
+            choice = choice.chosen
         if isinstance(choice, dict):
             if 'chosen' not in choice:
                 raise ValueError(f'{name}: expected {{chosen: ...}}, got '
@@ -161,14 +164,15 @@ class MutableChannelUnit(BaseMutable):
         """
         self.check_not_fixed()
         if chosen is not None:
-            self.current_choice = chosen
+            self.current_choice = self.unwrap_chosen(chosen)
         self.is_fixed = True
 
-    def dump_chosen(self) -> Union[int, List[bool]]:
-        """The kept-unit count when the leading units are kept, else the
-        mask as a list of bools."""
+    def dump_chosen(self) -> DumpChosen:
+        """The decision: the kept-unit count when the leading units are
+        kept, else the mask as a list of bools (``meta``: the choices)."""
         k = self.current_choice
-        return k if self._mask[:k].all() else self._mask.tolist()
+        chosen = k if self._mask[:k].all() else self._mask.tolist()
+        return DumpChosen(chosen=chosen, meta=dict(all_choices=self.choices))
 
     def extra_repr(self) -> str:
         return (f'name={self.name!r}, kept={self.current_choice}/'

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from mmrazor.registry import MODELS
-from ..base_mutable import MutableFixedError
+from ..base_mutable import DumpChosen, InvalidChoiceError, MutableFixedError
 from .base_mutable_channel import MutableChannel
 
 MaskLike = Union[torch.Tensor, Sequence[bool]]
@@ -38,19 +38,20 @@ class SimpleMutableChannel(MutableChannel):
         mask = torch.as_tensor(mask).detach().cpu()
         if mask.dtype != torch.bool:
             if mask.is_floating_point():
-                raise ValueError(f'{self._name()}: a mask must hold bools or '
-                                 f'0/1, got dtype {mask.dtype}')
+                raise InvalidChoiceError(
+                    f'{self._name()}: a mask must hold bools or 0/1, got '
+                    f'dtype {mask.dtype}')
             if ((mask != 0) & (mask != 1)).any():
-                raise ValueError(f'{self._name()}: a mask must hold bools '
-                                 'or 0/1')
+                raise InvalidChoiceError(
+                    f'{self._name()}: a mask must hold bools or 0/1')
             mask = mask.bool()
         if mask.shape != (self.num_channels, ):
-            raise ValueError(f'{self._name()}: mask of shape '
-                             f'{tuple(mask.shape)} does not fit '
-                             f'{self.num_channels} channels')
+            raise InvalidChoiceError(
+                f'{self._name()}: mask of shape {tuple(mask.shape)} does '
+                f'not fit {self.num_channels} channels')
         if not mask.any():
-            raise ValueError(f'{self._name()}: a mask must keep at least '
-                             'one channel')
+            raise InvalidChoiceError(
+                f'{self._name()}: a mask must keep at least one channel')
         return mask.clone()
 
     @property
@@ -80,8 +81,9 @@ class SimpleMutableChannel(MutableChannel):
         if isinstance(choice, int) and not isinstance(choice, bool):
             # A count keeps the first `choice` channels.
             if not 1 <= choice <= self.num_channels:
-                raise ValueError(f'{self._name()}: {choice} channels is not '
-                                 f'in [1, {self.num_channels}]')
+                raise InvalidChoiceError(
+                    f'{self._name()}: {choice} channels is not in '
+                    f'[1, {self.num_channels}]')
             choice = torch.arange(self.num_channels) < choice
         self.set_mask(choice)
 
@@ -104,14 +106,23 @@ class SimpleMutableChannel(MutableChannel):
 
         Args:
             chosen (Tensor | Sequence[bool] | int, optional): The mask (as
-                dumped by :meth:`dump_chosen`) or a count of leading
-                channels. Defaults to the current mask.
+                dumped by :meth:`dump_chosen`, also as a
+                :class:`DumpChosen`) or a count of leading channels.
+                Defaults to the current mask.
         """
         self.check_not_fixed()
+        chosen = self.unwrap_chosen(chosen)
         if chosen is not None:
             self.current_choice = chosen
         self.is_fixed = True
 
-    def dump_chosen(self) -> List[bool]:
-        """The mask as a list of bools."""
-        return self._mask.tolist()
+    def dump_chosen(self) -> DumpChosen:
+        """The current mask.
+
+        Returns:
+            DumpChosen: ``chosen`` is the mask as a list of bools; ``meta``
+            holds ``num_channels``.
+        """
+        return DumpChosen(
+            chosen=self._mask.tolist(),
+            meta=dict(num_channels=self.num_channels))

@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 
 from mmrazor.registry import MODELS
-from ..base_mutable import BaseMutable, MutableFixedError
+from ..base_mutable import (BaseMutable, DumpChosen, InvalidChoiceError,
+                            MutableFixedError)
 
 CandidatesType = Union[Mapping[str, Union[Dict, nn.Module]], nn.ModuleDict]
 ChoiceType = Union[str, List[str]]
@@ -62,16 +63,18 @@ class MutableModule(BaseMutable):
       alias: mutables sharing it are one decision.
 
     With ``num_chosen == 1`` a choice is a candidate name; with more, it is
-    a list of ``num_chosen`` distinct names whose outputs are summed.
-    A choice of ``None`` means "no decision yet" (every candidate runs).
+    a list of ``num_chosen`` distinct names whose outputs are summed; with
+    ``num_chosen=None`` it is a list of any number (at least one) of
+    distinct names. A choice of ``None`` means "no decision yet" (every
+    candidate runs).
 
     Subclasses set ``self.candidates`` (an ``nn.ModuleDict``) and
     implement ``forward``.
 
     Args:
         space_id (str, optional): Older name of ``alias``.
-        num_chosen (int): How many candidates one decision keeps.
-            Defaults to 1.
+        num_chosen (int, optional): How many candidates one decision keeps;
+            None for any number. Defaults to 1.
         init_cfg (dict, optional): mmengine initialisation config.
         module_kwargs (dict, optional): Keyword arguments for building
             every candidate from its config.
@@ -82,7 +85,7 @@ class MutableModule(BaseMutable):
 
     def __init__(self,
                  space_id: Optional[str] = None,
-                 num_chosen: int = 1,
+                 num_chosen: Optional[int] = 1,
                  init_cfg: Optional[Dict] = None,
                  module_kwargs: Optional[Dict] = None,
                  alias: Optional[str] = None) -> None:
@@ -92,9 +95,10 @@ class MutableModule(BaseMutable):
         super().__init__(
             alias=alias if alias is not None else space_id,
             init_cfg=init_cfg)
-        if not isinstance(num_chosen, int) or num_chosen < 1:
-            raise ValueError(f'num_chosen must be a positive int, got '
-                             f'{num_chosen!r}')
+        if num_chosen is not None and (not isinstance(num_chosen, int)
+                                       or num_chosen < 1):
+            raise ValueError(f'num_chosen must be a positive int or None, '
+                             f'got {num_chosen!r}')
         self.num_chosen = num_chosen
         self.module_kwargs = dict(module_kwargs or {})
         self._current_choice: Optional[ChoiceType] = None
@@ -125,35 +129,55 @@ class MutableModule(BaseMutable):
         """Turn ``choice`` into the canonical form (name or list of names).
 
         A one-element list is accepted for ``num_chosen == 1`` (the older
-        subnet files store ``chosen: [name]``).
+        subnet files store ``chosen: [name]``); with ``num_chosen=None`` a
+        single name reads as a one-element list.
         """
         if isinstance(choice, (list, tuple)):
             names = list(choice)
             if self.num_chosen == 1 and len(names) == 1:
                 return names[0]
             return names
+        if self.num_chosen is None and choice is not None:
+            return [choice]
         return choice
 
     def validate_choice(self, choice: Any) -> None:
-        """Raise ``ValueError`` naming ``choice`` if it is not valid.
+        """Raise :class:`InvalidChoiceError` naming ``choice`` if it is not
+        valid.
 
         Args:
             choice (str | list[str]): A name, or ``num_chosen`` names.
         """
+        if choice is None:
+            raise InvalidChoiceError(f'{self._name()}: no choice given '
+                                     f'(valid choices: {self.choices!r})')
         choice = self.normalize_choice(choice)
         names = choice if isinstance(choice, list) else [choice]
-        if len(names) != self.num_chosen:
-            raise ValueError(
+        if self.num_chosen is None:
+            if not names:
+                raise InvalidChoiceError(
+                    f'{self._name()} keeps at least one candidate, got '
+                    f'{choice!r}')
+        elif len(names) != self.num_chosen:
+            raise InvalidChoiceError(
                 f'{self._name()} keeps {self.num_chosen} candidate(s), '
                 f'got {choice!r}')
         if len(set(map(repr, names))) != len(names):
-            raise ValueError(f'{self._name()}: repeated names in '
-                             f'{choice!r}')
+            raise InvalidChoiceError(f'{self._name()}: repeated names in '
+                                     f'{choice!r}')
         for name in names:
-            if name not in self.candidates:
-                raise ValueError(f'{name!r} is not a choice of '
-                                 f'{self._name()}; valid choices: '
-                                 f'{self.choices!r}')
+            if not isinstance(name, str) or name not in self.candidates:
+                raise InvalidChoiceError(f'{name!r} is not a choice of '
+                                         f'{self._name()}; valid choices: '
+                                         f'{self.choices!r}')
+
+    @property
+    def num_kept(self) -> int:
+        """How many candidates a sampled (or strongest) choice keeps:
+        ``num_chosen``, or at most 2 when it is None."""
+        if self.num_chosen is None:
+            return min(2, len(self.candidates))
+        return self.num_chosen
 
     @property
     def current_choice(self) -> Optional[ChoiceType]:
@@ -181,22 +205,23 @@ class MutableModule(BaseMutable):
         return list(choice) if isinstance(choice, list) else [choice]
 
     def random_choice(self) -> ChoiceType:
-        """A uniformly random choice (``num_chosen`` distinct names)."""
-        names = random.sample(self.choices, self.num_chosen)
+        """A uniformly random choice (:attr:`num_kept` distinct names)."""
+        names = random.sample(self.choices, self.num_kept)
         return names[0] if self.num_chosen == 1 else names
 
     def fix_chosen(self, chosen: ChoiceType) -> None:
         """Keep only the chosen candidate(s) and make the choice permanent.
 
         Args:
-            chosen (str | list[str]): The choice.
+            chosen (str | list[str]): The choice (also as a
+                :class:`DumpChosen` or ``{'chosen': ...}``).
 
         Raises:
             MutableFixedError: Already fixed.
-            ValueError: ``chosen`` is not a valid choice.
+            InvalidChoiceError: ``chosen`` is not a valid choice.
         """
         self.check_not_fixed()
-        chosen = self.normalize_choice(chosen)
+        chosen = self.normalize_choice(self.unwrap_chosen(chosen))
         self.validate_choice(chosen)
         keep = self.chosen_names(chosen)
         for name in list(self.candidates.keys()):
@@ -205,10 +230,24 @@ class MutableModule(BaseMutable):
         self._current_choice = chosen
         self.is_fixed = True
 
-    def dump_chosen(self) -> Optional[ChoiceType]:
-        """The current choice as plain data (name or list of names)."""
+    def dump_chosen(self) -> DumpChosen:
+        """The current choice.
+
+        Returns:
+            DumpChosen: ``chosen`` is the name (or list of names);
+            ``meta['all_choices']`` the candidate names.
+
+        Raises:
+            InvalidChoiceError: There is no current choice yet.
+        """
         choice = self.current_choice
-        return list(choice) if isinstance(choice, list) else choice
+        if choice is None:
+            raise InvalidChoiceError(
+                f'{self._name()} has no current choice to dump; set '
+                'current_choice (e.g. with a mutator) or fix it first')
+        return DumpChosen(
+            chosen=list(choice) if isinstance(choice, list) else choice,
+            meta=dict(all_choices=self.choices))
 
     # ------------------------------------------------- older mask API
     def build_choice_mask(self) -> torch.Tensor:

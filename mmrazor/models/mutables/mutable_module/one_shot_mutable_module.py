@@ -100,7 +100,18 @@ class OneShotMutableOP(OneShotMutableModule):
         return self._run(x, self.chosen_names())
 
     def forward_choice(self, x: Any, choice: ChoiceType) -> Any:
-        return self._run(x, self.chosen_names(choice))
+        """Forward of the candidate(s) of ``choice``.
+
+        Args:
+            x (Any): The input.
+            choice (str | list[str]): A valid choice (not None: use
+                :meth:`forward_all` to run every candidate).
+
+        Raises:
+            InvalidChoiceError: ``choice`` is None or not a valid choice.
+        """
+        self.validate_choice(choice)
+        return self._run(x, self.chosen_names(self.normalize_choice(choice)))
 
     def forward_all(self, x: Any) -> Any:
         return self._run(x, self.choices)
