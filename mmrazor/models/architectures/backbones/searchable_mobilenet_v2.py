@@ -7,14 +7,13 @@ import torch
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmrazor.models.mutables import OneShotMutableChannel, OneShotMutableValue
 from mmrazor.models.ops import MBBlock
 from mmrazor.registry import MODELS
 from mmrazor.utils import make_divisible
 from ..dynamic_ops import make_conv_module_dynamic, make_mb_block_dynamic
-from .utils import build_block_mutable
+from .utils import FrozenStagesMixin, build_block_mutable
 
 #: The 1.x default initialisation of the block-mutable form.
 _MUTABLE_FORM_INIT_CFG: List[Dict] = [
@@ -56,7 +55,7 @@ def _arch_setting_form(arch_setting: Optional[Sequence[Sequence]]) -> str:
 
 
 @MODELS.register_module()
-class SearchableMobileNetV2(BaseModule):
+class SearchableMobileNetV2(FrozenStagesMixin, BaseModule):
     """MobileNetV2 as a supernet, in one of two forms chosen by
     ``arch_setting``.
 
@@ -315,32 +314,6 @@ class SearchableMobileNetV2(BaseModule):
         if self.form == 'mutable':
             return [getattr(self, name) for name in self.layer_names]
         return list(self.layers)
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        for module in [self.conv1] + self.stages()[:self.frozen_stages]:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'SearchableMobileNetV2':
-        """Set training mode, keeping frozen stages (and norm layers with
-        ``norm_eval``) in eval mode.
-
-        Args:
-            mode (bool): Training (True) or evaluation (False) mode.
-
-        Returns:
-            SearchableMobileNetV2: The backbone itself.
-        """
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Stem, stages and final conv.

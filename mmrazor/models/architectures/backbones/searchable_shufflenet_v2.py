@@ -5,11 +5,11 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmrazor.registry import MODELS
 from mmrazor.utils import make_divisible
-from .utils import build_block_mutable, has_pretrained_init, shufflenet_init
+from .utils import (FrozenStagesMixin, build_block_mutable,
+                    has_pretrained_init, shufflenet_init)
 
 #: The standard SPOS block: one of four ShuffleNetV2 blocks.
 SPOS_MUTABLE_CFG: Dict = dict(
@@ -30,7 +30,7 @@ SPOS_ARCH_SETTING: List[list] = [
 
 
 @MODELS.register_module()
-class SearchableShuffleNetV2(BaseModule):
+class SearchableShuffleNetV2(FrozenStagesMixin, BaseModule):
     """The ShuffleNetV2 search space of Single Path One-Shot NAS.
 
     A 3x3 stride-2 stem conv to ``16 * stem_multiplier`` channels (no
@@ -177,32 +177,9 @@ class SearchableShuffleNetV2(BaseModule):
             return
         shufflenet_init(self, stem='conv1')
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.conv1] + list(self.layers[:self.frozen_stages])
-        for module in frozen:
-            module.eval()
-            for p in module.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'SearchableShuffleNetV2':
-        """Set training mode, keeping frozen stages (and norms with
-        ``norm_eval``) in eval mode.
-
-        Args:
-            mode (bool): Training (True) or evaluation (False) mode.
-
-        Returns:
-            SearchableShuffleNetV2: The backbone itself.
-        """
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def stages(self) -> List[nn.Module]:
+        """The stages of the backbone, in order."""
+        return list(self.layers)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Stem, stages and (with ``with_last_layer``) the last conv.

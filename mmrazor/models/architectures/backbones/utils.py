@@ -106,3 +106,47 @@ def shufflenet_init(module: nn.Module, stem: str = 'conv1') -> None:
                 constant_init(m, val=1, bias=0.0001)
             if getattr(m, 'running_mean', None) is not None:
                 nn.init.constant_(m.running_mean, 0)
+
+
+class FrozenStagesMixin:
+    """``frozen_stages`` and ``norm_eval`` for a backbone: the stem
+    (``conv1``) and the first ``frozen_stages`` stages stay in eval mode
+    without gradients, and with ``norm_eval`` every norm layer stays in eval
+    mode while training.
+
+    The backbone sets ``frozen_stages`` and ``norm_eval`` and provides
+    :meth:`stages`, its stages in order.
+    """
+
+    frozen_stages: int
+    norm_eval: bool
+
+    def stages(self) -> List[nn.Module]:
+        """The stages of the backbone, in order."""
+        raise NotImplementedError
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        for module in [self.conv1] + self.stages()[:self.frozen_stages]:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> nn.Module:
+        """Set training mode, keeping frozen stages (and norm layers with
+        ``norm_eval``) in eval mode.
+
+        Args:
+            mode (bool): Training (True) or evaluation (False) mode.
+
+        Returns:
+            nn.Module: The backbone itself.
+        """
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
