@@ -18,13 +18,12 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config
-from mmengine.evaluator import Evaluator
 
-from mmrazor.apis.search import _plain_loader, make_test_fn
+from mmrazor.apis import build_runner, search_loop_cfg
 from mmrazor.core import recalibrate_bn
-from mmrazor.core.searchers.evolution_searcher import seed_everything
-from mmrazor.registry import METRICS, MODELS
-from mmrazor.utils import register_all_modules, safe_torch_load
+from mmrazor.core.searchers import seed_everything
+from mmrazor.registry import LOOPS
+from mmrazor.utils import register_all_modules
 
 
 def main() -> None:
@@ -35,27 +34,29 @@ def main() -> None:
     parser.add_argument('--calib-batches', type=int, default=8)
     args = parser.parse_args()
 
-    register_all_modules()
+    register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(args.config)
-    algo = MODELS.build(cfg.model)
-    state = safe_torch_load(args.checkpoint)
-    algo.load_state_dict(state['state_dict'])
-    val_cfg = dict(cfg.val_dataloader)
-    val_cfg['dataset'] = dict(val_cfg['dataset'])
-    val_cfg['dataset'].pop('indices', None)  # the whole split
-    val_loader = _plain_loader(val_cfg)
-    calib = _plain_loader(cfg.train_dataloader,
-                          args.calib_batches * cfg.train_dataloader.batch_size)
-    evaluator = Evaluator([METRICS.build(cfg.val_evaluator)])
-    evaluator.dataset_meta = val_loader.dataset.metainfo
-    test_fn = make_test_fn(evaluator)
+    cfg.work_dir = osp.join(args.search_dir, 'vs_uniform')
+    cfg.launcher = 'none'
+    cfg.log_level = 'WARNING'  # stdout is the table
+    runner = build_runner(cfg)
+    runner.load_checkpoint(args.checkpoint)
+    # The search loop's scoring, on the whole validation split.
+    loop_cfg = search_loop_cfg(cfg)
+    loop_cfg['dataloader'] = dict(cfg.val_dataloader)
+    loop_cfg['dataloader']['dataset'] = dict(cfg.val_dataloader.dataset)
+    loop_cfg['dataloader']['dataset'].pop('indices', None)
+    loop_cfg['searcher'] = dict(cfg.searcher, calib_batches=args.calib_batches)
+    loop = LOOPS.build(loop_cfg, default_args=dict(runner=runner))
+    algo = loop.searcher.algorithm
+    calib = loop.searcher.calib_dataloader
     key = cfg.searcher.score_key
 
     def score(bins, max_bins):
         algo.pruner.set_channel_bins(bins, max_bins)
         seed_everything(0)  # the same augmented calibration batches
         recalibrate_bn(algo, calib, args.calib_batches)
-        return test_fn(algo, val_loader)[key], algo.get_subnet_flops()
+        return loop.evaluate(algo)[key], algo.get_subnet_flops()
 
     groups = list(algo.pruner.current_subnet())
     uniform = []

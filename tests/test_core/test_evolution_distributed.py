@@ -53,3 +53,52 @@ def test_two_ranks_split_candidates_exactly_once(tmp_path):
         state['evaluated'])
     # Both ranks agree on the result.
     assert r0['best'] == r1['best'] and r0['top_k'] == r1['top_k']
+
+
+LOOP_SCRIPT = textwrap.dedent('''
+    import json, os, sys
+    import torch.distributed as dist
+    sys.path.insert(0, {here!r})
+    dist.init_process_group('gloo')
+    from mmrazor.registry import LOOPS
+    from mmrazor.utils import close_distributed, register_all_modules
+    register_all_modules(init_default_scope=False)
+    from toy_search_loop import toy_loop_cfg, toy_runner
+
+    out = sys.argv[1]
+    searcher = dict(
+        type='EvolutionSearcher', candidate_pool_size=6, candidate_top_k=2,
+        constraints=dict(flops=150), max_epoch=2, num_mutation=2,
+        num_crossover=2, mutate_prob=0.3, seed=5, calib_batches=2,
+        score_key='toy/confidence')
+    loop = LOOPS.build(
+        toy_loop_cfg(searcher, calib_noise=0.5, calib_batch_size=4),
+        default_args=dict(runner=toy_runner(out)))
+    best = loop.run()
+    with open(os.path.join(out, f'rank{{dist.get_rank()}}.json'), 'w') as f:
+        json.dump(dict(val_batches=loop.searcher.algorithm.val_batches,
+                       best=best), f)
+    assert close_distributed()
+''')
+
+
+def test_search_loop_scores_alike_on_one_and_two_ranks(tmp_path):
+    # Each rank scores its share of the candidates on the whole validation
+    # set; the metrics are computed on that rank (not gathered), so every
+    # score equals the score of a one-process search.
+    script = tmp_path / 'dist_search_loop.py'
+    script.write_text(LOOP_SCRIPT.format(here=HERE))
+    one, two = tmp_path / 'one', tmp_path / 'two'
+    launch([script, one], nproc=1, timeout=300)
+    launch([script, two], nproc=2, timeout=300)
+    a = json.load(open(one / 'search_state.json'))
+    b = json.load(open(two / 'search_state.json'))
+    assert a['evaluated'] == b['evaluated'] and a['top_k'] == b['top_k']
+    r0 = json.load(open(two / 'rank0.json'))
+    r1 = json.load(open(two / 'rank1.json'))
+    # 20 validation samples in batches of 7: 3 batches per candidate, each
+    # candidate scored on one rank only.
+    assert r0['val_batches'] > 0 and r1['val_batches'] > 0
+    assert r0['val_batches'] + r1['val_batches'] == 3 * len(b['evaluated'])
+    assert r0['best'] == r1['best'] == \
+        json.load(open(one / 'rank0.json'))['best']

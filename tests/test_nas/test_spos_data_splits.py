@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mmengine import Config
 
-from mmrazor.apis.search import _plain_loader
+from mmrazor.core.loops import search_dataloader
 from mmrazor.datasets import FashionMNIST, read_idx
 from mmrazor.registry import DATASETS
 from mmrazor.utils import register_all_modules
@@ -68,12 +68,12 @@ def test_search_scores_on_the_held_out_part_and_calibrates_on_training(
     cut = len(train_split) - HOLDOUT
     held_out = {x.tobytes() for x in train_split[cut:]}
     training = {x.tobytes() for x in train_split[:cut]}
-    # The loaders run_search builds: all of the held-out part is scored.
-    val_loader = _plain_loader(cfg.val_dataloader)
+    # The loaders the SearchLoop builds: all of the held-out part is scored.
+    val_loader = search_dataloader(cfg.val_dataloader)
     scored = {x.tobytes() for x in _images(val_loader.dataset)}
     assert scored == held_out
     batch_size = cfg.train_dataloader.batch_size
-    calib_loader = _plain_loader(
+    calib_loader = search_dataloader(
         cfg.train_dataloader, cfg.searcher.calib_batches * batch_size)
     calibration = [
         x.numpy().reshape(28, 28) for batch in calib_loader

@@ -431,8 +431,7 @@ def test_older_names_keep_their_meaning(tmp_path):
 #: candidate tables, result lists, latency tables, deploy artefacts
 #: (``model_spec.json``, ``structure.json``, ``deploy_report.json``).
 JSON_ALLOWED = {
-    osp.join('mmrazor', 'core', 'searchers', 'evolution_searcher.py'),
-    osp.join('mmrazor', 'core', 'searchers', 'greedy_searcher.py'),
+    osp.join('mmrazor', 'core', 'searchers', 'base.py'),
     osp.join('mmrazor', 'models', 'task_modules', 'estimators', 'latency.py'),
     osp.join('mmrazor', 'models', 'task_modules', 'deploy.py'),
 }
@@ -440,8 +439,7 @@ JSON_ALLOWED = {
 FORMER_WRITERS = [
     osp.join('mmrazor', 'core', 'hooks', 'search_subnet.py'),
     osp.join('mmrazor', 'core', 'runners', 'multi_loader.py'),
-    osp.join('mmrazor', 'core', 'searchers', 'evolution_searcher.py'),
-    osp.join('mmrazor', 'core', 'searchers', 'greedy_searcher.py'),
+    osp.join('mmrazor', 'core', 'searchers', 'base.py'),
     osp.join('mmrazor', 'models', 'pruners', 'utils.py'),
 ]
 

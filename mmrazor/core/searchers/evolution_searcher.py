@@ -1,91 +1,35 @@
 """Evolution search over the subnets of a trained supernet."""
-import csv
-import json
-import os
-import os.path as osp
 import random
-import zlib
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
-import numpy as np
-import torch
-from mmengine.logging import MMLogger
 from torch import nn
 
-from mmrazor.structures import dump_subnet
-from mmrazor.utils import atomic_write_bytes
-from .registry import SEARCHERS
-from ..utils import (all_gather_objects, broadcast_object_list,
-                     get_dist_info, recalibrate_bn)
+from mmrazor.registry import SEARCHERS
+from ..utils import broadcast_object_list
+from .base import BaseSearcher, decode, encode, seed_everything, subnet_key
 
-STATE_FILE = 'search_state.json'
-
-
-def _encode(value: Any) -> Any:
-    """Candidates as JSON data of the search state (tensors become tagged
-    lists, so that a resumed search gets the same masks and keys back).
-    Subnet files are written by :func:`mmrazor.structures.dump_subnet`."""
-    if isinstance(value, torch.Tensor):
-        return {'__tensor__': value.tolist(), 'dtype': str(value.dtype)}
-    if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if '__tensor__' in value:
-            dtype = getattr(torch, value['dtype'].replace('torch.', ''))
-            return torch.tensor(value['__tensor__'], dtype=dtype)
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-def subnet_key(subnet: Dict[str, Any]) -> str:
-    """A canonical string naming a subnet (equal subnets, equal keys).
-
-    Args:
-        subnet (dict): A subnet as the mutator gives it.
-
-    Returns:
-        str: Sorted-key JSON of the subnet.
-    """
-    return json.dumps(_encode(subnet), sort_keys=True, separators=(',', ':'))
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+__all__ = ['EvolutionSearcher', 'subnet_key', 'seed_everything']
 
 
 @SEARCHERS.register_module()
-class EvolutionSearcher:
+class EvolutionSearcher(BaseSearcher):
     """Evolution search (as in single-path one-shot NAS) under resource
     constraints.
 
     Every epoch builds a pool of ``candidate_pool_size`` distinct subnets
     that meet ``constraints``: children of the current top-k by mutation and
     crossover (after the first epoch), then random samples. Each candidate is
-    evaluated once (optionally after BatchNorm re-calibration); the top-k
-    over everything evaluated so far seeds the next epoch.
+    scored once (see :class:`BaseSearcher`: BatchNorm re-calibration, the
+    score function, candidates split across ranks); the top-k over
+    everything evaluated so far seeds the next epoch.
 
     Nothing is lost on a crash: the state (the epoch, its candidate pool,
     every evaluated candidate and the top-k) is written atomically to
-    ``work_dir/search_state.json`` after every evaluation round, and
-    ``resume_from`` continues from it, evaluating only what is missing. The
+    ``work_dir/search_state.json`` after every round of scoring, and
+    ``resume_from`` continues from it, scoring only what is missing. The
     pool of an epoch depends only on ``seed``, the epoch and the top-k, so
     a resumed search finds the same candidates and the same best subnet as
     an uninterrupted one.
-
-    Launched distributed, the ranks split the candidates: each candidate is
-    evaluated by exactly one rank (on the whole ``dataloader``) and the
-    results are shared.
 
     Outputs in ``work_dir``: ``best_subnet_epoch_{N}.yaml`` and
     ``best_subnet.yaml``, ``candidates.csv`` / ``candidates.json`` (every
@@ -164,88 +108,31 @@ class EvolutionSearcher:
         if not 0 <= mutate_prob <= 1:
             raise ValueError(f'mutate_prob must be in [0, 1], got '
                              f'{mutate_prob}')
-        self.algorithm = algorithm
+        super().__init__(
+            algorithm, dataloader, test_fn, work_dir, logger=logger,
+            metrics=metrics, metric_options=metric_options,
+            score_key=score_key, resume_from=resume_from, seed=seed,
+            constraints=(constraints if constraints is not None else
+                         {'flops': 330e6}),
+            resource_fn=resource_fn, calib_dataloader=calib_dataloader,
+            calib_batches=calib_batches)
         self.mutator = algorithm.mutator
-        self.dataloader = dataloader
-        self.test_fn = test_fn
-        self.work_dir = work_dir
-        self.logger = logger or MMLogger.get_current_instance()
         self.candidate_pool_size = candidate_pool_size
         self.candidate_top_k = candidate_top_k
-        self.constraints = dict(
-            constraints if constraints is not None else {'flops': 330e6})
-        self.test_kwargs = {
-            k: v
-            for k, v in (('metrics', metrics),
-                         ('metric_options', metric_options)) if v is not None
-        }
-        self.score_key = score_key
         self.max_epoch = max_epoch
         self.num_mutation = num_mutation
         self.num_crossover = num_crossover
         self.mutate_prob = mutate_prob
-        self.resume_from = resume_from
-        self.seed = seed
-        self.resource_fn = resource_fn or self._default_resources
-        self.export_fn = export_fn or self._default_export
-        self.calib_dataloader = calib_dataloader
-        self.calib_batches = calib_batches
+        self.export_fn = export_fn or (lambda _: self.mutator.dump_subnet())
         self.max_sample_tries = max_sample_tries
-        self._resource_cache: Dict[str, Dict[str, float]] = {}
-        self.state: Dict[str, Any] = {}
-        os.makedirs(work_dir, exist_ok=True)
 
-    # ------------------------------------------------------------ resources
-    def _default_resources(self, algorithm: nn.Module) -> Dict[str, float]:
-        if hasattr(algorithm, 'estimate_resources'):
-            return dict(algorithm.estimate_resources())
-        if hasattr(algorithm, 'get_subnet_flops'):
-            return {'flops': float(algorithm.get_subnet_flops())}
-        raise AttributeError(
-            f'{type(algorithm).__name__} has neither estimate_resources() '
-            'nor get_subnet_flops(); pass resource_fn to EvolutionSearcher')
-
-    def _default_export(self, algorithm: nn.Module) -> Dict[str, Any]:
-        return self.mutator.dump_subnet()
-
-    def resources_of(self, subnet: Dict[str, Any]) -> Dict[str, float]:
-        """Resources of ``subnet`` (cached by subnet key).
+    def apply(self, candidate: Dict[str, Any]) -> None:
+        """Set the mutator to ``candidate``.
 
         Args:
-            subnet (dict): A subnet.
-
-        Returns:
-            dict: e.g. ``{'flops': ..., 'params': ...}``.
+            candidate (dict): A subnet as the mutator gives it.
         """
-        key = subnet_key(subnet)
-        if key not in self._resource_cache:
-            self.mutator.set_subnet(subnet)
-            self._resource_cache[key] = {
-                k: float(v)
-                for k, v in self.resource_fn(self.algorithm).items()
-                if isinstance(v, (int, float))
-            }
-        return self._resource_cache[key]
-
-    def check_constraints(self, subnet: Dict[str, Any]
-                          ) -> Tuple[bool, Dict[str, float]]:
-        """Whether ``subnet`` meets every constraint.
-
-        Args:
-            subnet (dict): A subnet.
-
-        Returns:
-            tuple[bool, dict]: The verdict and the subnet's resources.
-        """
-        resources = self.resources_of(subnet)
-        for name, bound in self.constraints.items():
-            if name not in resources:
-                raise KeyError(
-                    f'constraint {name!r} cannot be checked: the resource '
-                    f'function gives only {sorted(resources)}')
-            if resources[name] > bound:
-                return False, resources
-        return True, resources
+        self.mutator.set_subnet(candidate)
 
     # ----------------------------------------------------------- the pool
     def _make_pool(self, epoch: int) -> List[Dict[str, Any]]:
@@ -261,11 +148,11 @@ class EvolutionSearcher:
             if key in keys:
                 return
             if self.check_constraints(subnet)[0]:
-                pool.append(_encode(subnet))
+                pool.append(encode(subnet))
                 keys.add(key)
 
         parents = [
-            _decode(self.state['evaluated'][k]['subnet'])
+            decode(self.state['evaluated'][k]['subnet'])
             for k in self.state['top_k']
         ]
         if parents:
@@ -288,60 +175,24 @@ class EvolutionSearcher:
             offer(self.mutator.sample_subnet(searching=True))
         return pool
 
-    # ---------------------------------------------------------- evaluation
-    def _evaluate(self, encoded: Dict[str, Any], epoch: int) -> Dict:
-        subnet = _decode(encoded)
-        key = subnet_key(subnet)
-        ok, resources = self.check_constraints(subnet)
-        self.mutator.set_subnet(subnet)
-        # Random data transforms of the calibration draw from the global
-        # generators: seed them per candidate so a score does not depend on
-        # the order of evaluation (nor on a crash and resume in between).
-        seed_everything(self.seed * 1000003 + zlib.crc32(key.encode()))
-        if self.calib_dataloader is not None and self.calib_batches > 0:
-            recalibrate_bn(self.algorithm, self.calib_dataloader,
-                           self.calib_batches)
-        metrics = self.test_fn(self.algorithm, self.dataloader,
-                               **self.test_kwargs)
-        if self.score_key not in metrics:
-            raise KeyError(f'score_key {self.score_key!r} is not among the '
-                           f'metrics of test_fn: {sorted(metrics)}')
-        return dict(
-            key=key,
-            subnet=encoded,
-            score=float(metrics[self.score_key]),
-            metrics={
-                k: float(v)
-                for k, v in metrics.items() if isinstance(v, (int, float))
-            },
-            resources=resources,
-            feasible=ok,
-            epoch=epoch)
-
     def _evaluate_pool(self, epoch: int) -> None:
-        rank, world = get_dist_info()
         evaluated = self.state['evaluated']
         todo, seen = [], set()
         for encoded in self.state['pool']:
-            key = subnet_key(_decode(encoded))
+            subnet = decode(encoded)
+            key = subnet_key(subnet)
             if key not in evaluated and key not in seen:
-                todo.append(encoded)
+                todo.append(subnet)
                 seen.add(key)
         done = len(self.state['pool']) - len(todo)
         if done:
             self.logger.info(f'epoch {epoch}: {done} candidates of the pool '
                              'were evaluated before, skipped')
-        for start in range(0, len(todo), world):
-            batch = todo[start:start + world]
-            mine = self._evaluate(batch[rank], epoch) \
-                if rank < len(batch) else None
-            for result in all_gather_objects(mine):
-                if result is not None:
-                    evaluated[result['key']] = result
-            self._save_state()
-            self.logger.info(
-                f'epoch {epoch}: evaluated {min(start + world, len(todo))}/'
-                f'{len(todo)} new candidates')
+
+        def record(result: Dict[str, Any]) -> None:
+            evaluated[result['key']] = result
+
+        self.score_candidates(todo, record, f'epoch {epoch}', epoch=epoch)
 
     def update_top_k(self) -> List[str]:
         """Keep the ``candidate_top_k`` best feasible candidates evaluated
@@ -358,125 +209,22 @@ class EvolutionSearcher:
                                for r in feasible[:self.candidate_top_k]]
         return self.state['top_k']
 
-    # --------------------------------------------------------------- state
-    def _fresh_state(self) -> Dict[str, Any]:
-        return dict(
-            version=1,
-            seed=self.seed,
-            epoch=0,
-            pool=None,
-            evaluated={},
-            top_k=[],
-            history=[])
-
-    def _save_state(self) -> None:
-        if get_dist_info()[0] != 0:
-            return
-        data = json.dumps(self.state, indent=1, sort_keys=True)
-        atomic_write_bytes(data.encode(), osp.join(self.work_dir, STATE_FILE))
-
-    def _load_state(self, path: str) -> Dict[str, Any]:
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'resume_from={path!r}: no search state file there')
-        with open(path) as f:
-            state = json.load(f)
-        missing = {'epoch', 'pool', 'evaluated', 'top_k'} - set(state)
-        if missing:
-            raise ValueError(f'{path!r} is not a search state file (missing '
-                             f'{sorted(missing)})')
-        if state.get('seed', self.seed) != self.seed:
-            self.logger.warning(
-                f'resuming a search made with seed {state["seed"]} while '
-                f'seed={self.seed}: keeping the seed of the state file')
-            self.seed = state['seed']
-        return state
-
     # -------------------------------------------------------------- outputs
     def _write_outputs(self, epoch: int) -> Dict[str, Any]:
-        best_key = self.state['top_k'][0]
-        best = self.state['evaluated'][best_key]
-        self.mutator.set_subnet(_decode(best['subnet']))
-        exported = self.export_fn(self.algorithm)
-        if get_dist_info()[0] != 0:
-            return exported
+        best = self.state['evaluated'][self.state['top_k'][0]]
+        self.apply(decode(best['subnet']))
         # In the view export_fn gives: ``{key: {chosen: v}}`` by default.
-        for name in (f'best_subnet_epoch_{epoch}.yaml', 'best_subnet.yaml'):
-            dump_subnet(exported, osp.join(self.work_dir, name), view='auto')
-        self._write_tables()
-        self._plot()
-        return exported
-
-    def _write_tables(self) -> None:
-        rows = sorted(self.state['evaluated'].values(),
-                      key=lambda r: (r['epoch'], -r['score'], r['key']))
-        atomic_write_bytes(
-            json.dumps(rows, indent=1).encode(),
-            osp.join(self.work_dir, 'candidates.json'))
-        resource_names = sorted({k for r in rows for k in r['resources']})
-        lines = [['epoch', 'score', 'feasible', *resource_names, 'subnet']]
-        for r in rows:
-            lines.append([
-                r['epoch'], r['score'], r['feasible'],
-                *[r['resources'].get(n, '') for n in resource_names],
-                json.dumps(r['subnet'], sort_keys=True)
-            ])
-        import io
-        buf = io.StringIO()
-        csv.writer(buf).writerows(lines)
-        atomic_write_bytes(buf.getvalue().encode(),
-                           osp.join(self.work_dir, 'candidates.csv'))
-
-    def _plot(self) -> None:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
+        exported = self.export_fn(self.algorithm)
+        self.write_subnet(exported,
+                          [f'best_subnet_epoch_{epoch}.yaml',
+                           'best_subnet.yaml'])
         rows = list(self.state['evaluated'].values())
-        x_name = 'flops' if any('flops' in r['resources'] for r in rows) \
-            else next(iter(rows[0]['resources']), None)
-        if x_name is None:
-            return
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        epochs = sorted({r['epoch'] for r in rows})
-        cmap = plt.get_cmap('viridis', max(len(epochs), 2))
-        for i, e in enumerate(epochs):
-            pts = [(r['resources'][x_name], r['score']) for r in rows
-                   if r['epoch'] == e and x_name in r['resources']]
-            ax.scatter(*zip(*pts), s=12, color=cmap(i), alpha=0.7,
-                       label=f'epoch {e}')
-        for i, e in enumerate(epochs):
-            # Pareto front of everything evaluated up to epoch e: the best
-            # score reachable at each resource level.
-            seen = sorted((r['resources'][x_name], -r['score']) for r in rows
-                          if r['epoch'] <= e and r['feasible']
-                          and x_name in r['resources'])
-            front, best = [], -float('inf')
-            for x, neg in seen:
-                if -neg > best:
-                    best = -neg
-                    front.append((x, best))
-            if front:
-                ax.step(*zip(*front), where='post', lw=1, color=cmap(i),
-                        alpha=0.8)
-        last = self.state['history'][-1] if self.state['history'] else None
-        if last and last['top_k_points']:
-            ax.scatter(*zip(*last['top_k_points']), s=60, facecolors='none',
-                       edgecolors='black', lw=1,
-                       label=f'top-{len(last["top_k_points"])}')
-        if x_name in self.constraints:
-            ax.axvline(self.constraints[x_name], color='red', ls='--',
-                       lw=1, label=f'{x_name} budget')
-        ax.set_xlabel(x_name)
-        ax.set_ylabel(self.score_key)
-        ax.set_title('Evolution search: candidates, Pareto front per epoch, '
-                     'top-k')
-        ax.legend(fontsize=7, loc='lower right')
-        fig.tight_layout()
-        path = osp.join(self.work_dir, 'search_progress.png')
-        tmp = path + '.tmp.png'
-        fig.savefig(tmp, dpi=120)
-        plt.close(fig)
-        os.replace(tmp, path)
+        self.write_tables(rows)
+        history = self.state['history']
+        self.plot_progress(
+            rows, history[-1]['top_k_points'] if history else [],
+            'Evolution search: candidates, Pareto front per epoch, top-k')
+        return exported
 
     # ---------------------------------------------------------------- main
     def search(self) -> Dict[str, Any]:
@@ -485,17 +233,20 @@ class EvolutionSearcher:
         Returns:
             dict: The best subnet as written to ``best_subnet.yaml``.
         """
-        self.state = (self._load_state(self.resume_from)
-                      if self.resume_from else self._fresh_state())
+        self.state = (self.load_state(self.resume_from,
+                                      ('epoch', 'pool', 'evaluated', 'top_k'))
+                      if self.resume_from else dict(
+                          version=1, seed=self.seed, epoch=0, pool=None,
+                          evaluated={}, top_k=[], history=[]))
+        self.state.setdefault('history', [])
         exported: Dict[str, Any] = {}
         while self.state['epoch'] < self.max_epoch:
             epoch = self.state['epoch']
             if self.state['pool'] is None:
-                holder = [self._make_pool(epoch)
-                          if get_dist_info()[0] == 0 else None]
+                holder = [self._make_pool(epoch) if self.is_main() else None]
                 broadcast_object_list(holder, src=0)
                 self.state['pool'] = holder[0]
-                self._save_state()
+                self.save_state()
             self._evaluate_pool(epoch)
             top_k = self.update_top_k()
             if not top_k:
@@ -519,7 +270,7 @@ class EvolutionSearcher:
                 f'{len(evaluated)} candidates evaluated in all')
             self.state['epoch'] = epoch + 1
             self.state['pool'] = None
-            self._save_state()
+            self.save_state()
         if not exported and self.state['top_k']:
             exported = self._write_outputs(self.state['epoch'] - 1)
         return exported

@@ -1,0 +1,8 @@
+"""Loops that mmrazor adds to mmengine's."""
+from .search_loop import (OLD_METRIC_NAMES, SearchLoop, evaluate_on_this_rank,
+                          search_dataloader)
+
+__all__ = [
+    'SearchLoop', 'search_dataloader', 'evaluate_on_this_rank',
+    'OLD_METRIC_NAMES'
+]
