@@ -1,4 +1,9 @@
-"""Engine: hooks, loops, runners, searchers, optimizers and wrappers."""
+"""Engine: hooks, loops, runners, searchers, optimizers and wrappers.
+
+``optimizer`` and ``searcher`` are the older toolbox's import paths of
+``optimizers`` and ``searchers`` (aliases re-exporting the same objects).
+"""
+from . import optimizer, searcher
 from .hooks import (ChannelsLastHook, DistSamplerSeedHook, DropPathProbHook,
                     SearchSubnetHook, add_channels_last_hook)
 from .loops import SearchLoop

@@ -3,7 +3,7 @@ from .checkpoint import (TRUSTED_ENV, AtomicLocalBackend,
                          IncompleteCheckpointError, UnsafeCheckpointError,
                          add_safe_checkpoint_types, atomic_write_bytes,
                          is_trusted, safe_torch_load, trust_checkpoint)
-from .misc import make_divisible
+from .misc import find_latest_checkpoint, make_divisible
 from .setup_env import (close_distributed, default_dist_backend,
                         init_distributed,
                         prepare_distributed_cfg, register_all_modules,
@@ -16,5 +16,6 @@ __all__ = [
     'trust_checkpoint', 'is_trusted', 'add_safe_checkpoint_types',
     'UnsafeCheckpointError', 'IncompleteCheckpointError',
     'AtomicLocalBackend', 'atomic_write_bytes', 'TRUSTED_ENV',
-    'make_divisible', 'close_distributed', 'DumpChosen', 'chosen_of'
+    'make_divisible', 'find_latest_checkpoint', 'close_distributed',
+    'DumpChosen', 'chosen_of'
 ]

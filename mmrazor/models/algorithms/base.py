@@ -140,3 +140,68 @@ class BaseAlgorithm(BaseModel):
                  inputs: torch.Tensor,
                  data_samples: Optional[List[Any]] = None) -> Any:
         return self.architecture(inputs, data_samples, mode='tensor')
+
+
+def older_nas_args(algorithm: str,
+                   fix_subnet: Any = None,
+                   mutable_cfg: Any = None,
+                   retraining: bool = False,
+                   pruner: Any = None,
+                   distiller: Any = None) -> Any:
+    """Translate the older NAS constructor (``retraining``, ``mutable_cfg``,
+    ``pruner``, ``distiller``) onto ``fix_subnet``.
+
+    ``mutable_cfg`` (the older subnet file) with ``retraining=True`` is
+    loaded and fixed at build, as ``fix_subnet``; ``pruner`` and
+    ``distiller`` were accepted by every older algorithm and may only be
+    None for a NAS algorithm.
+
+    Args:
+        algorithm (str): The algorithm's name, for messages.
+        fix_subnet: The newer argument.
+        mutable_cfg: The older one.
+        retraining (bool): Whether the subnet is retrained.
+        pruner: Must be None.
+        distiller: Must be None.
+
+    Returns:
+        The subnet to fix (None: search the supernet).
+    """
+    for key, value in (('pruner', pruner), ('distiller', distiller)):
+        if value is not None:
+            raise ValueError(
+                f'{algorithm} does not take a {key} (the older toolbox '
+                f'accepted {key}=None here); for distillation use '
+                'GeneralDistill, for pruning AutoSlim')
+    if mutable_cfg is not None:
+        if fix_subnet is not None:
+            raise ValueError(f'{algorithm} got both fix_subnet and its older '
+                             'name mutable_cfg; give one')
+        if not retraining:
+            raise ValueError(
+                f'{algorithm} got mutable_cfg with retraining=False; the '
+                'older toolbox fixed mutable_cfg only when retraining: set '
+                'retraining=True (or give the subnet as fix_subnet)')
+        fix_subnet = mutable_cfg
+    if retraining and fix_subnet is None:
+        raise ValueError(f'{algorithm}(retraining=True) needs the subnet to '
+                         'retrain: fix_subnet (older name: mutable_cfg), '
+                         'e.g. the YAML written by the search')
+    return fix_subnet
+
+
+def fill_mutator_placeholders(model: nn.Module, mutator: Any) -> None:
+    """Fill the placeholders of ``model`` from the ``placeholder_mapping``
+    of ``mutator`` (a config or a mutator), as a fixed subnet is loaded
+    without preparing the mutator: the subnet's keys are the decisions of
+    the filled search space.
+
+    Args:
+        model (nn.Module): The supernet.
+        mutator (dict | nn.Module | None): The mutator or its config.
+    """
+    from mmrazor.models.mutables import fill_placeholders
+    mapping = mutator.get('placeholder_mapping') if isinstance(
+        mutator, dict) else getattr(mutator, 'placeholder_mapping', None)
+    if mapping:
+        fill_placeholders(model, mapping)

@@ -13,6 +13,7 @@ from .mutable_module import (DiffChoiceRoute, DifferentiableEdge,
                              OneShotMutableModule, OneShotMutableOP,
                              OneShotOP, OneShotProbMutableOP)
 from .mutable_value import MutableValue, OneShotMutableValue
+from .placeholder import Placeholder, fill_placeholders, mark_placeholder
 
 __all__ = [
     'BaseMutable', 'MutableFixedError', 'InvalidChoiceError', 'DumpChosen',
@@ -24,5 +25,6 @@ __all__ = [
     'OneShotMutableOP', 'OneShotProbMutableOP', 'DiffMutableModule',
     'DiffMutableOP', 'DiffChoiceRoute', 'GumbelChoiceRoute', 'MutableOP',
     'OneShotOP', 'DifferentiableOP', 'GumbelOP', 'MutableEdge',
-    'DifferentiableEdge', 'GumbelEdge', 'MutableChannelUnit'
+    'DifferentiableEdge', 'GumbelEdge', 'MutableChannelUnit', 'Placeholder',
+    'mark_placeholder', 'fill_placeholders'
 ]

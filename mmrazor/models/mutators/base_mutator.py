@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 
 from mmrazor.models.mutables.base_mutable import BaseMutable
 from mmrazor.models.mutables.derived_mutable import DerivedMutable
+from mmrazor.models.mutables.placeholder import fill_placeholders
 from mmrazor.utils.typing import chosen_of
 
 ChoicesType = Dict[str, Any]
@@ -25,7 +26,16 @@ class BaseMutator(BaseModule):
     The mutator is generic over :class:`BaseMutable`; subclasses narrow
     :attr:`mutable_class` (module, value or channel mutables).
 
+    Search spaces written the older way, with
+    :class:`~mmrazor.models.mutables.Placeholder` modules, are filled by
+    ``placeholder_mapping`` first: :meth:`prepare_from_supernet` replaces
+    every placeholder of a group by the mutable the group's config builds
+    (see :func:`~mmrazor.models.mutables.placeholder.fill_placeholders`),
+    then collects the decisions as usual.
+
     Args:
+        placeholder_mapping (dict, optional): ``{group: mutable config}``
+            filling the placeholders of the supernet. Defaults to None.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -33,8 +43,15 @@ class BaseMutator(BaseModule):
     mutable_class: Union[Type[BaseMutable], Tuple[Type[BaseMutable],
                                                   ...]] = BaseMutable
 
-    def __init__(self, init_cfg: Optional[Dict] = None) -> None:
+    def __init__(self,
+                 placeholder_mapping: Optional[Dict[str, Dict]] = None,
+                 init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if placeholder_mapping is not None and not isinstance(
+                placeholder_mapping, dict):
+            raise TypeError('placeholder_mapping must be a dict {group: '
+                            f'mutable config}}, got {placeholder_mapping!r}')
+        self.placeholder_mapping = placeholder_mapping
         self._groups: 'OrderedDict[str, List[BaseMutable]]' = OrderedDict()
         self._prepared = False
 
@@ -48,9 +65,13 @@ class BaseMutator(BaseModule):
         """Collect the decisions of ``supernet`` (call once, before use).
 
         Args:
-            supernet (nn.Module): The model holding the mutables.
+            supernet (nn.Module): The model holding the mutables (its
+                placeholders are filled in place first).
         """
         from mmrazor.structures import collect_mutables
+        fill_placeholders(supernet, self.placeholder_mapping)
+        # A reference, not a submodule: the supernet is not the mutator's.
+        self.__dict__['_prepared_supernet'] = supernet
         groups: 'OrderedDict[str, List[BaseMutable]]' = OrderedDict()
         for key, members in collect_mutables(supernet).items():
             members = [m for m in members if self.accepts(m)]
@@ -76,6 +97,24 @@ class BaseMutator(BaseModule):
         """Decision key (alias or module path) -> its mutables."""
         self._check_prepared()
         return self._groups
+
+    @property
+    def search_spaces(self) -> Dict[str, Dict[str, Any]]:
+        """The older view of :attr:`search_groups`:
+        ``space_id -> dict(modules, choice_names, num_chosen, chosen)``;
+        ``chosen`` lists the current choice(s) of the space (None before
+        one is set)."""
+        spaces = {}
+        for key, members in self.search_groups.items():
+            choice = members[0].current_choice
+            if choice is not None and not isinstance(choice, (list, tuple)):
+                choice = [choice]
+            spaces[key] = dict(
+                modules=members,
+                choice_names=list(members[0].choices),
+                num_chosen=getattr(members[0], 'num_chosen', 1),
+                chosen=None if choice is None else list(choice))
+        return spaces
 
     # ----------------------------------------------------------- choices
     def sample_choice_of(self, key: str) -> Any:
@@ -141,6 +180,32 @@ class BaseMutator(BaseModule):
         if path is not None:
             dump_subnet(subnet, path, view='chosen')
         return subnet
+
+    def deploy_subnet(self, supernet: nn.Module,
+                      subnet_dict: Union[str, Path, Dict]) -> nn.Module:
+        """Fix ``supernet`` to a subnet, each mutable to its chosen
+        candidate(s) (the older name of ``load_fix_subnet``; any subnet
+        view, e.g. the 0.x ``{space_id: {'chosen': [name]}}`` files).
+
+        Args:
+            supernet (nn.Module): The model this mutator was prepared on,
+                or a wrapper holding it (module-path keys are then read
+                relative to the prepared model).
+            subnet_dict (str | Path | dict): The subnet or its file.
+
+        Returns:
+            nn.Module: ``supernet``, fixed in place.
+        """
+        from mmrazor.structures import load_fix_subnet
+        prefix = ''
+        prepared = self.__dict__.get('_prepared_supernet')
+        if prepared is not None and prepared is not supernet:
+            for name, module in supernet.named_modules():
+                if module is prepared:
+                    prefix = name + '.'
+                    break
+        load_fix_subnet(supernet, subnet_dict, prefix=prefix)
+        return supernet
 
     def load_subnet(self, subnet: Union[str, Path, Dict]) -> None:
         """Set the choices stored in a subnet dict or file, in any view

@@ -22,13 +22,18 @@ class DifferentiableMutator(BaseMutator):
     the architecture optimizer), not in the supernet.
 
     Args:
+        placeholder_mapping (dict, optional): ``{group: mutable config}``
+            filling placeholders (see :class:`BaseMutator`).
         init_cfg (dict, optional): Initialisation config.
     """
 
     mutable_class = DiffMutableModule
 
-    def __init__(self, init_cfg: Optional[Dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+    def __init__(self,
+                 placeholder_mapping: Optional[Dict[str, Dict]] = None,
+                 init_cfg: Optional[Dict] = None) -> None:
+        super().__init__(
+            placeholder_mapping=placeholder_mapping, init_cfg=init_cfg)
         self.arch_params = nn.ParameterDict()
         self._param_names: Dict[str, str] = {}
 
@@ -120,13 +125,17 @@ class DiffModuleMutator(DifferentiableMutator):
     Args:
         ignore_choices (Sequence[str]): Candidate names never selected
             (while alternatives exist). Defaults to ().
+        placeholder_mapping (dict, optional): ``{group: mutable config}``
+            filling placeholders (see :class:`BaseMutator`).
         init_cfg (dict, optional): Initialisation config.
     """
 
     def __init__(self,
                  ignore_choices: Sequence[str] = (),
+                 placeholder_mapping: Optional[Dict[str, Dict]] = None,
                  init_cfg: Optional[Dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(
+            placeholder_mapping=placeholder_mapping, init_cfg=init_cfg)
         self.ignore_choices = tuple(ignore_choices)
 
     def _edge_strength(self, edge: nn.Module) -> float:
@@ -170,10 +179,16 @@ class DartsMutator(DiffModuleMutator):
 
     Args:
         ignore_choices (Sequence[str]): Defaults to ``('zero',)``.
+        placeholder_mapping (dict, optional): ``{group: mutable config}``
+            filling placeholders (see :class:`BaseMutator`).
         init_cfg (dict, optional): Initialisation config.
     """
 
     def __init__(self,
                  ignore_choices: Sequence[str] = ('zero', ),
+                 placeholder_mapping: Optional[Dict[str, Dict]] = None,
                  init_cfg: Optional[Dict] = None) -> None:
-        super().__init__(ignore_choices=ignore_choices, init_cfg=init_cfg)
+        super().__init__(
+            ignore_choices=ignore_choices,
+            placeholder_mapping=placeholder_mapping,
+            init_cfg=init_cfg)

@@ -27,10 +27,6 @@ class OneShotModuleMutator(BaseMutator):
     mutable_class = OneShotMutableModule
 
 
-def _num_chosen(mutable: BaseMutable) -> int:
-    return getattr(mutable, 'num_chosen', 1)
-
-
 @MODELS.register_module()
 class OneShotMutator(OneShotModuleMutator):
     """One-shot mutator with the older mask-based API.
@@ -49,17 +45,6 @@ class OneShotMutator(OneShotModuleMutator):
     def accepts(self, mutable: BaseMutable) -> bool:
         return super().accepts(mutable) and not isinstance(
             mutable, DiffMutableModule)
-
-    @property
-    def search_spaces(self) -> Dict[str, Dict[str, Any]]:
-        """``space_id -> dict(modules, choice_names, num_chosen)``."""
-        return {
-            key: dict(
-                modules=members,
-                choice_names=list(members[0].choices),
-                num_chosen=_num_chosen(members[0]))
-            for key, members in self.search_groups.items()
-        }
 
     # ------------------------------------------------------- masks
     @staticmethod

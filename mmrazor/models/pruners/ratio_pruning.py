@@ -1,6 +1,8 @@
 """RatioPruner: a random width ratio per channel group."""
 import random
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
+
+from torch import nn
 
 from mmrazor.registry import MODELS
 from .structure_pruning import StructurePruner
@@ -10,9 +12,15 @@ from .structure_pruning import StructurePruner
 class RatioPruner(StructurePruner):
     """A :class:`StructurePruner` whose widths are ratios from a list.
 
-    Every group keeps ``ratio * num_units`` units (snapped to what its
-    guard-rails allow) for a ratio drawn from ``ratios``; the widest and
+    Every group keeps ``round(ratio * num_units)`` units (snapped to what
+    its guard-rails allow) for a ratio drawn from ``ratios``; the widest and
     narrowest subnets use the largest and smallest ratio.
+
+    As in the original RatioPruner, a ratio that would keep no unit of a
+    group (``round(ratio * num_units) == 0``, e.g. 1/8 of a 3-channel
+    squeeze-excite layer) is an error, not silently widened:
+    :meth:`prepare_from_supernet` checks the smallest ratio against every
+    group and names the ones it would empty.
 
     Args:
         ratios (Sequence[float]): Candidate width ratios in ``(0, 1]``,
@@ -28,9 +36,56 @@ class RatioPruner(StructurePruner):
                              f'(0, 1], got {ratios}')
         self.ratios = ratios
 
+    def prepare_from_supernet(self,
+                              supernet: nn.Module,
+                              input_shape: Optional[Sequence[int]] = None,
+                              inputs: Any = None) -> None:
+        """Analyse ``supernet`` (see :class:`StructurePruner`) and check
+        that the smallest ratio keeps at least one unit of every group.
+
+        Args:
+            supernet (nn.Module): The model to prune.
+            input_shape (Sequence[int], optional): Dummy input shape.
+            inputs (Any): A real input instead.
+
+        Raises:
+            ValueError: The smallest ratio empties a group (the message
+                names the groups, their sizes and the ratio).
+        """
+        super().prepare_from_supernet(supernet, input_shape, inputs)
+        ratio = self.ratios[0]
+        empty = [(name, self._unit(name).num_units) for name in self._groups
+                 if round(ratio * self._unit(name).num_units) < 1]
+        if empty:
+            raise ValueError(self._empty_message(ratio, empty))
+
+    @staticmethod
+    def _empty_message(ratio: float, empty: Sequence) -> str:
+        groups = ', '.join(f'{name!r} ({n} units)' for name, n in empty)
+        return (f'RatioPruner: ratio {ratio:g} keeps no unit of {groups}: '
+                'output channels should be a positive integer, not zero. '
+                'Raise the smallest ratio, or leave these layers unpruned '
+                '(except_start_keys / excluded).')
+
     def _ratio_units(self, name: str, ratio: float) -> int:
+        """The units group ``name`` keeps at ``ratio``.
+
+        Args:
+            name (str): A group name.
+            ratio (float): A width ratio.
+
+        Returns:
+            int: ``round(ratio * num_units)`` snapped to an allowed count.
+
+        Raises:
+            ValueError: The ratio keeps no unit of the group.
+        """
         unit = self._unit(name)
-        return unit.snap(max(1, round(ratio * unit.num_units)))
+        count = round(ratio * unit.num_units)
+        if count < 1:
+            raise ValueError(
+                self._empty_message(ratio, [(name, unit.num_units)]))
+        return unit.snap(count)
 
     def _ratio_subnet(self, ratio: float) -> Dict[str, int]:
         return {name: self._ratio_units(name, ratio) for name in self._groups}

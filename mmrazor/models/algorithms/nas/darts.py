@@ -10,7 +10,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmrazor.registry import MODELS
-from ..base import BaseAlgorithm
+from ..base import (BaseAlgorithm, fill_mutator_placeholders,
+                    older_nas_args)
 
 SubnetLike = Union[str, Path, Dict[str, Any]]
 Batch = Union[dict, tuple, list]
@@ -129,6 +130,10 @@ class Darts(BaseAlgorithm):
         data_preprocessor (dict | nn.Module, optional): Defaults to the
             architecture's.
         init_cfg (dict, optional): Initialisation config.
+        mutable_cfg (str | dict, optional): Older name of ``fix_subnet``
+            (read with ``retraining=True``).
+        pruner: Older argument; only None is accepted.
+        distiller: Older argument; only None is accepted.
     """
 
     def __init__(self,
@@ -140,12 +145,14 @@ class Darts(BaseAlgorithm):
                  retraining: bool = False,
                  fd_radius: float = 0.01,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 mutable_cfg: Optional[SubnetLike] = None,
+                 pruner: Optional[dict] = None,
+                 distiller: Optional[dict] = None) -> None:
         super().__init__(architecture, data_preprocessor, init_cfg)
-        if retraining and fix_subnet is None:
-            raise ValueError('Darts(retraining=True) needs fix_subnet: the '
-                             'genotype YAML written by the search (e.g. '
-                             'work_dir/subnets/latest.yaml)')
+        fix_subnet = older_nas_args(
+            type(self).__name__, fix_subnet, mutable_cfg, retraining, pruner,
+            distiller)
         if not fd_radius > 0:
             raise ValueError(f'Darts fd_radius must be > 0, got {fd_radius}')
         self.unroll = unroll
@@ -155,6 +162,7 @@ class Darts(BaseAlgorithm):
 
         if fix_subnet is not None:
             from mmrazor.structures import load_fix_subnet
+            fill_mutator_placeholders(self.architecture, mutator)
             load_fix_subnet(
                 self.architecture, fix_subnet, prefix=self._prefix)
             self.mutator = None

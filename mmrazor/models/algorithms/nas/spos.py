@@ -7,7 +7,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmrazor.registry import MODELS
-from ..base import BaseAlgorithm
+from ..base import (BaseAlgorithm, fill_mutator_placeholders,
+                    older_nas_args)
 
 SubnetLike = Union[str, Path, Dict[str, Any]]
 
@@ -22,9 +23,12 @@ class SPOS(BaseAlgorithm):
     under a resource budget, and retraining (``fix_subnet`` given) trains
     the chosen subnet as a fixed model.
 
-    The path is sampled inside :meth:`loss`, so a step is one ordinary
-    forward/backward pass and mmengine's DDP wrapper applies unchanged
-    (with ``find_unused_parameters=True``: the unsampled candidates get no
+    The path is sampled by :meth:`train_step` (which
+    ``RazorDistributedDataParallel`` calls) and stays the current choice;
+    a :meth:`loss` pass outside it (mmengine's own DDP wrapper, which
+    calls only ``forward``) samples a path for that pass alone, so either
+    wrapper trains one random path per step (with
+    ``find_unused_parameters=True``: the unsampled candidates get no
     gradient).
 
     Args:
@@ -48,6 +52,10 @@ class SPOS(BaseAlgorithm):
             (ms), so searches can constrain it.
         data_preprocessor (dict, optional): Defaults to the architecture's.
         init_cfg (dict, optional): Initialisation config.
+        mutable_cfg (str | dict, optional): Older name of ``fix_subnet``
+            (read with ``retraining=True``).
+        pruner: Older argument; only None is accepted.
+        distiller: Older argument; only None is accepted.
     """
 
     def __init__(self,
@@ -59,11 +67,14 @@ class SPOS(BaseAlgorithm):
                  bn_training_mode: bool = False,
                  latency_lut: Optional[Any] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 mutable_cfg: Optional[SubnetLike] = None,
+                 pruner: Optional[dict] = None,
+                 distiller: Optional[dict] = None) -> None:
         super().__init__(architecture, data_preprocessor, init_cfg)
-        if retraining and fix_subnet is None:
-            raise ValueError('SPOS(retraining=True) needs fix_subnet: the '
-                             'subnet YAML written by tools/search.py')
+        fix_subnet = older_nas_args(
+            type(self).__name__, fix_subnet, mutable_cfg, retraining, pruner,
+            distiller)
         self.input_shape = tuple(input_shape)
         if len(self.input_shape) != 3:
             raise ValueError(f'SPOS input_shape is (C, H, W), got '
@@ -73,6 +84,7 @@ class SPOS(BaseAlgorithm):
         self._estimator = None
         if fix_subnet is not None:
             from mmrazor.structures import load_fix_subnet
+            fill_mutator_placeholders(self.architecture, mutator)
             load_fix_subnet(self.architecture, fix_subnet,
                             prefix=self.subnet_prefix)
             self.mutator = None
@@ -102,8 +114,36 @@ class SPOS(BaseAlgorithm):
         self.mutator.set_choices(choices)
         return choices
 
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: Any) -> Dict[str, torch.Tensor]:
+        """One step on a freshly sampled path, which stays the current
+        choice afterwards (as in the older toolbox, whose ``train_step``
+        sampled).
+
+        Args:
+            data (dict | tuple | list): A batch from the dataloader.
+            optim_wrapper (OptimWrapper): The optimizer wrapper.
+
+        Returns:
+            dict: The log variables.
+        """
+        if not self.is_supernet:
+            return super().train_step(data, optim_wrapper)
+        self.sample_subnet()
+        self.__dict__['_path_sampled'] = True
+        try:
+            return super().train_step(data, optim_wrapper)
+        finally:
+            self.__dict__.pop('_path_sampled', None)
+
     def loss(self, inputs: torch.Tensor, data_samples=None) -> dict:
-        """Losses of a freshly sampled path (or of the fixed subnet).
+        """Losses of a random path (or of the fixed subnet).
+
+        Inside :meth:`train_step` the path is the one the step sampled.
+        Called on its own (e.g. by a DDP wrapper that does not call
+        :meth:`train_step`, or directly) it samples a path for this pass
+        and then restores the choices the supernet had, so that calling
+        the model does not change its current subnet.
 
         Args:
             inputs (torch.Tensor): The batch.
@@ -112,9 +152,18 @@ class SPOS(BaseAlgorithm):
         Returns:
             dict: The architecture's losses.
         """
-        if self.is_supernet:
-            self.sample_subnet()
-        return super().loss(inputs, data_samples)
+        if not self.is_supernet or self.__dict__.get('_path_sampled'):
+            return super().loss(inputs, data_samples)
+        mutables = [m for members in self.mutator.search_groups.values()
+                    for m in members]
+        before = [m.current_choice for m in mutables]
+        self.sample_subnet()
+        try:
+            return super().loss(inputs, data_samples)
+        finally:
+            for mutable, choice in zip(mutables, before):
+                if not mutable.is_fixed:
+                    mutable.current_choice = choice
 
     def train(self, mode: bool = True) -> 'SPOS':
         super().train(mode)

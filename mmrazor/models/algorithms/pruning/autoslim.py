@@ -1,6 +1,6 @@
 """AutoSlim (Yu & Huang, 2019): slimmable training, then greedy slimming."""
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -54,9 +54,23 @@ class AutoSlim(BaseAlgorithm):
         bn_training_mode (bool): Keep BatchNorm in batch-statistics mode in
             evaluation (a width has no running statistics of its own).
             Defaults to False.
-        channel_cfg (str | dict, optional): A channel configuration (as the
-            greedy search writes) to retrain: the model is physically
-            slimmed to it and trained as a plain network.
+        channel_cfg (str | dict | list, optional): A channel configuration
+            (as the greedy search writes) to retrain: the model is
+            physically slimmed to it and trained as a plain network
+            (:attr:`deployed`). A list of several configurations retrains
+            them together, as the older toolbox did: every batch norm gets
+            one set of statistics per configuration
+            (``SwitchableBatchNorm2d``) and every step trains each
+            configuration in turn, on the labels.
+        retraining (bool, optional): The older switch of retraining; True
+            needs ``channel_cfg``, False refuses one. Defaults to None
+            (retrain when ``channel_cfg`` is given).
+        distiller (dict, optional): The older way of giving the in-place
+            distillation: a ``SelfDistiller`` config with one component
+            whose ``student_module`` and ``teacher_module`` are the
+            classifier's last linear layer (the logits, e.g.
+            ``'head.fc'``) and one loss. Its loss becomes
+            ``distill_loss``; any other distiller is refused.
         data_preprocessor (dict, optional): Defaults to the architecture's.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -71,10 +85,23 @@ class AutoSlim(BaseAlgorithm):
                  num_sample_training: int = 4,
                  input_shape: Sequence[int] = (3, 224, 224),
                  bn_training_mode: bool = False,
-                 channel_cfg: Optional[ChannelCfg] = None,
+                 channel_cfg: Optional[Union[ChannelCfg,
+                                             Sequence[ChannelCfg]]] = None,
+                 retraining: Optional[bool] = None,
+                 distiller: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(architecture, data_preprocessor, init_cfg)
+        if retraining and channel_cfg is None:
+            raise ValueError('AutoSlim(retraining=True) needs channel_cfg: '
+                             'the channel configuration(s) written by the '
+                             'greedy search')
+        if retraining is False and channel_cfg is not None:
+            raise ValueError('AutoSlim got channel_cfg with retraining=False;'
+                             ' a channel_cfg is retrained (drop retraining='
+                             'False, or channel_cfg to train the supernet)')
+        if distiller is not None:
+            distill_loss = self._loss_of_distiller(distiller)
         if num_sample_training < 2:
             raise ValueError('AutoSlim num_sample_training must be >= 2 (the '
                              f'widest and the narrowest), got '
@@ -91,11 +118,62 @@ class AutoSlim(BaseAlgorithm):
         self.distill_loss = MODELS.build(distill_loss) if isinstance(
             distill_loss, dict) else distill_loss
         self.retraining = channel_cfg is not None
+        self.channel_cfgs: List[Dict[str, Any]] = []
         if self.retraining:
-            if isinstance(channel_cfg, (str, Path)):
-                from mmrazor.structures import load_subnet
-                channel_cfg = load_subnet(channel_cfg, view='auto')
-            pruner.deploy_subnet(self.architecture, channel_cfg)
+            from mmrazor.structures import load_subnet
+            many = isinstance(channel_cfg, (list, tuple))
+            for cfg in (channel_cfg if many else [channel_cfg]):
+                if isinstance(cfg, (str, Path)):
+                    cfg = load_subnet(cfg, view='auto')
+                self.channel_cfgs.append(cfg)
+            if not self.channel_cfgs:
+                raise ValueError('AutoSlim channel_cfg is an empty list')
+            if len(self.channel_cfgs) == 1:
+                pruner.deploy_subnet(self.architecture, self.channel_cfgs[0])
+            else:
+                pruner.convert_switchable_bn(self.architecture,
+                                             len(self.channel_cfgs))
+                pruner.switch_subnet(self.channel_cfgs[0], 0)
+
+    @property
+    def deployed(self) -> bool:
+        """Whether the model was physically slimmed to one channel
+        configuration (retraining a single ``channel_cfg``)."""
+        return len(self.channel_cfgs) == 1
+
+    def _loss_of_distiller(self, distiller: Any) -> dict:
+        """The ``distill_loss`` an older ``distiller`` config stands for."""
+        hint = ('AutoSlim distils the widest network\'s logits in place: '
+                'give distill_loss=dict(type=..., ...) instead of distiller')
+        if not isinstance(distiller, dict) or str(
+                distiller.get('type', '')).split('.')[-1] != 'SelfDistiller':
+            raise ValueError(f'AutoSlim: unsupported distiller {distiller!r};'
+                             f' {hint}')
+        components = distiller.get('components') or []
+        if len(components) != 1 or len(components[0].get('losses')
+                                       or []) != 1:
+            raise ValueError('AutoSlim: the distiller must have one component'
+                             f' with one loss; {hint}')
+        component = components[0]
+        path = component.get('student_module')
+        if path != component.get('teacher_module'):
+            raise ValueError('AutoSlim: the distiller component must read '
+                             'one module as student and teacher, got '
+                             f'{path!r} and '
+                             f'{component.get("teacher_module")!r}; {hint}')
+        prefix = self.subnet_prefix.rstrip('.')
+        model = self.architecture.get_submodule(prefix) if prefix else \
+            self.architecture
+        linears = [name for name, m in model.named_modules()
+                   if isinstance(m, nn.Linear)]
+        if not linears or linears[-1] != path:
+            raise ValueError(f'AutoSlim: the distiller reads {path!r}, not '
+                             'the last linear layer of the classifier '
+                             f'({linears[-1] if linears else None!r}); '
+                             f'{hint}')
+        loss = dict(component['losses'][0])
+        loss.pop('name', None)
+        return loss
 
     def _logits(self, data: dict, sync_grads: bool) -> torch.Tensor:
         return self._run_forward(
@@ -115,7 +193,9 @@ class AutoSlim(BaseAlgorithm):
             dict: Losses of every trained width, for logging.
         """
         if self.retraining:
-            return super().train_step(data, optim_wrapper)
+            if len(self.channel_cfgs) == 1:
+                return super().train_step(data, optim_wrapper)
+            return self._train_step_switchable(data, optim_wrapper)
         data = self.data_preprocessor(data, True)
         labels = _labels(data['data_samples']).to(data['inputs'].device)
         log: Dict[str, torch.Tensor] = {}
@@ -144,6 +224,32 @@ class AutoSlim(BaseAlgorithm):
             optim_wrapper.step()
             optim_wrapper.zero_grad()
         self.pruner.set_max_channel()  # validation sees the widest network
+        log['loss'] = sum(log.values())
+        return log
+
+    def _train_step_switchable(self, data: Union[dict, tuple, list],
+                               optim_wrapper: OptimWrapper
+                               ) -> Dict[str, torch.Tensor]:
+        """Train every channel configuration in turn on the labels, then
+        step once; the first configuration stays active afterwards."""
+        data = self.data_preprocessor(data, True)
+        log: Dict[str, torch.Tensor] = {}
+        last = len(self.channel_cfgs) - 1
+        for i, cfg in enumerate(self.channel_cfgs):
+            self.pruner.switch_subnet(cfg, i)
+            with optim_wrapper.optim_context(self):
+                losses = self._run_forward(
+                    dict(inputs=data['inputs'],
+                         data_samples=data['data_samples']),
+                    mode='loss',
+                    sync_grads=(i == last))
+                loss, _ = self.parse_losses(losses)
+            optim_wrapper.backward(loss)
+            log[f'subnet{i}.loss'] = loss.detach()
+        if optim_wrapper.should_update():
+            optim_wrapper.step()
+            optim_wrapper.zero_grad()
+        self.pruner.switch_subnet(self.channel_cfgs[0], 0)
         log['loss'] = sum(log.values())
         return log
 

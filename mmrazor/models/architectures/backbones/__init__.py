@@ -1,10 +1,12 @@
 """Searchable backbones."""
 from .darts_backbone import DartsBackbone
+from .searchable_mobilenet import SearchableMobileNet
 from .searchable_mobilenet_v2 import SearchableMobileNetV2
 from .searchable_proxylessnas import ProxylessNAS
 from .searchable_shufflenet_v2 import SearchableShuffleNetV2
 
 __all__ = [
-    'DartsBackbone', 'ProxylessNAS', 'SearchableMobileNetV2',
+    'DartsBackbone', 'ProxylessNAS', 'SearchableMobileNet',
+    'SearchableMobileNetV2',
     'SearchableShuffleNetV2'
 ]

@@ -8,6 +8,7 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule, build_norm_layer
 from mmengine.model import BaseModule
 
+from mmrazor.models.mutables.placeholder import mark_placeholder
 from mmrazor.registry import MODELS
 
 _OP_NORM = dict(type='BN', affine=False)
@@ -56,7 +57,10 @@ class DartsCell(nn.Module):
 
     Op decisions are aliased ``{cell_type}_n{node}_p{input}`` and edge
     decisions ``{cell_type}_n{node}``, so all cells of one type share them
-    (the published DARTS subnet files use these names).
+    (the published DARTS subnet files use these names). Edges are the
+    places of the older placeholder group ``'node'`` and nodes of
+    ``'node_edge'``: a mutator's ``placeholder_mapping`` with those groups
+    replaces them (same decision keys).
 
     Args:
         cell_type (str): ``'normal'`` or ``'reduce'``.
@@ -106,11 +110,19 @@ class DartsCell(nn.Module):
                     out_channels=channels,
                     stride=2 if reduction and src < 2 else 1)
                 cfg.update(alias=name, module_kwargs=kwargs)
-                edges[name] = MODELS.build(cfg)
+                # The older configs fill these places by a mutator's
+                # placeholder_mapping (groups 'node' and 'node_edge').
+                edges[name] = mark_placeholder(
+                    MODELS.build(cfg), 'node', name, kwargs)
             route = copy.deepcopy(route_cfg)
             route.update(
                 edges=nn.ModuleDict(edges), alias=f'{cell_type}_n{node}')
-            self.nodes.append(MODELS.build(route))
+            self.nodes.append(
+                mark_placeholder(
+                    MODELS.build(route),
+                    'node_edge',
+                    f'{cell_type}_n{node}',
+                    takes_candidates=True))
         self.out_channels = num_nodes * channels
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:

@@ -215,10 +215,13 @@ class SearchableMobileNetV2(FrozenStagesMixin, BaseModule):
             blocks = []
             for j in range(num_blocks):
                 blocks.append(
-                    build_block_mutable(mutable_cfg, in_channels,
-                                        out_channels,
-                                        stride if j == 0 else 1,
-                                        block_defaults))
+                    build_block_mutable(
+                        mutable_cfg,
+                        in_channels,
+                        out_channels,
+                        stride if j == 0 else 1,
+                        block_defaults,
+                        space_id=f'stage_{i}_block_{j}'))
                 in_channels = out_channels
             name = f'layer{i + 1}'
             self.add_module(name, nn.Sequential(*blocks))

@@ -80,6 +80,12 @@ class SearchableShuffleNetV2(FrozenStagesMixin, BaseModule):
     and ``with_cp`` apply to the stem and the last conv, and reach the
     blocks as defaults of the mutable's candidate configs (for candidates
     whose class takes them and that do not set them).
+
+    The older configs build this backbone without mutables and give the
+    blocks by a mutator's ``placeholder_mapping``: every block is the place
+    of group ``'all_blocks'`` with ``space_id`` ``stage_{s}_block_{b}``, so a
+    mapping with that group replaces the blocks by its mutable (the keys of
+    the older subnet files).
     """
 
     def __init__(self,
@@ -137,7 +143,7 @@ class SearchableShuffleNetV2(FrozenStagesMixin, BaseModule):
             with_cp=with_cp)
         self.arch_setting = [list(stage) for stage in arch_setting]
         self.layers = nn.ModuleList()
-        for stage in arch_setting:
+        for i, stage in enumerate(arch_setting):
             if len(stage) == 2:
                 channels, num_blocks = stage
                 mutable_cfg = SPOS_MUTABLE_CFG
@@ -151,9 +157,15 @@ class SearchableShuffleNetV2(FrozenStagesMixin, BaseModule):
             blocks = []
             for b in range(num_blocks):
                 blocks.append(
-                    build_block_mutable(mutable_cfg, in_channels,
-                                        out_channels, 2 if b == 0 else 1,
-                                        block_defaults))
+                    build_block_mutable(
+                        mutable_cfg,
+                        in_channels,
+                        out_channels,
+                        2 if b == 0 else 1,
+                        block_defaults,
+                        placeholder=dict(
+                            group='all_blocks',
+                            space_id=f'stage_{i}_block_{b}')))
                 in_channels = out_channels
             self.layers.append(nn.Sequential(*blocks))
 

@@ -7,6 +7,8 @@ import torch.nn as nn
 from mmengine.model import constant_init, normal_init
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmrazor.models.mutables.placeholder import (mark_placeholder,
+                                                 placeholder_mark)
 from mmrazor.registry import MODELS
 
 
@@ -27,8 +29,9 @@ def build_block_mutable(mutable_cfg: Mapping,
                         in_channels: int,
                         out_channels: int,
                         stride: int,
-                        block_defaults: Optional[Dict] = None
-                        ) -> nn.Module:
+                        block_defaults: Optional[Dict] = None,
+                        placeholder: Optional[Dict] = None,
+                        space_id: Optional[str] = None) -> nn.Module:
     """Build one searchable block of a backbone stage.
 
     This is the 1.x contract of the stage mutables: the mutable config gets
@@ -50,6 +53,12 @@ def build_block_mutable(mutable_cfg: Mapping,
         out_channels (int): Output channels of the block.
         stride (int): Stride of the block.
         block_defaults (dict, optional): Defaults for the candidates.
+        placeholder (dict, optional): ``dict(group=..., space_id=...)``:
+            mark the block as the place of that older placeholder, so that a
+            mutator's ``placeholder_mapping`` naming ``group`` replaces it
+            (with ``choice_args=dict(in_channels, out_channels, stride)``).
+        space_id (str, optional): ``space_id`` of a block that is an older
+            :class:`~mmrazor.models.mutables.Placeholder` without one.
 
     Returns:
         nn.Module: The built mutable.
@@ -74,7 +83,19 @@ def build_block_mutable(mutable_cfg: Mapping,
     kwargs.update(
         in_channels=in_channels, out_channels=out_channels, stride=stride)
     cfg['module_kwargs'] = kwargs
-    return MODELS.build(cfg)
+    block = MODELS.build(cfg)
+    mark = placeholder_mark(block)
+    if mark is not None and mark.space_id is None:
+        mark.space_id = space_id
+    if placeholder is not None:
+        mark_placeholder(
+            block,
+            choice_args=dict(
+                in_channels=in_channels,
+                out_channels=out_channels,
+                stride=stride),
+            **placeholder)
+    return block
 
 
 def has_pretrained_init(init_cfg: Optional[Union[Dict, List[Dict]]]) -> bool:

@@ -130,8 +130,16 @@ class MutableModule(BaseMutable):
 
         A one-element list is accepted for ``num_chosen == 1`` (the older
         subnet files store ``chosen: [name]``); with ``num_chosen=None`` a
-        single name reads as a one-element list.
+        single name reads as a one-element list. A name that is no choice
+        but names a candidate by its op, as early 0.x subnet files do
+        (``ShuffleXception``, ``ShuffleBlock_7x7``: op class, and kernel
+        size when given), reads as that candidate's name when exactly one
+        candidate fits.
         """
+        if isinstance(choice, (list, tuple)):
+            choice = [self._resolve_op_name(c) for c in choice]
+        else:
+            choice = self._resolve_op_name(choice)
         if isinstance(choice, (list, tuple)):
             names = list(choice)
             if self.num_chosen == 1 and len(names) == 1:
@@ -140,6 +148,28 @@ class MutableModule(BaseMutable):
         if self.num_chosen is None and choice is not None:
             return [choice]
         return choice
+
+    def _resolve_op_name(self, name: Any) -> Any:
+        """The choice an op-style name (``{OpClass}`` or
+        ``{OpClass}_{k}x{k}``) stands for, if exactly one candidate fits;
+        else ``name`` unchanged."""
+        candidates = getattr(self, 'candidates', None)
+        if not isinstance(name, str) or candidates is None or \
+                name in candidates:
+            return name
+        op, kernel = name, None
+        head, sep, tail = name.rpartition('_')
+        if sep and 'x' in tail:
+            k1, _, k2 = tail.partition('x')
+            if k1.isdigit() and k1 == k2:
+                op, kernel = head, int(k1)
+        fits = [
+            choice for choice, module in candidates.items()
+            if type(module).__name__ == op and (
+                kernel is None or getattr(module, 'kernel_size', None) in (
+                    kernel, (kernel, kernel)))
+        ]
+        return fits[0] if len(fits) == 1 else name
 
     def validate_choice(self, choice: Any) -> None:
         """Raise :class:`InvalidChoiceError` naming ``choice`` if it is not
