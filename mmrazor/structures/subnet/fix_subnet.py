@@ -40,16 +40,22 @@ def collect_mutables(
     """
     groups: 'OrderedDict[str, List[Searchable]]' = OrderedDict()
     for path, module in model.named_modules():
-        if not is_decision(module):
-            continue
-        if module.alias:
-            key = module.alias
-        else:
-            if prefix and not path.startswith(prefix):
-                continue
-            key = path[len(prefix):]
-        groups.setdefault(key, []).append(module)
+        key = _key_of(path, module, prefix)
+        if key is not None and is_decision(module):
+            groups.setdefault(key, []).append(module)
     return groups
+
+
+def _key_of(path: str, module: nn.Module, prefix: str) -> Optional[str]:
+    """The subnet key of a searchable module: its alias, or its path with
+    ``prefix`` stripped (None outside ``prefix`` or when not searchable)."""
+    if not isinstance(module, Searchable):
+        return None
+    if module.alias:
+        return module.alias
+    if prefix and not path.startswith(prefix):
+        return None
+    return path[len(prefix):]
 
 
 def collect_derived(model: nn.Module,
@@ -66,15 +72,9 @@ def collect_derived(model: nn.Module,
     """
     found: 'OrderedDict[str, Searchable]' = OrderedDict()
     for path, module in model.named_modules():
-        if not isinstance(module, Searchable) or not module.derived:
-            continue
-        if module.alias:
-            key = module.alias
-        else:
-            if prefix and not path.startswith(prefix):
-                continue
-            key = path[len(prefix):]
-        found.setdefault(key, module)
+        key = _key_of(path, module, prefix)
+        if key is not None and module.derived:
+            found.setdefault(key, module)
     return found
 
 
