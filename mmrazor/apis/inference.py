@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Union
 from mmengine.config import Config
 from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
+import torch
 from torch import nn
 
 from mmrazor.registry import MODELS
@@ -153,6 +154,9 @@ def init_model(config: ConfigLike,
         and, when the checkpoint stores them, the class names in
         ``dataset_meta``.
     """
+    if str(device).startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'device={device!r}, but this machine has no CUDA '
+                         "device: pass device='cpu'")
     config = _load_config(config, cfg_options)
     register_all_modules(init_default_scope=False)
     algorithm = MODELS.build(_algorithm_cfg(config))

@@ -121,3 +121,10 @@ def test_det_seg_need_their_toolbox(config_file: Path, func,
         pytest.skip(f'{scope} is usable here')
     with pytest.raises(SiblingImportError, match=func.__name__):
         func(str(config_file), device='cpu')
+
+
+def test_cuda_device_without_cuda_says_to_pass_cpu(monkeypatch, tmp_path):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(ValueError, match="device='cpu'"):
+        init_mmcls_model(Config(dict(algorithm=ALGORITHM)))
