@@ -33,10 +33,11 @@ class RazorRegistry(Registry):
         if scope in SIBLING_SCOPES:
             return get_from_toolbox(self, scope, name, required=True)
         obj = super().get(key)
-        for sibling in SIBLING_SCOPES if obj is None and not scope else ():
-            obj = get_from_toolbox(self, sibling, name, required=False)
-            if obj is not None:
-                break
+        if obj is None and scope is None:
+            for sibling in SIBLING_SCOPES:
+                obj = get_from_toolbox(self, sibling, name, required=False)
+                if obj is not None:
+                    break
         return obj
 
 

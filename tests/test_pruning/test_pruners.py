@@ -369,3 +369,20 @@ def test_ratio_pruner_samples_and_extremes_follow_its_ratios():
     assert pruner.current_subnet() == at(0.5)
     pruner.set_min_choices()
     assert pruner.current_subnet() == at(0.25)
+
+
+def test_groups_left_out_stay_whole_even_above_max_ratio():
+    # "Groups left out keep all channels", also when the guard-rails would
+    # not allow choosing the full width.
+    model = ToyNet()
+    pruner = StructurePruner(except_start_keys=[], max_ratio=0.5)
+    pruner.prepare_from_supernet(model, input_shape=SHAPE)
+    first, *others = list(pruner.units)
+    smallest = pruner.choices_of(first)[0]
+    pruner.set_subnet({first: smallest})
+    subnet = pruner.current_subnet()
+    assert subnet[first] == smallest
+    for name in others:
+        assert subnet[name] == pruner.units[name].num_units
+    with pytest.raises(SubnetError, match='guard-rails'):
+        pruner.set_subnet({first: pruner.units[first].num_units})

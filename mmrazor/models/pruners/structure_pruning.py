@@ -318,19 +318,14 @@ class StructurePruner(ChannelMutator):
             }
         self._apply(masks)
 
-    def _full(self, masks: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        """``masks`` with every group left out kept whole."""
-        return {
-            name: masks[name] if name in masks else np.ones(
-                unit[0].num_units, dtype=bool)
-            for name, unit in self._groups.items()
-        }
-
     def _apply(self, masks: Dict[str, np.ndarray]) -> None:
-        """Set the units' masks (checked already; groups left out keep
-        all channels) and mask the model accordingly."""
-        for name, mask in self._full(masks).items():
-            self._groups[name][0].set_mask(mask)
+        """Set the units' masks (checked already by :meth:`_mask_from`;
+        groups left out are not pruned) and mask the model accordingly."""
+        for name, members in self._groups.items():
+            if name in masks:
+                members[0].set_mask(masks[name])
+            else:
+                members[0].keep_all()
         self._refresh()
 
     def set_choices(self, choices: Dict, strict: bool = True) -> None:
@@ -386,7 +381,7 @@ class StructurePruner(ChannelMutator):
                 masks[name] = self._mask_from(
                     name, np.arange(group.num_units) < max(widths))
         # Every entry must agree with the widths the groups give.
-        layer_masks = self._layer_masks(self._full(masks))
+        layer_masks = self._layer_masks(masks)  # groups left out: whole
         for key, entry in cfg.items():
             in_keep, out_keep = layer_masks[key]
             for attr, keep in (('in_channels', in_keep), ('out_channels',

@@ -91,7 +91,14 @@ class MutableChannelUnit(BaseMutable):
 
     def set_mask(self, mask: np.ndarray) -> None:
         """Keep the units marked True (checked by :meth:`mask_of`)."""
-        mask = self.mask_of(mask)
+        self._set(self.mask_of(mask))
+
+    def keep_all(self) -> None:
+        """Keep every unit: the group unpruned, as before any choice
+        (allowed whatever the guard-rails say)."""
+        self._set(np.ones(self.num_units, dtype=bool))
+
+    def _set(self, mask: np.ndarray) -> None:
         if self.is_fixed and not np.array_equal(mask, self._mask):
             raise MutableFixedError(f'{self._name()} is fixed; its mask '
                                     'cannot change')
