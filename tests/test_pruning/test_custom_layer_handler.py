@@ -10,6 +10,7 @@ from mmrazor.models.pruners import StructurePruner, stale_attributes
 from mmrazor.models.task_modules import (ChannelAnalyzer, ResourceEstimator,
                                          deploy_pruned, handler_of)
 from mmrazor.structures import SubnetError
+from .toy_models import n_params
 from .user_layers import ScaledLinear, ScaledLinearHandler
 
 SHAPE = (1, 3, 4, 4)
@@ -34,10 +35,6 @@ class TokenNet(nn.Module):
         x = F.relu(self.bn(self.conv(x)))
         tokens = x.flatten(2).transpose(1, 2)
         return self.head(F.relu(self.mix(tokens)).mean(1))
-
-
-def _n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def test_user_handler_is_in_the_table():
@@ -67,7 +64,7 @@ def test_user_layer_pruned_end_to_end():
         (3 * 5 * 9 + 5) + 2 * 5 +  # conv, bn
         (5 * 7 + 7) +  # mix: weight, scale
         (7 * 4 + 4))  # head
-    assert _n_params(model) == expected
+    assert n_params(model) == expected
     real = ResourceEstimator(input_shape=SHAPE).estimate(model)
     assert estimate == dict(flops=real['flops'], params=expected)
     assert estimate['flops'] == 16 * (3 * 5 * 9 + 5 * 7) + 7 * 4

@@ -11,6 +11,7 @@ from mmrazor.models.task_modules import (ChannelAnalyzer, LinearHandler,
                                          deploy_pruned, handler_of,
                                          register_layer_handler,
                                          structure_of)
+from .toy_models import n_params, randomize_norms
 
 SHAPE = (1, 3, 8, 8)
 
@@ -36,19 +37,6 @@ class UpNet(nn.Module):
         return self.out(self.up2(x, output_size=size))
 
 
-def _randomize_norms(model: nn.Module) -> None:
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-
-
-def _n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def test_conv_transpose_groups():
     dep = ChannelAnalyzer(input_shape=SHAPE).analyze(UpNet())
     assert dep.layers['up1'].kind == 'conv_transpose'
@@ -66,7 +54,7 @@ def test_conv_transpose_groups():
 def test_conv_transpose_pruned_end_to_end():
     torch.manual_seed(0)
     model = UpNet().eval()
-    _randomize_norms(model)
+    randomize_norms(model)
     pruner = StructurePruner(except_start_keys=[])
     pruner.prepare_from_supernet(model, input_shape=SHAPE)
     pruner.set_subnet({'conv': 5, 'up1': 2})  # 2 of 3 groups: 4 channels
@@ -87,7 +75,7 @@ def test_conv_transpose_pruned_end_to_end():
         (5 * 4 * 4 * 4 + 4) + 2 * 4 +  # up1: weight (in, out, 4, 4), bn2
         (4 * 2 * 3 * 3 + 4) +  # up2: weight (in, out / groups, 3, 3)
         (4 * 2 + 2))  # out
-    assert _n_params(model) == expected == 568
+    assert n_params(model) == expected == 568
     real = ResourceEstimator(input_shape=SHAPE).estimate(model)
     assert estimate == dict(flops=real['flops'], params=expected)
     assert structure_of(model)['up2'] == dict(

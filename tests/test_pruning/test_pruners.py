@@ -12,25 +12,10 @@ from mmrazor.models.pruners import (RatioPruner, StructurePruner,
                                     load_channel_cfg, stale_attributes)
 from mmrazor.registry import MODELS
 from mmrazor.structures import SubnetError
-from .toy_models import BlockedNet, SharedHeadNet, ShuffleLNNet, ToyNet
+from .toy_models import (BlockedNet, SharedHeadNet, ShuffleLNNet, ToyNet,
+                         n_params, randomize_norms)
 
 SHAPE = (1, 3, 16, 16)
-
-
-def _randomize_norms(model: nn.Module) -> None:
-    """Non-trivial BN statistics and affine parameters."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
-
-
-def _n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def _deploy_equals_masked(model, pruner, subnet, shape=SHAPE):
@@ -53,7 +38,7 @@ def _deploy_equals_masked(model, pruner, subnet, shape=SHAPE):
 def test_toy_param_count_by_hand():
     torch.manual_seed(0)
     model = ToyNet()
-    _randomize_norms(model)
+    randomize_norms(model)
     pruner = StructurePruner(except_start_keys=[])
     pruner.prepare_from_supernet(model, input_shape=SHAPE)
     x = torch.randn(2, 3, 16, 16)
@@ -72,7 +57,7 @@ def test_toy_param_count_by_hand():
         (6 * 2 + 2) + (2 * 6 + 6) +  # se1, se2
         (6 * 3 + 3) +  # conv5
         (3 * 16 * 4 + 4) + (4 * 2 + 2))  # fc1 (flatten), fc2
-    assert _n_params(model) == expected
+    assert n_params(model) == expected
     assert model.dw.groups == 6 and model.fc1.in_features == 48
     assert type(model.dw) is nn.Conv2d
 
@@ -82,20 +67,20 @@ def test_random_subnets_deploy(net):
     random.seed(3)
     torch.manual_seed(3)
     model = net()
-    _randomize_norms(model)
-    before = _n_params(model)
+    randomize_norms(model)
+    before = n_params(model)
     pruner = StructurePruner(except_start_keys=[])
     pruner.prepare_from_supernet(model, input_shape=SHAPE)
     subnet = {k: max(1, v - 1) if v > 1 else v
               for k, v in pruner.sample_subnet().items()}
     _deploy_equals_masked(model, pruner, subnet)
-    assert _n_params(model) < before
+    assert n_params(model) < before
 
 
 def test_cfg_roundtrip_on_fresh_model(tmp_path):
     torch.manual_seed(0)
     model = ToyNet()
-    _randomize_norms(model)
+    randomize_norms(model)
     fresh = copy.deepcopy(model)
     pruner = StructurePruner(except_start_keys=[])
     pruner.prepare_from_supernet(model, input_shape=SHAPE)
@@ -176,7 +161,7 @@ def test_ratio_pruner_switchable_bn():
     random.seed(0)
     torch.manual_seed(0)
     model = ToyNet()
-    _randomize_norms(model)
+    randomize_norms(model)
     pruner = MODELS.build(
         dict(type='RatioPruner', ratios=[0.5, 1.0], except_start_keys=[]))
     assert isinstance(pruner, RatioPruner)
@@ -259,7 +244,7 @@ def test_estimate_subnet_matches_deployed(net):
     estimate = pruner.estimate_subnet()
     pruner.deploy_subnet(model)
     real = ResourceEstimator(input_shape=SHAPE).estimate(model)
-    assert estimate == dict(flops=real['flops'], params=_n_params(model))
+    assert estimate == dict(flops=real['flops'], params=n_params(model))
 
 
 @pytest.mark.parametrize('inferred', ['groups', 'width'])
@@ -298,7 +283,7 @@ def test_pruner_is_a_channel_mutator_over_the_analysis_groups(tmp_path):
     from mmrazor.models.mutators import BaseMutator, ChannelMutator
     torch.manual_seed(0)
     model = ToyNet()
-    _randomize_norms(model)
+    randomize_norms(model)
     pruner = StructurePruner(except_start_keys=[])
     pruner.prepare_from_supernet(model, input_shape=SHAPE)
     assert isinstance(pruner, ChannelMutator)

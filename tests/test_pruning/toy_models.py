@@ -106,3 +106,20 @@ class ShuffleLNNet(nn.Module):
         y = self.proj(F.gelu(self.fc(y))) * self.gamma
         x = x + y.permute(0, 3, 1, 2)
         return self.out(x).mean((2, 3))
+
+
+def randomize_norms(model: nn.Module) -> None:
+    """Non-trivial BN statistics and affine parameters."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
+
+
+def n_params(model: nn.Module) -> int:
+    """Parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
