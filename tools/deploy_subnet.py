@@ -82,8 +82,8 @@ def _build(args) -> Tuple[nn.Module, Any, Dict]:
         model = getattr(torchvision.models, args.torchvision)(
             weights=None, **kwargs)
         return model, None, {}
-    from mmengine.config import Config
-    cfg = Config.fromfile(args.config)
+    from mmrazor.apis.config_compat import load_config
+    cfg = load_config(args.config)
     if 'model' not in cfg:
         raise KeyError(f'{args.config}: no `model` in the config')
     torch.manual_seed(args.seed)

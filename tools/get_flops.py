@@ -148,11 +148,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     from mmrazor.models.task_modules import ResourceEstimator
     from mmrazor.utils import register_all_modules
     register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    from mmrazor.apis.config_compat import apply_subnet_file, load_config
+    cfg = load_config(args.config, args.cfg_options)
+    # A subnet file replaces the one the config names (0.x `mutable_cfg` /
+    # `channel_cfg`, 1.x `fix_subnet`), which may be a URL never fetched.
+    loaded_at_build = apply_subnet_file(cfg, args.subnet)
     model = build_model(cfg)
-    if args.subnet is not None:
+    if args.subnet is not None and not loaded_at_build:
         from mmrazor.structures import load_fix_subnet
         load_fix_subnet(model, args.subnet)
     shape = input_shape_from(args.shape, args.channels)

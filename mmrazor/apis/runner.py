@@ -18,6 +18,7 @@ from mmrazor.registry import RUNNERS, explain_unknown_types
 from mmrazor.utils import (init_distributed, prepare_distributed_cfg,
                            register_all_modules, setup_multi_processes,
                            trust_checkpoint)
+from .config_compat import load_config
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -136,14 +137,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     check_config_types(cfg)
-    # Configs of the older toolbox hold the plain model under `model` and
-    # the algorithm (which wraps it) under `algorithm`: train the algorithm.
-    if 'algorithm' in cfg:
-        cfg.model = cfg.pop('algorithm')
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

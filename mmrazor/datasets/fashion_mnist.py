@@ -176,3 +176,21 @@ class FashionMNIST(BaseDataset):
         if self.holdout:
             lines.append(f'Part: \t{self.part} (holdout={self.holdout})')
         return lines
+
+
+@DATASETS.register_module()
+class FashionMNISTAsCIFAR(FashionMNIST):
+    """Fashion-MNIST samples shaped like those of mmpretrain's ``CIFAR10``:
+    ``img`` is a 32x32x3 uint8 array (the 28x28 grey image zero-padded by
+    2 pixels and repeated over three channels), so a CIFAR config's
+    pipeline and model run on it unchanged (set the config's dataset
+    ``type`` to this one; everything else as for :class:`FashionMNIST`).
+    """
+
+    def load_data_list(self) -> List[dict]:
+        data = super().load_data_list()
+        for item in data:
+            padded = np.pad(item['img'], 2)
+            item['img'] = np.ascontiguousarray(
+                np.repeat(padded[..., None], 3, axis=-1))
+        return data
