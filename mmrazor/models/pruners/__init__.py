@@ -1,12 +1,12 @@
 """pruners of mmrazor."""
-from .ratio_pruning import RatioPruner
+from .ratio_pruning import EmptyGroupError, RatioPruner
 from .structure_pruning import StructurePruner
 from .switchable_bn import SwitchableBatchNorm2d
 from .utils import (MaskHooks, dump_channel_cfg, load_channel_cfg,
                     slice_layer, stale_attributes)
 
 __all__ = [
-    'StructurePruner', 'RatioPruner', 'SwitchableBatchNorm2d', 'MaskHooks',
+    'StructurePruner', 'RatioPruner', 'EmptyGroupError', 'SwitchableBatchNorm2d', 'MaskHooks',
     'slice_layer', 'stale_attributes', 'dump_channel_cfg',
     'load_channel_cfg'
 ]

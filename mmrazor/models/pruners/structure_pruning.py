@@ -213,6 +213,20 @@ class StructurePruner(ChannelMutator):
         return {k: v[0]._mask for k, v in self._groups.items()}
 
     @property
+    def channel_spaces(self) -> Dict[str, torch.Tensor]:
+        """The older view of the decisions: group name (the 0.x
+        ``space_id``) -> its current keep-mask over the group's channels,
+        a float tensor of shape ``(1, C, 1, 1)`` (1 = kept)."""
+        spaces = {}
+        groups = self.channel_groups
+        for name, unit in self.units.items():
+            keep = np.repeat(unit.current_mask,
+                             self._unit_size(groups[name]))
+            spaces[name] = torch.from_numpy(keep.astype(np.float32)).view(
+                1, -1, 1, 1)
+        return spaces
+
+    @property
     def channel_groups(self) -> 'OrderedDict[str, ChannelGroup]':
         """The prunable groups (one channel decision each)."""
         return self._require().prunable_groups
