@@ -4,11 +4,13 @@ Examples:
     python tools/get_flops.py CONFIG
     python tools/get_flops.py CONFIG --subnet subnet.yaml --shape 224 224
     python tools/get_flops.py CONFIG --module backbone --max-depth 3
+    python tools/get_flops.py CONFIG --convention mmcv
 
 "FLOPs" follows the OpenMMLab convention: one multiply-add counts once, so
 FLOPs and MACs are the same number. Normalisation, activations, element-wise
 ops, pooling and softmax are not counted; the ops that ran but were not
-counted are listed at the end.
+counted are listed at the end. ``--convention mmcv`` also prints the FLOPs
+of the mmcv convention (MMRazor 1.x), which counts those layers too.
 """
 import argparse
 import sys
@@ -39,6 +41,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         default=2,
         help='depth of the per-module table below the reported module')
+    parser.add_argument(
+        '--convention',
+        choices=['macs', 'mmcv'],
+        default='macs',
+        help='FLOPs convention: macs (multiply-accumulates, default) or '
+        'mmcv (MMRazor 1.x / mmcv get_model_complexity_info: also bias '
+        'adds, norms, activations, pooling, upsampling; per image)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -168,6 +177,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     print(f'FLOPs: {human(result["flops"])}  (OpenMMLab convention: '
           'multiply-accumulates)')
     print(f'MACs: {human(result["macs"])}')
+    if args.convention == 'mmcv':
+        mmcv = estimator.estimate(
+            model, module=args.module, flops_params_cfg=dict(units=None))
+        result['flops_mmcv'] = mmcv['flops']
+        print(f'FLOPs (mmcv convention, per image: MACs + bias adds, norms, '
+              f'activations, pooling, upsampling): {human(mmcv["flops"])}')
     print(f'Params: {human(result["params"])}')
     uncounted = ', '.join(f'{k} x{v}'
                           for k, v in result['uncounted'].items()) or 'none'

@@ -3,6 +3,7 @@ from . import backbones
 from .backbones import *  # noqa: F401,F403
 from .classifier import BaseArchitecture, MMClsArchitecture
 from .detector import MMDetArchitecture
+from .heads import DartsSubnetClsHead
 from .dynamic_ops import (DynamicBatchNorm2d, DynamicConv2d, DynamicLinear,
                           DynamicMixin)
 from .segmentor import MMSegArchitecture
@@ -10,6 +11,6 @@ from .segmentor import MMSegArchitecture
 __all__ = [
     'BaseArchitecture', 'MMClsArchitecture', 'MMDetArchitecture',
     'MMSegArchitecture', 'DynamicConv2d', 'DynamicLinear',
-    'DynamicBatchNorm2d', 'DynamicMixin'
+    'DynamicBatchNorm2d', 'DynamicMixin', 'DartsSubnetClsHead'
 ]
 __all__ += backbones.__all__

@@ -32,6 +32,13 @@ safely (nested mutables inside a candidate, a mutable whose cost in the
 pass differs from its candidate counted alone) makes the estimator count
 the whole model in a forward pass each time, which is always correct, only
 slower.
+
+MMRazor 1.x face
+----------------
+Given a ``flops_params_cfg`` (see :mod:`.compat_1x`), ``flops`` follow the
+mmcv convention: the MACs above (cached as usual) plus the element-wise
+terms of :mod:`.mmcv_convention`, collected by hooks in one forward pass of
+the current subnet.
 """
 import time
 import weakref
@@ -47,6 +54,9 @@ from mmrazor.structures import Searchable, is_decision
 from .analytic import InactiveFn, analytic_cost_of, inactive_children_of
 from .counter import (CountBucket, OpCounter, build_from_spec, count_call,
                       spec_key, tensor_spec, track_modules)
+from .compat_1x import (FlopsParamsCfg, LatencyCfg, TIME_SCALES, convert,
+                        parse_flops_params_cfg, parse_latency_cfg)
+from .mmcv_convention import collect_extras
 from .op_counters import OP_COUNTERS
 
 ForwardFn = Callable[[nn.Module, torch.Tensor], Any]
@@ -417,6 +427,21 @@ class ResourceEstimator:
             Defaults to 20.
         latency_lut (LatencyLUT, optional): A look-up table; when given,
             results also hold ``latency_lut`` (ms predicted from it).
+        as_strings (bool): MMRazor 1.x option: results as strings such as
+            ``'44.158 M'``. Giving True turns on the 1.x convention (as an
+            empty ``flops_params_cfg`` would). Defaults to False.
+        flops_params_cfg (dict, optional): MMRazor 1.x option: when given
+            (here or to :meth:`estimate`), ``flops`` follow the mmcv
+            convention (see :mod:`.mmcv_convention`), per image, in 'M'
+            (unless ``units`` say otherwise) rounded to 3 decimals. Keys:
+            ``input_shape``, ``units`` (a unit or a dict of them),
+            ``as_strings``, ``precision``, ``print_per_layer_stat``,
+            ``disabled_counters`` (1.x names such as ``'ReLUCounter'``).
+            Defaults to None (multiply-accumulates, raw counts).
+        latency_cfg (dict, optional): MMRazor 1.x option: defaults of the
+            ``latency_cfg`` of :meth:`estimate` (``max_iter``,
+            ``num_warmup``, ``log_interval``, ``unit``, ``input_shape``,
+            ``as_strings``, ``repeat_num``). Defaults to None.
     """
 
     _SCALE = {'': 1, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12}
@@ -427,8 +452,21 @@ class ResourceEstimator:
                  units: Optional[Dict[str, str]] = None,
                  latency_warmup: int = 5,
                  latency_runs: int = 20,
-                 latency_lut: Optional[Any] = None) -> None:
+                 latency_lut: Optional[Any] = None,
+                 as_strings: bool = False,
+                 flops_params_cfg: Optional[Dict[str, Any]] = None,
+                 latency_cfg: Optional[Dict[str, Any]] = None) -> None:
         self.input_shape = self._check_shape(input_shape)
+        self._units_given = units is not None
+        self.as_strings = bool(as_strings)
+        if flops_params_cfg is None and self.as_strings:
+            flops_params_cfg = {}
+        self.flops_params_cfg = None if flops_params_cfg is None else dict(
+            flops_params_cfg)
+        self.latency_cfg = dict(latency_cfg or {})
+        if self.flops_params_cfg is not None:  # fail early on bad keys
+            parse_flops_params_cfg(self.flops_params_cfg)
+        parse_latency_cfg(self.latency_cfg)
         self.forward_fn = forward_fn or default_forward
         self.units = dict(units or {})
         for key, unit in self.units.items():
@@ -474,7 +512,10 @@ class ResourceEstimator:
                  measure_latency: bool = False,
                  module: Optional[str] = None,
                  input_shape: Optional[Sequence[int]] = None,
-                 by_module: bool = False) -> Dict[str, Any]:
+                 by_module: bool = False,
+                 flops_params_cfg: Optional[Dict[str, Any]] = None,
+                 latency_cfg: Optional[Dict[str, Any]] = None
+                 ) -> Dict[str, Any]:
         """Estimate the resources of ``model`` (its current subnet).
 
         Args:
@@ -488,12 +529,45 @@ class ResourceEstimator:
             input_shape (tuple[int], optional): Overrides the estimator's.
             by_module (bool): Also return ``by_module``: module name ->
                 ``{'flops', 'params', 'uncounted'}``. Defaults to False.
+            flops_params_cfg (dict, optional): MMRazor 1.x option (see the
+                class): merged over the estimator's; when given, ``flops``
+                follow the mmcv convention. Defaults to None.
+            latency_cfg (dict, optional): MMRazor 1.x option: measure the
+                latency with these settings (merged over the estimator's;
+                ``max_iter`` timed runs, ``num_warmup`` untimed ones,
+                ``unit`` 'ms' or 's'). Defaults to None.
 
         Returns:
             dict: ``flops``, ``macs`` (multiply-accumulates), ``params``,
             ``uncounted`` (op name -> calls that ran but were not counted),
-            and ``latency`` (ms) when measured.
+            and ``latency`` (ms) when measured. With ``flops_params_cfg``:
+            ``flops`` (mmcv convention), ``macs`` (both per image),
+            ``params``, ``latency`` when measured, converted as configured.
         """
+        lat_cfg = None
+        if latency_cfg is not None:
+            lat_cfg = parse_latency_cfg({**self.latency_cfg, **latency_cfg})
+        elif measure_latency and self.latency_cfg:
+            lat_cfg = parse_latency_cfg(self.latency_cfg)
+        if flops_params_cfg is not None or self.flops_params_cfg is not None:
+            cfg = parse_flops_params_cfg(
+                {
+                    **(self.flops_params_cfg or {}),
+                    **(flops_params_cfg or {})
+                },
+                default_units=self.units if self._units_given else None,
+                default_as_strings=self.as_strings)
+            if measure_latency and lat_cfg is None:
+                lat_cfg = LatencyCfg()
+            return self._estimate_1x(model, cfg, lat_cfg, module,
+                                     input_shape, by_module)
+        if lat_cfg is not None:
+            result = self.estimate(model, False, module, input_shape,
+                                   by_module)
+            shape = lat_cfg.input_shape or input_shape or self.input_shape
+            result['latency'] = self._latency_1x(model, module, shape,
+                                                 lat_cfg, None, False)
+            return result
         shape = self._check_shape(input_shape) if input_shape is not None \
             else self.input_shape
         if module is not None:
@@ -527,6 +601,115 @@ class ResourceEstimator:
             result['latency_lut'] = self.latency_lut.predict(
                 model, input_shape=shape)
         return result
+
+    def _estimate_1x(self, model: nn.Module, cfg: FlopsParamsCfg,
+                     lat_cfg: Optional[LatencyCfg], module: Optional[str],
+                     input_shape: Optional[Sequence[int]],
+                     by_module: bool) -> Dict[str, Any]:
+        """:meth:`estimate` with a ``flops_params_cfg``: FLOPs in the mmcv
+        convention (our MACs plus the element-wise terms of
+        :mod:`.mmcv_convention`), per image, converted as configured."""
+        shape = self._check_shape(
+            next(s for s in (input_shape, cfg.input_shape, self.input_shape)
+                 if s is not None))
+        if module is not None:
+            self._check_module_name(model, module)
+        want = bool(by_module or module is not None or
+                    cfg.print_per_layer_stat or cfg.disabled_counters)
+        total, params, breakdown = self._costs(model, shape, want)
+        extra = self._mmcv_extras(model, shape, cfg.disabled_counters,
+                                  breakdown)
+        macs = total.macs
+        if module is not None:
+            entry = breakdown.get(module)
+            macs, params = (entry[0].macs, entry[1]) if entry else (0, 0)
+        batch = shape[0]
+
+        def flops_of(name: str, name_macs: int) -> Union[int, float]:
+            return (name_macs + extra.get(name, 0)) / batch
+
+        def out(value: Union[int, float], key: str) -> Any:
+            return convert(value, cfg.units[key], cfg.precision,
+                           cfg.as_strings)
+
+        root = module or ''
+        result: Dict[str, Any] = dict(
+            flops=out(flops_of(root, macs), 'flops'),
+            macs=out(macs / batch, 'flops'),
+            params=out(params, 'params'))
+        table = {
+            name: dict(
+                flops=out(flops_of(name, bucket.macs), 'flops'),
+                params=out(p, 'params'))
+            for name, (bucket, p) in breakdown.items()
+            if not root or name == root or name.startswith(root + '.')
+        }
+        if by_module:
+            result['by_module'] = table
+        if cfg.print_per_layer_stat:
+            self._print_table(model, table)
+        if lat_cfg is not None:
+            result['latency'] = self._latency_1x(
+                model, module, lat_cfg.input_shape or shape, lat_cfg,
+                cfg.precision, cfg.as_strings)
+        if self.latency_lut is not None:
+            result['latency_lut'] = self.latency_lut.predict(
+                model, input_shape=shape)
+        return result
+
+    def _mmcv_extras(self, model: nn.Module, shape: Tuple[int, ...],
+                     disabled_counters: Sequence[str],
+                     breakdown: Dict[str, Tuple[CountBucket, int]]
+                     ) -> Dict[str, int]:
+        """FLOPs the mmcv convention adds to our MACs (negative for the
+        MACs of disabled layers), by module name, each module with
+        everything under it (one forward pass of the current subnet)."""
+        inputs = self._dummy_input(model, shape)
+        with _EvalMode(model), torch.no_grad():
+            extras = collect_extras(model,
+                                    lambda: self.forward_fn(model, inputs),
+                                    disabled_counters)
+        own = dict(extras.by_module)
+        for name in extras.disabled:
+            entry = breakdown.get(name)
+            own[name] = own.get(name, 0) - (entry[0].macs if entry else 0)
+        result: Dict[str, int] = defaultdict(int)
+        for name, value in own.items():
+            for anc in _ancestors(name):
+                result[anc] += value
+        return dict(result)
+
+    @staticmethod
+    def _print_table(model: nn.Module, table: Dict[str, Dict[str,
+                                                             Any]]) -> None:
+        """Print the per-module FLOPs and parameters (1.x
+        ``print_per_layer_stat``)."""
+        types = {name: type(m).__name__ for name, m in model.named_modules()}
+        for name in sorted(table):
+            entry = table[name]
+            print(f'{name or "(model)"} ({types.get(name, "?")}): '
+                  f'FLOPs {entry["flops"]}, params {entry["params"]}')
+
+    def _latency_1x(self, model: nn.Module, module: Optional[str],
+                    shape: Sequence[int], cfg: LatencyCfg,
+                    precision: Optional[int],
+                    as_strings: bool) -> Union[float, str]:
+        """Latency measured as a 1.x ``latency_cfg`` says (mean of
+        ``repeat_num`` medians), in its unit."""
+        times = [
+            self.measure_latency(
+                model,
+                module=module,
+                input_shape=shape,
+                warmup=cfg.num_warmup,
+                runs=cfg.max_iter) for _ in range(cfg.repeat_num)
+        ]
+        value = sum(times) / len(times) * TIME_SCALES[cfg.unit]
+        if precision is not None:
+            value = round(value, precision)
+        if cfg.as_strings if cfg.as_strings is not None else as_strings:
+            return f'{value} {cfg.unit}'
+        return value
 
     def count_static(self,
                      model: nn.Module,
@@ -597,8 +780,9 @@ class ResourceEstimator:
     def measure_latency(self,
                         model: nn.Module,
                         module: Optional[str] = None,
-                        input_shape: Optional[Sequence[int]] = None
-                        ) -> float:
+                        input_shape: Optional[Sequence[int]] = None,
+                        warmup: Optional[int] = None,
+                        runs: Optional[int] = None) -> float:
         """Median wall-clock time of one forward pass, in ms.
 
         Args:
@@ -606,6 +790,8 @@ class ResourceEstimator:
             module (str, optional): Time only this sub-module, on the inputs
                 it receives in a forward pass of the whole model.
             input_shape (tuple[int], optional): Overrides the estimator's.
+            warmup (int, optional): Overrides ``latency_warmup``.
+            runs (int, optional): Overrides ``latency_runs``.
 
         Returns:
             float: Milliseconds.
@@ -638,8 +824,9 @@ class ResourceEstimator:
                 def run():
                     return sub(*args, **kwargs)
 
-            return time_function(run, self.latency_warmup, self.latency_runs,
-                                 inputs.device)
+            return time_function(
+                run, self.latency_warmup if warmup is None else warmup,
+                self.latency_runs if runs is None else runs, inputs.device)
 
     # ------------------------------------------------------------ internal
     def _scale(self, value: float, key: str) -> Union[int, float]:
