@@ -49,8 +49,8 @@ class AutoSlim(BaseAlgorithm):
             Defaults to ``KLDivergence``.
         num_sample_training (int): Widths trained per step (>= 2).
             Defaults to 4.
-        input_shape (tuple[int]): ``(C, H, W)`` for channel analysis and
-            FLOPs. Defaults to ``(3, 224, 224)``.
+        input_shape (tuple[int], optional): ``(C, H, W)`` for channel
+            analysis and FLOPs; None means the default ``(3, 224, 224)``.
         bn_training_mode (bool): Keep BatchNorm in batch-statistics mode in
             evaluation (a width has no running statistics of its own).
             Defaults to False.
@@ -83,7 +83,7 @@ class AutoSlim(BaseAlgorithm):
                  distill_loss: Union[dict, nn.Module] = dict(
                      type='KLDivergence', tau=1.0, loss_weight=1.0),
                  num_sample_training: int = 4,
-                 input_shape: Sequence[int] = (3, 224, 224),
+                 input_shape: Optional[Sequence[int]] = (3, 224, 224),
                  bn_training_mode: bool = False,
                  channel_cfg: Optional[Union[ChannelCfg,
                                              Sequence[ChannelCfg]]] = None,
@@ -107,7 +107,9 @@ class AutoSlim(BaseAlgorithm):
                              f'widest and the narrowest), got '
                              f'{num_sample_training}')
         self.num_sample_training = num_sample_training
-        self.input_shape = tuple(input_shape)
+        # 0.x configs write input_shape=None for the default
+        self.input_shape = (3, 224, 224) if input_shape is None else tuple(
+            input_shape)
         self.bn_training_mode = bn_training_mode
         if isinstance(pruner, dict):
             pruner = MODELS.build(pruner)
