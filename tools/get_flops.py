@@ -157,11 +157,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     from mmrazor.models.task_modules import ResourceEstimator
     from mmrazor.utils import register_all_modules
     register_all_modules()
-    from mmrazor.apis.config_compat import apply_subnet_file, load_config
-    cfg = load_config(args.config, args.cfg_options)
+    from mmrazor.apis.config_compat import read_config
     # A subnet file replaces the one the config names (0.x `mutable_cfg` /
     # `channel_cfg`, 1.x `fix_subnet`), which may be a URL never fetched.
-    loaded_at_build = apply_subnet_file(cfg, args.subnet)
+    cfg, loaded_at_build = read_config(args.config, args.cfg_options,
+                                       args.subnet)
     model = build_model(cfg)
     if args.subnet is not None and not loaded_at_build:
         from mmrazor.structures import load_fix_subnet

@@ -10,7 +10,6 @@ from mmengine.dist import is_main_process
 
 from mmrazor.apis import (add_common_args, build_runner, config_from_args,
                           setup_launch)
-from mmrazor.apis.config_compat import apply_subnet_file
 from mmrazor.registry import explain_unknown_types
 from mmrazor.utils import close_distributed
 
@@ -32,8 +31,6 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = config_from_args(args)
-    if args.subnet is not None and not apply_subnet_file(cfg, args.subnet):
-        cfg.model.fix_subnet = args.subnet
     cfg.load_from = args.checkpoint
     if args.out is not None:
         cfg.test_evaluator = [

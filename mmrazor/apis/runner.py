@@ -18,7 +18,7 @@ from mmrazor.registry import RUNNERS, explain_unknown_types
 from mmrazor.utils import (init_distributed, prepare_distributed_cfg,
                            register_all_modules, setup_multi_processes,
                            trust_checkpoint)
-from .config_compat import load_config
+from .config_compat import read_config
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -122,8 +122,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
     """Read the config and apply the common command-line options.
 
     Args:
-        args (argparse.Namespace): Parsed arguments with ``config`` and the
-            options of :func:`add_common_args`.
+        args (argparse.Namespace): Parsed arguments with ``config``, the
+            options of :func:`add_common_args` and, optionally, ``subnet``
+            (a subnet file the model is fixed to).
 
     Returns:
         Config: The config, ready for :func:`build_runner`.
@@ -137,7 +138,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     register_all_modules(init_default_scope=False)
-    cfg = load_config(args.config, args.cfg_options)
+    subnet = getattr(args, 'subnet', None)
+    cfg, named = read_config(args.config, args.cfg_options, subnet)
+    if subnet is not None and not named:
+        # the config names no subnet: the model fixes itself to this one
+        cfg.model.fix_subnet = subnet
     check_config_types(cfg)
     cfg.launcher = args.launcher
     if args.work_dir is not None:

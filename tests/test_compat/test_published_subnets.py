@@ -31,12 +31,16 @@ def get_flops(argv):
 
 
 def run(config, key, subnet, *extra):
-    """get_flops on an original 0.x config, its subnet given the way the
-    0.x README says (``--cfg-options algorithm.<key>=FILE``)."""
+    """get_flops on an original 0.x config with ``--subnet FILE``, which
+    replaces the subnet the config names as ``algorithm.<key>`` (a URL,
+    never fetched)."""
+    with open(osp.join(CONFIGS_0X, config)) as f:
+        text = f.read()
+    # what --subnet replaces
+    assert f'{key} = ' in text and 'https://' in text
     return get_flops([
-        osp.join(CONFIGS_0X, config), '--convention', 'mmcv',
-        '--cfg-options', f'algorithm.{key}={osp.join(SUBNETS_0X, subnet)}',
-        *extra
+        osp.join(CONFIGS_0X, config), '--convention', 'mmcv', '--subnet',
+        osp.join(SUBNETS_0X, subnet), *extra
     ])
 
 

@@ -17,7 +17,7 @@ translation: ``--cfg-options data.train.data_prefix=...`` for a 0.x config,
 the new vocabulary (e.g. ``train_cfg.max_iters`` given on the command line
 for a 0.x config) win over what translation derives.
 """
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -26,25 +26,47 @@ from .v0 import apply_subnet_file, is_0x_config, translate_0x
 from .v1 import translate_1x
 
 
-def load_config(path: str, cfg_options: Optional[Dict] = None) -> Config:
+def read_config(path: str,
+                cfg_options: Optional[Dict] = None,
+                subnet: Optional[str] = None) -> Tuple[Config, bool]:
     """Read a config of any generation into today's mmengine vocabulary.
 
     Args:
         path (str): The config file.
         cfg_options (dict, optional): ``--cfg-options`` overrides, keyed in
             the config's own vocabulary (see the module docstring).
+        subnet (str, optional): A subnet file (``--subnet``) replacing the
+            one the config names, before translation (so a URL there is
+            never read).
 
     Returns:
-        Config: The config, translated.
+        tuple[Config, bool]: The translated config, and whether it named a
+        subnet that now points at ``subnet`` (the model then loads it when
+        built; otherwise the caller fixes the built model itself).
     """
     with sibling_config_bases(path):
         cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    named = apply_subnet_file(cfg, subnet)
     cfg = translate_1x(cfg)
     if is_0x_config(cfg):
         cfg = translate_0x(cfg)
-    return cfg
+    return cfg, named
 
 
-__all__ = ['load_config', 'apply_subnet_file', 'sibling_config_bases']
+def load_config(path: str, cfg_options: Optional[Dict] = None) -> Config:
+    """Read a config of any generation (see :func:`read_config`).
+
+    Args:
+        path (str): The config file.
+        cfg_options (dict, optional): ``--cfg-options`` overrides, keyed in
+            the config's own vocabulary.
+
+    Returns:
+        Config: The config, translated.
+    """
+    return read_config(path, cfg_options)[0]
+
+
+__all__ = ['load_config', 'read_config', 'sibling_config_bases']
