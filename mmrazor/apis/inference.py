@@ -17,6 +17,7 @@ from torch import nn
 from mmrazor.registry import MODELS
 from mmrazor.utils import register_all_modules
 from mmrazor.utils.toolboxes import require_sibling
+from .config_compat import sibling_config_bases
 
 ConfigLike = Union[str, Path, Config]
 
@@ -26,8 +27,9 @@ def _load_config(config: ConfigLike,
     """The config as a fresh :class:`Config` with ``cfg_options`` merged.
 
     Args:
-        config (str | Path | Config): A config file or a loaded config (it
-            is copied, not changed).
+        config (str | Path | Config): A config file (not translated: the
+            returned model's ``cfg`` is in the file's own vocabulary) or a
+            loaded config (copied, not changed).
         cfg_options (dict, optional): Dotted keys to override, as
             ``Config.merge_from_dict`` takes them.
 
@@ -35,7 +37,10 @@ def _load_config(config: ConfigLike,
         Config: The config to build from.
     """
     if isinstance(config, (str, Path)):
-        config = Config.fromfile(str(config))
+        # kept in the file's own vocabulary (0.x code reads model.cfg.data
+        # ...); `mmcls::` style bases of 1.x configs resolve
+        with sibling_config_bases(str(config)):
+            config = Config.fromfile(str(config))
     elif isinstance(config, Config):
         config = copy.deepcopy(config)
     else:
