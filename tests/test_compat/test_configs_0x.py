@@ -499,3 +499,17 @@ def test_darts_subnet_0x(tmp_path, monkeypatch) -> None:
                    ['train_cfg.max_iters=2',
                     f'algorithm.mutable_cfg={subnet}'], monkeypatch)
     assert_trained(runner, 'Darts', work_dir)
+
+
+def test_1x_config_with_a_helper_algorithm_variable_is_not_0x():
+    # a 1.x fine-tuning config keeps the pruning algorithm in a variable
+    # named `algorithm` and wraps it in `model`
+    from mmrazor.apis.config_compat.v0 import is_0x_config
+    algorithm = dict(type='GroupFisherAlgorithm', architecture=dict())
+    assert not is_0x_config(
+        Config(dict(algorithm=algorithm,
+                    model=dict(type='GroupFisherSubModel',
+                               algorithm=algorithm))))
+    assert is_0x_config(
+        Config(dict(algorithm=dict(type='SPOS', architecture=dict()),
+                    model=dict(type='mmcls.ImageClassifier'))))

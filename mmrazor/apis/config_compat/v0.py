@@ -36,9 +36,15 @@ SUBNET_KEYS = ('mutable_cfg', 'channel_cfg')
 
 
 def is_0x_config(cfg: Config) -> bool:
-    """Whether ``cfg`` is written for the 0.x toolbox (it holds
-    ``algorithm`` or another key only that era used)."""
-    return 'algorithm' in cfg
+    """Whether ``cfg`` is written for the 0.x toolbox: it holds
+    ``algorithm`` (the 0.x runner built that, not ``model``) — unless its
+    ``model`` wraps an algorithm, as 1.x fine-tuning configs do with a
+    helper variable ``algorithm`` (``GroupFisherSubModel(algorithm=...)``).
+    """
+    if 'algorithm' not in cfg:
+        return False
+    model = cfg.get('model', None)
+    return not (isinstance(model, dict) and 'algorithm' in model)
 
 
 class Translation:

@@ -4,6 +4,7 @@ from .distill import AlignMethodDistill, GeneralDistill
 from .nas import *  # noqa: F401,F403
 from .nas import __all__ as _nas_all
 from .pruning import AutoSlim
+from .sub_model import sub_model
 
 __all__ = ['BaseAlgorithm', 'GeneralDistill', 'AlignMethodDistill',
-           'AutoSlim'] + list(_nas_all)
+           'AutoSlim', 'sub_model'] + list(_nas_all)

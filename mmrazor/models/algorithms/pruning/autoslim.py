@@ -1,9 +1,11 @@
 """AutoSlim (Yu & Huang, 2019): slimmable training, then greedy slimming."""
+import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -24,6 +26,161 @@ def _labels(data_samples: Sequence[Any]) -> torch.Tensor:
                              'needs a `gt_label`')
         labels.append(label.reshape(-1)[:1])
     return torch.cat(labels).long()
+
+
+def sandwich_size(num_sample_training: Optional[int],
+                  num_random_samples: Optional[int]) -> int:
+    """Widths trained per step, from either spelling (default 4).
+
+    Args:
+        num_sample_training (int, optional): All widths of a step.
+        num_random_samples (int, optional): MMRazor 1.x: the random ones
+            only (besides the widest and the narrowest).
+
+    Returns:
+        int: The widths trained per step.
+
+    Raises:
+        ValueError: Both are given and disagree.
+    """
+    if num_random_samples is None:
+        return 4 if num_sample_training is None else num_sample_training
+    if num_random_samples < 0:
+        raise ValueError('AutoSlim num_random_samples must be >= 0, got '
+                         f'{num_random_samples}')
+    size = num_random_samples + 2
+    if num_sample_training is not None and num_sample_training != size:
+        raise ValueError(
+            f'AutoSlim got num_sample_training={num_sample_training} and '
+            f'num_random_samples={num_random_samples} (= '
+            f'num_sample_training {size}); give one of them')
+    return size
+
+
+def _kind(cfg: Any) -> str:
+    """The unscoped ``type`` of a config dict ('' when there is none)."""
+    return str(cfg.get('type', '')).split('.')[-1] if isinstance(
+        cfg, dict) else ''
+
+
+def _refuse_extra_keys(what: str, cfg: dict, known: Sequence[str]) -> None:
+    """Raise naming the keys of ``cfg`` that are not in ``known``."""
+    extra = sorted(set(cfg) - set(known) - {'type', '_scope_'})
+    if extra:
+        raise ValueError(f'AutoSlim: {what} keys {extra} are not supported '
+                         f'(supported: {sorted(known)})')
+
+
+def pruner_of_1x_mutator(mutator: dict) -> Tuple[dict, Tuple[int, ...]]:
+    """The ``RatioPruner`` and ``input_shape`` an MMRazor 1.x AutoSlim
+    ``mutator`` config stands for.
+
+    Args:
+        mutator (dict): ``dict(type='OneShotChannelMutator',
+            channel_unit_cfg=dict(type='OneShotMutableChannelUnit',
+            default_args=dict(candidate_choices=[...], choice_mode='ratio',
+            divisor=8)), parse_cfg=dict(type='ChannelAnalyzer',
+            demo_input=(1, 3, 224, 224), tracer_type=...))``.
+
+    Returns:
+        tuple[dict, tuple[int]]: The pruner config and ``(C, H, W)``.
+
+    Raises:
+        ValueError: Naming the key or value this toolbox cannot honour.
+    """
+    if _kind(mutator) != 'OneShotChannelMutator':
+        raise ValueError('AutoSlim mutator must be a OneShotChannelMutator '
+                         f'config (MMRazor 1.x), got {mutator!r}')
+    _refuse_extra_keys('mutator', mutator, ('channel_unit_cfg', 'parse_cfg'))
+    unit = mutator.get('channel_unit_cfg') or {}
+    if _kind(unit) != 'OneShotMutableChannelUnit':
+        raise ValueError('AutoSlim mutator.channel_unit_cfg must be a '
+                         f'OneShotMutableChannelUnit config, got {unit!r}')
+    _refuse_extra_keys('mutator.channel_unit_cfg', unit, ('default_args', ))
+    args = unit.get('default_args') or {}
+    _refuse_extra_keys('mutator.channel_unit_cfg.default_args', args,
+                       ('candidate_choices', 'choice_mode', 'divisor'))
+    if args.get('choice_mode', 'ratio') != 'ratio':
+        raise ValueError('AutoSlim mutator.channel_unit_cfg.default_args.'
+                         f'choice_mode must be "ratio", got '
+                         f'{args["choice_mode"]!r}')
+    if 'candidate_choices' not in args:
+        raise ValueError('AutoSlim mutator.channel_unit_cfg.default_args '
+                         'needs candidate_choices (the width ratios)')
+    parse = mutator.get('parse_cfg') or {}
+    _refuse_extra_keys('mutator.parse_cfg', parse,
+                       ('demo_input', 'tracer_type'))
+    demo = tuple(parse.get('demo_input', (1, 3, 224, 224)))
+    if len(demo) != 4:
+        raise ValueError('AutoSlim mutator.parse_cfg.demo_input must be '
+                         f'(N, C, H, W), got {demo}')
+    if args.get('divisor', 1) != 1:
+        print_log(
+            f'AutoSlim: divisor={args["divisor"]} of the 1.x mutator is '
+            'not applied; widths are the candidate ratios of the full '
+            'widths',
+            logger='current',
+            level=logging.WARNING)
+    pruner = dict(type='RatioPruner',
+                  ratios=tuple(float(r) for r in args['candidate_choices']))
+    return pruner, demo[1:]
+
+
+def _recorded_source(recorders: Any, side: str) -> Tuple[str, str]:
+    """``(name, source)`` of the one ``ModuleOutputs`` recorder of a side
+    of a ``ConfigurableDistiller`` config."""
+    if not isinstance(recorders, dict) or len(recorders) != 1:
+        raise ValueError(f'AutoSlim: the distiller needs one {side} '
+                         f'recorder, got {recorders!r}')
+    name, recorder = next(iter(recorders.items()))
+    if _kind(recorder) != 'ModuleOutputs' or 'source' not in recorder:
+        raise ValueError(f'AutoSlim: the {side} recorder {name!r} must be a '
+                         f'ModuleOutputs with a source, got {recorder!r}')
+    return name, recorder['source']
+
+
+def logits_loss_of_configurable_distiller(distiller: dict,
+                                          hint: str) -> Tuple[str, dict]:
+    """The module and the loss of a 1.x in-place distillation config.
+
+    Args:
+        distiller (dict): A ``ConfigurableDistiller`` config recording one
+            module's outputs as student and as teacher, with one loss whose
+            ``loss_forward_mappings`` read the student's and the teacher's.
+        hint (str): What to do instead, for error messages.
+
+    Returns:
+        tuple[str, dict]: The module path (e.g. ``'head.fc'``) and the
+        loss config.
+
+    Raises:
+        ValueError: The distiller is anything else.
+    """
+    student_name, student = _recorded_source(
+        distiller.get('student_recorders'), 'student')
+    teacher_name, teacher = _recorded_source(
+        distiller.get('teacher_recorders'), 'teacher')
+    if student != teacher:
+        raise ValueError('AutoSlim: the distiller must record one module as '
+                         f'student and teacher, got {student!r} and '
+                         f'{teacher!r}; {hint}')
+    losses = distiller.get('distill_losses') or {}
+    if len(losses) != 1:
+        raise ValueError('AutoSlim: the distiller must have one distill '
+                         f'loss, got {list(losses)}; {hint}')
+    loss_name, loss = next(iter(losses.items()))
+    mapping = (distiller.get('loss_forward_mappings') or {}).get(loss_name)
+    sides = sorted((m.get('recorder'), bool(m.get('from_student')))
+                   for m in (mapping or {}).values())
+    if sides != sorted([(student_name, True), (teacher_name, False)]):
+        raise ValueError(f'AutoSlim: loss_forward_mappings of {loss_name!r} '
+                         'must read the student recorder '
+                         f'{student_name!r} and the teacher recorder '
+                         f'{teacher_name!r}, got {mapping!r}; {hint}')
+    _refuse_extra_keys('distiller', distiller,
+                       ('student_recorders', 'teacher_recorders',
+                        'distill_losses', 'loss_forward_mappings'))
+    return student, dict(loss)
 
 
 @MODELS.register_module()
@@ -47,8 +204,8 @@ class AutoSlim(BaseAlgorithm):
         distill_loss (dict | nn.Module): The in-place distillation loss
             between a narrow network's and the widest network's logits.
             Defaults to ``KLDivergence``.
-        num_sample_training (int): Widths trained per step (>= 2).
-            Defaults to 4.
+        num_sample_training (int, optional): Widths trained per step
+            (>= 2). Defaults to 4.
         input_shape (tuple[int], optional): ``(C, H, W)`` for channel
             analysis and FLOPs; None means the default ``(3, 224, 224)``.
         bn_training_mode (bool): Keep BatchNorm in batch-statistics mode in
@@ -65,12 +222,24 @@ class AutoSlim(BaseAlgorithm):
         retraining (bool, optional): The older switch of retraining; True
             needs ``channel_cfg``, False refuses one. Defaults to None
             (retrain when ``channel_cfg`` is given).
-        distiller (dict, optional): The older way of giving the in-place
-            distillation: a ``SelfDistiller`` config with one component
+        distiller (dict, optional): The older ways of giving the in-place
+            distillation: a 0.x ``SelfDistiller`` config with one component
             whose ``student_module`` and ``teacher_module`` are the
             classifier's last linear layer (the logits, e.g.
-            ``'head.fc'``) and one loss. Its loss becomes
-            ``distill_loss``; any other distiller is refused.
+            ``'head.fc'``) and one loss, or a 1.x ``ConfigurableDistiller``
+            config recording that layer's outputs (``ModuleOutputs``) as
+            student and as teacher, with one loss between them. Its loss
+            becomes ``distill_loss``; any other distiller is refused.
+        num_random_samples (int, optional): MMRazor 1.x's spelling: random
+            widths per step besides the widest and the narrowest, i.e.
+            ``num_sample_training - 2``.
+        mutator (dict, optional): MMRazor 1.x's channel search space: a
+            ``OneShotChannelMutator`` config whose ``channel_unit_cfg`` is a
+            ``OneShotMutableChannelUnit`` with ``choice_mode='ratio'`` and
+            ``candidate_choices`` (they become a ``RatioPruner``'s
+            ``ratios``) and whose ``parse_cfg.demo_input`` ``(N, C, H, W)``
+            gives ``input_shape``. ``divisor`` (rounding of channel counts)
+            is not applied: the widths are the ratios of the full widths.
         data_preprocessor (dict, optional): Defaults to the architecture's.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -82,7 +251,7 @@ class AutoSlim(BaseAlgorithm):
                      ratios=tuple(i / 12 for i in range(2, 13))),
                  distill_loss: Union[dict, nn.Module] = dict(
                      type='KLDivergence', tau=1.0, loss_weight=1.0),
-                 num_sample_training: int = 4,
+                 num_sample_training: Optional[int] = None,
                  input_shape: Optional[Sequence[int]] = (3, 224, 224),
                  bn_training_mode: bool = False,
                  channel_cfg: Optional[Union[ChannelCfg,
@@ -90,8 +259,14 @@ class AutoSlim(BaseAlgorithm):
                  retraining: Optional[bool] = None,
                  distiller: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 num_random_samples: Optional[int] = None,
+                 mutator: Optional[dict] = None) -> None:
         super().__init__(architecture, data_preprocessor, init_cfg)
+        num_sample_training = sandwich_size(num_sample_training,
+                                            num_random_samples)
+        if mutator is not None:
+            pruner, input_shape = pruner_of_1x_mutator(mutator)
         if retraining and channel_cfg is None:
             raise ValueError('AutoSlim(retraining=True) needs channel_cfg: '
                              'the channel configuration(s) written by the '
@@ -147,8 +322,14 @@ class AutoSlim(BaseAlgorithm):
         """The ``distill_loss`` an older ``distiller`` config stands for."""
         hint = ('AutoSlim distils the widest network\'s logits in place: '
                 'give distill_loss=dict(type=..., ...) instead of distiller')
-        if not isinstance(distiller, dict) or str(
-                distiller.get('type', '')).split('.')[-1] != 'SelfDistiller':
+        kind = str(distiller.get('type', '')).split('.')[-1] if isinstance(
+            distiller, dict) else None
+        if kind == 'ConfigurableDistiller':
+            path, loss = logits_loss_of_configurable_distiller(
+                distiller, hint)
+            self._check_logits_layer(path, hint)
+            return loss
+        if kind != 'SelfDistiller':
             raise ValueError(f'AutoSlim: unsupported distiller {distiller!r};'
                              f' {hint}')
         components = distiller.get('components') or []
@@ -163,6 +344,21 @@ class AutoSlim(BaseAlgorithm):
                              'one module as student and teacher, got '
                              f'{path!r} and '
                              f'{component.get("teacher_module")!r}; {hint}')
+        self._check_logits_layer(path, hint)
+        loss = dict(component['losses'][0])
+        loss.pop('name', None)
+        return loss
+
+    def _check_logits_layer(self, path: str, hint: str) -> None:
+        """Refuse a distiller that reads another layer than the logits.
+
+        Args:
+            path (str): The module the distiller reads, e.g. ``'head.fc'``.
+            hint (str): What to do instead, for the message.
+
+        Raises:
+            ValueError: ``path`` is not the classifier's last linear layer.
+        """
         prefix = self.subnet_prefix.rstrip('.')
         model = self.architecture.get_submodule(prefix) if prefix else \
             self.architecture
@@ -173,9 +369,6 @@ class AutoSlim(BaseAlgorithm):
                              'the last linear layer of the classifier '
                              f'({linears[-1] if linears else None!r}); '
                              f'{hint}')
-        loss = dict(component['losses'][0])
-        loss.pop('name', None)
-        return loss
 
     def _logits(self, data: dict, sync_grads: bool) -> torch.Tensor:
         return self._run_forward(
