@@ -1,4 +1,5 @@
 """pruners of mmrazor."""
+from .importance_pruning import ImportancePruner, build_importance
 from .ratio_pruning import EmptyGroupError, RatioPruner
 from .structure_pruning import StructurePruner
 from .switchable_bn import SwitchableBatchNorm2d
@@ -6,7 +7,9 @@ from .utils import (MaskHooks, dump_channel_cfg, load_channel_cfg,
                     slice_layer, stale_attributes)
 
 __all__ = [
-    'StructurePruner', 'RatioPruner', 'EmptyGroupError', 'SwitchableBatchNorm2d', 'MaskHooks',
+    'StructurePruner', 'RatioPruner', 'ImportancePruner',
+    'build_importance', 'EmptyGroupError', 'SwitchableBatchNorm2d',
+    'MaskHooks',
     'slice_layer', 'stale_attributes', 'dump_channel_cfg',
     'load_channel_cfg'
 ]

@@ -2,3 +2,4 @@
 from .estimators import *  # noqa: F401,F403
 from .channel_analysis import *  # noqa: F401,F403
 from .deploy import *  # noqa: F401,F403
+from .importance import *  # noqa: F401,F403

@@ -1,0 +1,115 @@
+"""Weight magnitude criteria: L1 and L2 norms of the weights that follow a
+unit's channels."""
+from typing import Set
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmrazor.registry import TASK_UTILS
+from ..channel_analysis import ChannelDependency
+from .base import BaseImportance, RootScores, sum_per_channel
+
+
+class WeightMagnitudeImportance(BaseImportance):
+    """The norm of every weight that a unit's channels own.
+
+    For every layer of the analysis, every *parameter* its handler names in
+    ``tensor_dims`` (weights and biases; statistics buffers such as BN
+    running means are not weights and are left out) is cut along its input
+    channel dim and along its output channel dim; each slice is reduced by
+    :meth:`_elementwise` and added to the unit of that channel. A conv's
+    weight therefore counts for the unit of its output channel (the
+    producing side) and, slice by slice along dim 1, for the units of its
+    input channels (the consuming side); a unit of several channels (a conv
+    group, the ``H*W`` features of a flattened channel) sums them.
+    Parameters used directly by ops (e.g. a layer scale) count the same
+    way. Subclasses choose the element-wise term and the final transform.
+
+    Args:
+        normalize (str): See :class:`BaseImportance`.
+    """
+
+    def _elementwise(self, weight: torch.Tensor) -> torch.Tensor:
+        """The per-element contribution, e.g. ``|w|``."""
+        raise NotImplementedError(f'{type(self).__name__}._elementwise')
+
+    def _finish(self, roots: RootScores) -> RootScores:
+        """Transform the per-unit sums (e.g. a square root)."""
+        return roots
+
+    def _root_scores(self, dependency: ChannelDependency) -> RootScores:
+        roots = RootScores(dependency)
+        seen: Set[int] = set()
+        with torch.no_grad():
+            for rec in dependency.layers.values():
+                module = rec.module
+                for attr, (din, dout) in rec.handler.tensor_dims(
+                        module).items():
+                    weight = getattr(module, attr, None)
+                    if not isinstance(weight, nn.Parameter) or \
+                            id(weight) in seen:
+                        continue
+                    seen.add(id(weight))
+                    terms = self._elementwise(weight)
+                    for dim, ids in ((din, rec.in_ids), (dout, rec.out_ids)):
+                        if dim is None:
+                            continue
+                        self._add_slices(roots, terms, dim, ids,
+                                         f'{rec.name}.{attr}')
+            for prec in dependency.params.values():
+                weight = getattr(prec.owner, prec.attr, None)
+                if not isinstance(weight, nn.Parameter) or \
+                        id(weight) in seen:
+                    continue
+                seen.add(id(weight))
+                terms = self._elementwise(weight).double().cpu().numpy()
+                # ids: same rank, size 1 along the dims without channels
+                roots.add(np.broadcast_to(prec.ids, terms.shape), terms)
+        return self._finish(roots)
+
+    @staticmethod
+    def _add_slices(roots: RootScores, terms: torch.Tensor, dim: int,
+                    ids, where: str) -> None:
+        sums = sum_per_channel(terms, dim)
+        if len(sums) != len(ids):
+            raise ValueError(
+                f'{where}: {len(sums)} slices along dim {dim} but the '
+                f'layer side has {len(ids)} channels (check the layer '
+                'handler\'s tensor_dims)')
+        roots.add(ids, sums)
+
+
+@TASK_UTILS.register_module()
+class L1Importance(WeightMagnitudeImportance):
+    """L1 weight magnitude: a unit's score is the sum of ``|w|`` over every
+    weight slice that follows its channels, in every layer of its group
+    (see :class:`WeightMagnitudeImportance`).
+
+    Args:
+        normalize (str): See :class:`BaseImportance`. Defaults to
+            ``'mean'``.
+    """
+
+    def _elementwise(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight.detach().abs()
+
+
+@TASK_UTILS.register_module()
+class L2Importance(WeightMagnitudeImportance):
+    """L2 weight magnitude: a unit's score is the L2 norm of all the weight
+    entries that follow its channels, taken together:
+    ``sqrt(sum of w**2)`` over every slice of every layer of its group (see
+    :class:`WeightMagnitudeImportance`).
+
+    Args:
+        normalize (str): See :class:`BaseImportance`. Defaults to
+            ``'mean'``.
+    """
+
+    def _elementwise(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight.detach().double().pow(2)
+
+    def _finish(self, roots: RootScores) -> RootScores:
+        roots.values = roots.values**0.5
+        return roots

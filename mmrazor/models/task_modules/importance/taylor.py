@@ -1,0 +1,196 @@
+"""First-order Taylor criterion: how much the loss would change if a
+channel's activation were removed, |activation x gradient|."""
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmrazor.registry import TASK_UTILS
+from ..channel_analysis import ChannelDependency, LayerRecord
+from .base import BaseImportance, RootScores, sum_per_channel
+
+LossFn = Callable[[Any], torch.Tensor]
+
+
+def default_loss(output: Any) -> torch.Tensor:
+    """The loss of a model output: a scalar tensor itself, or the sum of the
+    entries of a dict whose key contains ``'loss'`` (an mmengine model's
+    ``forward(..., mode='loss')``).
+
+    Args:
+        output (Any): What the model returned.
+
+    Returns:
+        torch.Tensor: A scalar.
+
+    Raises:
+        TypeError: Anything else (pass ``loss_fn``).
+    """
+    if isinstance(output, torch.Tensor) and output.numel() == 1:
+        return output.reshape(())
+    if isinstance(output, dict):
+        losses = [v for k, v in output.items()
+                  if 'loss' in k and isinstance(v, torch.Tensor)]
+        if losses:
+            return sum(v.sum() for v in losses)
+    shape = tuple(output.shape) if isinstance(output, torch.Tensor) else \
+        type(output).__name__
+    raise TypeError(f'TaylorImportance: cannot read a loss from a model '
+                    f'output of {shape}; pass loss_fn(output) -> scalar')
+
+
+@TASK_UTILS.register_module()
+class TaylorImportance(BaseImportance):
+    """First-order Taylor importance (Molchanov et al., ICLR 2017).
+
+    For every producing layer of a group (its ``sources``: the convs and
+    linears that create the group's channels) the output activation ``a``
+    and its gradient ``g`` are read in the backward pass. Per sample and
+    channel the score is ``|sum over positions of a * g|`` (positions:
+    ``H*W`` of a conv, tokens of a linear), summed over the samples of
+    every batch seen; a unit adds the scores of its channels and of every
+    producing layer tied to it (e.g. both branches of a residual add).
+
+    Statistics are gathered while hooks are installed:
+
+    * ``with criterion.observe(): ...`` installs them for any number of
+      forward and backward passes of your own (e.g. the training loop);
+    * ``criterion.accumulate(model, batch, loss_fn)`` runs one forward pass
+      and a backward pass of the loss (without touching the parameters'
+      ``.grad``) inside :meth:`observe`.
+
+    :meth:`reset` (and :meth:`prepare`) forget them; ``num_batches`` counts
+    the backward passes seen (through the first producing layer). Scores
+    are sums, not means: with ``normalize`` (see :class:`BaseImportance`)
+    the number of batches cancels out.
+
+    Args:
+        normalize (str): See :class:`BaseImportance`. Defaults to
+            ``'mean'``.
+    """
+
+    def __init__(self, normalize: str = 'mean') -> None:
+        super().__init__(normalize=normalize)
+        self._sums: Dict[str, np.ndarray] = {}
+        self.num_batches = 0
+        self._observing = False
+        self._counted: Optional[str] = None
+
+    def reset(self) -> None:
+        """Forget the gathered statistics."""
+        self._sums = {}
+        self.num_batches = 0
+
+    # ------------------------------------------------------- gathering
+    def _producers(self, dependency: ChannelDependency
+                   ) -> List[LayerRecord]:
+        names: List[str] = []
+        for group in dependency.prunable_groups.values():
+            for src in group.sources:
+                if src in dependency.layers and src not in names:
+                    names.append(src)
+        return [dependency.layers[n] for n in names]
+
+    def _hook(self, rec: LayerRecord) -> Callable:
+
+        def record(module: nn.Module, inputs: Any, output: Any) -> None:
+            if not isinstance(output, torch.Tensor) or \
+                    not output.requires_grad:
+                return
+            # a copy: a later in-place op must not change what is scored
+            activation = output.detach().clone()
+
+            def on_grad(grad: torch.Tensor) -> None:
+                self._add(rec, activation, grad)
+
+            output.register_hook(on_grad)
+
+        return record
+
+    def _add(self, rec: LayerRecord, activation: torch.Tensor,
+             grad: torch.Tensor) -> None:
+        product = activation.double() * grad.detach().double()
+        channel_dim = rec.out_dim % product.dim()
+        if product.dim() >= 2 and channel_dim != 0:
+            # per sample: sum over positions, then |.|, then sum samples
+            per_sample = product.movedim(channel_dim, -1)
+            per_sample = per_sample.reshape(product.shape[0], -1,
+                                            product.shape[channel_dim])
+            sums = per_sample.sum(1).abs().sum(0).cpu().numpy()
+        else:
+            sums = np.abs(sum_per_channel(product, channel_dim))
+        if rec.name == self._counted:
+            self.num_batches += 1
+        old = self._sums.get(rec.name)
+        self._sums[rec.name] = sums if old is None else old + sums
+
+    @contextmanager
+    def observe(self) -> Iterator['TaylorImportance']:
+        """Install the hooks on the producing layers for the duration of the
+        block; every backward pass through them adds to the statistics.
+
+        Yields:
+            TaylorImportance: The criterion.
+        """
+        dep = self._require()
+        if self._observing:
+            raise RuntimeError('TaylorImportance: observe() is already '
+                               'active')
+        producers = self._producers(dep)
+        self._counted = producers[0].name if producers else None
+        handles = [
+            rec.module.register_forward_hook(self._hook(rec))
+            for rec in producers
+        ]
+        self._observing = True
+        try:
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+            self._observing = False
+
+    def accumulate(self,
+                   model: nn.Module,
+                   batch: Any,
+                   loss_fn: Optional[LossFn] = None,
+                   forward_fn: Optional[Callable[[nn.Module, Any],
+                                                 Any]] = None) -> float:
+        """One forward and backward pass of ``batch`` whose gradients are
+        added to the statistics (the parameters' ``.grad`` stays as it
+        was; the model's train/eval mode is left as it is).
+
+        Args:
+            model (nn.Module): The analysed model.
+            batch (Any): Its input.
+            loss_fn (Callable, optional): ``loss_fn(output) -> scalar``;
+                defaults to :func:`default_loss`.
+            forward_fn (Callable, optional): ``forward_fn(model, batch)``;
+                defaults to ``model(batch)``.
+
+        Returns:
+            float: The loss.
+        """
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise RuntimeError('TaylorImportance: the model has no '
+                               'parameter that requires grad, so no '
+                               'gradient reaches its layers')
+        with torch.enable_grad(), self.observe():
+            output = forward_fn(model, batch) if forward_fn else model(batch)
+            loss = (loss_fn or default_loss)(output)
+            torch.autograd.grad(loss, params, allow_unused=True)
+        return float(loss.detach())
+
+    # ---------------------------------------------------------- scores
+    def _root_scores(self, dependency: ChannelDependency) -> RootScores:
+        if not self._sums:
+            raise RuntimeError('TaylorImportance: no gradients gathered '
+                               'yet; call accumulate(model, batch) or run '
+                               'a backward pass inside observe() first')
+        roots = RootScores(dependency)
+        for name, sums in self._sums.items():
+            roots.add(dependency.layers[name].out_ids, sums)
+        return roots

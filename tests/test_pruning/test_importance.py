@@ -1,0 +1,441 @@
+"""Importance criteria and ImportancePruner, checked against sums written
+out by hand on a small residual model."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmrazor.models.pruners import ImportancePruner, StructurePruner
+from mmrazor.models.task_modules import (BNScaleImportance, L1Importance,
+                                         L2Importance, RandomImportance,
+                                         TaylorImportance)
+from mmrazor.registry import MODELS, TASK_UTILS
+
+SHAPE = (1, 3, 8, 8)
+HW = 8 * 8
+
+
+class ResidualNet(nn.Module):
+    """stem-bn-relu, then conv1-bn1-relu-conv2-bn2 added to the stem's
+    output, pooled into a linear classifier.
+
+    Channel groups: ``stem`` (stem, stem_bn, conv1's input, conv2's output,
+    bn2, fc's input: the residual add ties them) and ``conv1`` (conv1,
+    bn1, conv2's input).
+    """
+
+    def __init__(self, width: int = 8, mid: int = 6) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.stem_bn = nn.BatchNorm2d(width)
+        self.conv1 = nn.Conv2d(width, mid, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.conv2 = nn.Conv2d(mid, width, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.fc = nn.Linear(width, 5)
+
+    def parts(self, x: torch.Tensor):
+        """The forward pass, returning the producing layers' outputs."""
+        s = self.stem(x)
+        y = F.relu(self.stem_bn(s))
+        c1 = self.conv1(y)
+        c2 = self.conv2(F.relu(self.bn1(c1)))
+        out = self.fc(F.relu(y + self.bn2(c2)).mean((2, 3)))
+        return out, dict(stem=s, conv1=c1, conv2=c2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.parts(x)[0]
+
+
+def make_model(seed: int = 0) -> ResidualNet:
+    torch.manual_seed(seed)
+    model = ResidualNet()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, -1, 1)
+            nn.init.uniform_(m.bias, -0.5, 0.5)
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def prepared(importance='L1Importance', **kwargs):
+    model = make_model()
+    pruner = ImportancePruner(
+        importance=importance, except_start_keys=['fc'], **kwargs)
+    pruner.prepare_from_supernet(model, input_shape=SHAPE)
+    return model, pruner
+
+
+def hand_flops(width: int, mid: int) -> int:
+    """MACs per sample: three 3x3 convs at 8x8 and the classifier."""
+    return HW * 9 * (3 * width + width * mid + mid * width) + width * 5
+
+
+def hand_terms(m: ResidualNet, op):
+    """Per group, per unit: ``op`` applied to every weight slice that
+    follows the unit, summed."""
+    stem = [
+        op(m.stem.weight[j]) + op(m.stem.bias[j]) + op(m.stem_bn.weight[j]) +
+        op(m.stem_bn.bias[j]) + op(m.conv1.weight[:, j]) +
+        op(m.conv2.weight[j]) + op(m.conv2.bias[j]) + op(m.bn2.weight[j]) +
+        op(m.bn2.bias[j]) + op(m.fc.weight[:, j]) for j in range(8)
+    ]
+    mid = [
+        op(m.conv1.weight[i]) + op(m.conv1.bias[i]) + op(m.bn1.weight[i]) +
+        op(m.bn1.bias[i]) + op(m.conv2.weight[:, i]) for i in range(6)
+    ]
+    as_np = [float(v) for v in stem], [float(v) for v in mid]
+    return dict(stem=np.array(as_np[0]), conv1=np.array(as_np[1]))
+
+
+def hand_l1(m):
+    with torch.no_grad():
+        return hand_terms(m, lambda t: t.abs().sum())
+
+
+def test_groups_of_the_model():
+    _, pruner = prepared()
+    groups = pruner.channel_groups
+    assert list(groups) == ['stem', 'conv1']
+    assert set(groups['stem'].layer_names()) == {
+        'stem', 'stem_bn', 'conv1', 'conv2', 'bn2', 'fc'
+    }
+    assert set(groups['conv1'].layer_names()) == {'conv1', 'bn1', 'conv2'}
+
+
+def test_criteria_are_registered():
+    for name in ('L1Importance', 'L2Importance', 'BNScaleImportance',
+                 'TaylorImportance', 'RandomImportance'):
+        assert type(TASK_UTILS.build(dict(type=name))).__name__ == name
+    assert MODELS.get('ImportancePruner') is ImportancePruner
+
+
+def test_l1_scores_by_hand():
+    model, pruner = prepared(dict(type='L1Importance', normalize='none'))
+    scores = pruner.unit_scores()
+    for name, expected in hand_l1(model).items():
+        np.testing.assert_allclose(scores[name], expected, rtol=1e-6)
+
+
+def test_l2_scores_by_hand():
+    model, pruner = prepared(dict(type='L2Importance', normalize='none'))
+    with torch.no_grad():
+        squares = hand_terms(model, lambda t: t.double().pow(2).sum())
+    scores = pruner.unit_scores()
+    for name, expected in squares.items():
+        np.testing.assert_allclose(scores[name], np.sqrt(expected),
+                                   rtol=1e-6)
+
+
+def test_bn_scale_by_hand():
+    model, pruner = prepared('BNScaleImportance')
+    scores = pruner.unit_scores()
+    with torch.no_grad():
+        stem = (model.stem_bn.weight.abs() + model.bn2.weight.abs()).numpy()
+        mid = model.bn1.weight.abs().numpy()
+    np.testing.assert_allclose(scores['stem'], stem, rtol=1e-6)
+    np.testing.assert_allclose(scores['conv1'], mid, rtol=1e-6)
+
+
+@pytest.mark.parametrize('mode,scale', [
+    ('mean', np.mean), ('max', np.max), ('sum', np.sum),
+    ('none', lambda v: 1.0)
+])
+def test_normalisation(mode, scale):
+    model, pruner = prepared(dict(type='L1Importance', normalize=mode))
+    normalised = pruner.unit_scores(normalize=True)
+    for name, raw in hand_l1(model).items():
+        np.testing.assert_allclose(normalised[name], raw / scale(raw),
+                                   rtol=1e-6)
+
+
+def hand_taylor(model, batches, loss_fn):
+    """|sum over positions of a * g| per sample and channel, summed over
+    samples and batches, with plain autograd."""
+    total = dict(stem=np.zeros(8), conv1=np.zeros(6))
+    for x in batches:
+        out, parts = model.parts(x)
+        for t in parts.values():
+            t.retain_grad()
+        loss_fn(out).backward()
+        per = {
+            k: (t * t.grad).detach().sum((2, 3)).abs().sum(0).double().numpy()
+            for k, t in parts.items()
+        }
+        total['stem'] += per['stem'] + per['conv2']
+        total['conv1'] += per['conv1']
+    model.zero_grad()
+    return total
+
+
+def test_taylor_by_hand():
+    model, pruner = prepared(dict(type='TaylorImportance', normalize='none'))
+    torch.manual_seed(1)
+    batches = [torch.randn(4, 3, 8, 8), torch.randn(3, 3, 8, 8)]
+    target = torch.tensor([1, 2, 0, 4])
+
+    def loss_fn(out):
+        return F.cross_entropy(out, target[:len(out)])
+
+    criterion = pruner.importance
+    with pytest.raises(RuntimeError, match='no gradients'):
+        pruner.unit_scores()
+    losses = [criterion.accumulate(model, x, loss_fn) for x in batches]
+    assert criterion.num_batches == 2
+    assert all(p.grad is None for p in model.parameters())
+    expected = hand_taylor(model, batches, loss_fn)
+    scores = pruner.unit_scores()
+    for name in expected:
+        np.testing.assert_allclose(scores[name], expected[name], rtol=1e-5)
+    assert all(np.isfinite(losses))
+    # the same with a backward pass of one's own inside observe()
+    criterion.reset()
+    with criterion.observe():
+        for x in batches:
+            loss_fn(model(x)).backward()
+    model.zero_grad()
+    for name in expected:
+        np.testing.assert_allclose(
+            pruner.unit_scores()[name], expected[name], rtol=1e-5)
+
+
+def test_taylor_hooks_are_removed():
+    model, pruner = prepared('TaylorImportance')
+    before = {n: len(m._forward_hooks) for n, m in model.named_modules()}
+    pruner.importance.accumulate(model, torch.randn(2, 3, 8, 8),
+                                 lambda out: out.pow(2).mean())
+    after = {n: len(m._forward_hooks) for n, m in model.named_modules()}
+    assert before == after
+
+
+def test_random_is_seeded():
+    _, pruner = prepared(dict(type='RandomImportance', seed=3))
+    first = pruner.unit_scores()
+    again = RandomImportance(seed=3)
+    again.prepare(pruner.dependency)
+    other = RandomImportance(seed=4)
+    other.prepare(pruner.dependency)
+    for name, values in again.scores(normalize=False).items():
+        np.testing.assert_array_equal(values, first[name])
+        assert not np.array_equal(other.scores(normalize=False)[name],
+                                  values)
+
+
+def top_k(values, k):
+    return set(np.argsort(-values)[:k].tolist())
+
+
+def test_prune_by_ratio_keeps_top_units():
+    model, pruner = prepared()
+    expected = hand_l1(model)
+    kept = pruner.prune_by_ratio(0.5)
+    assert kept == dict(stem=4, conv1=3)
+    for name, unit in pruner.units.items():
+        assert set(np.flatnonzero(unit.current_mask).tolist()) == top_k(
+            expected[name], kept[name])
+    # only the named group changes
+    pruner.prune_by_ratio(1.0, groups=['conv1'])
+    assert pruner.current_subnet() == dict(stem=4, conv1=6)
+
+
+def test_prune_by_ratio_respects_guard_rails():
+    model, pruner = prepared(round_to=4, min_ratio=0.25)
+    expected = hand_l1(model)
+    assert pruner.choices_of('stem') == [4, 8]
+    assert pruner.choices_of('conv1') == [4, 6]
+    kept = pruner.prune_by_ratio(0.3)
+    assert kept == dict(stem=4, conv1=4)
+    for name, unit in pruner.units.items():
+        assert set(np.flatnonzero(unit.current_mask).tolist()) == top_k(
+            expected[name], kept[name])
+
+
+def expected_global_removal(raw, budget):
+    """Remove units in ascending order of score / group mean (each group's
+    best unit is never removed) until the hand-counted FLOPs fit."""
+    normalised = {k: v / v.mean() for k, v in raw.items()}
+    candidates = sorted((float(v[j]), name, j)
+                        for name, v in normalised.items()
+                        for j in np.argsort(v)[:-1])
+    keep = {k: np.ones(len(v), dtype=bool) for k, v in raw.items()}
+    for _, name, j in candidates:
+        if hand_flops(keep['stem'].sum(), keep['conv1'].sum()) <= budget:
+            break
+        keep[name][j] = False
+    return keep
+
+
+def test_prune_to_target_flops_by_hand():
+    model, pruner = prepared()
+    base = hand_flops(8, 6)
+    assert pruner.estimate_subnet()['flops'] == base
+    report = pruner.prune_to_target(flops=0.5)
+    masks = {k: u.current_mask for k, u in pruner.units.items()}
+    width, mid = int(masks['stem'].sum()), int(masks['conv1'].sum())
+    assert report['flops'] == hand_flops(width, mid) <= 0.5 * base
+    assert report['base_flops'] == base
+    assert report['flops_ratio'] == pytest.approx(report['flops'] / base)
+    assert report['kept_units'] == dict(stem=width, conv1=mid)
+    expected = expected_global_removal(hand_l1(model), 0.5 * base)
+    for name in masks:
+        np.testing.assert_array_equal(masks[name], expected[name])
+    # lower-scored units went first, within each group
+    for name, raw in hand_l1(model).items():
+        removed, kept = raw[~masks[name]], raw[masks[name]]
+        assert removed.size and removed.max() <= kept.min()
+
+
+def test_prune_to_target_params_and_both():
+    _, pruner = prepared()
+    base = pruner.estimate_subnet()
+    report = pruner.prune_to_target(params=0.6)
+    assert report['params'] <= 0.6 * base['params']
+    assert report == {**report, **pruner.estimate_subnet()}
+    report = pruner.prune_to_target(flops=0.7, params=0.4)
+    assert report['flops'] <= 0.7 * base['flops']
+    assert report['params'] <= 0.4 * base['params']
+
+
+def test_prune_to_target_guard_rails_and_non_empty_groups():
+    _, pruner = prepared(round_to=2, min_ratio=0.5)
+    pruner.prune_to_target(flops=0.6)
+    for name, count in pruner.current_subnet().items():
+        assert count in pruner.choices_of(name)
+    with pytest.raises(ValueError, match='cannot be reached'):
+        pruner.prune_to_target(flops=0.1)
+    _, pruner = prepared()
+    report = pruner.prune_to_target(flops=0.05)
+    assert report['flops'] == hand_flops(1, 1)
+    assert all(k >= 1 for k in pruner.current_subnet().values())
+
+
+def deploy_matches_masked(model, pruner):
+    x = torch.randn(3, 3, 8, 8)
+    with torch.no_grad():
+        masked = model(x)
+    cfg = pruner.export_subnet()
+    twin = make_model()  # the same weights, without the pruner's hooks
+    pruner.deploy_subnet(model)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), masked, atol=1e-5, rtol=1e-5)
+    # the exported config (with kept_units) deploys a fresh copy alike
+    plain = StructurePruner(except_start_keys=['fc'])
+    plain.prepare_from_supernet(twin, input_shape=SHAPE)
+    plain.deploy_subnet(twin, cfg)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), masked, atol=1e-5, rtol=1e-5)
+    return cfg
+
+
+def test_deployed_equals_masked_after_prune_to_target():
+    model, pruner = prepared()
+    report = pruner.prune_to_target(flops=0.5)
+    cfg = deploy_matches_masked(model, pruner)
+    width, mid = report['kept_units']['stem'], report['kept_units']['conv1']
+    assert model.stem.weight.shape == (width, 3, 3, 3)
+    assert model.conv2.weight.shape == (width, mid, 3, 3)
+    assert model.fc.weight.shape == (5, width)
+    assert any('kept_units' in entry for entry in cfg.values())
+
+
+@pytest.mark.parametrize('importance', [
+    'L2Importance', 'BNScaleImportance',
+    dict(type='RandomImportance', seed=1)
+])
+def test_deployed_equals_masked_after_prune_by_ratio(importance):
+    model, pruner = prepared(importance)
+    pruner.prune_by_ratio(0.5)
+    deploy_matches_masked(model, pruner)
+
+
+def test_bn_scale_leaves_groups_without_norm_unpruned():
+
+    class NoNorm(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 6, 3, padding=1)
+            self.bn = nn.BatchNorm2d(6)
+            self.mid = nn.Conv2d(6, 4, 1)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            x = self.mid(F.relu(self.bn(self.conv(x))))
+            return self.fc(x.mean((2, 3)))
+
+    model = NoNorm().eval()
+    pruner = ImportancePruner(
+        importance='BNScaleImportance', except_start_keys=['fc'])
+    pruner.prepare_from_supernet(model, input_shape=SHAPE)
+    assert set(pruner.unit_scores()) == {'conv'}
+    assert pruner.prune_by_ratio(0.5) == dict(conv=3)
+    assert pruner.current_subnet() == dict(conv=3, mid=4)
+    with pytest.raises(ValueError, match="'mid'"):
+        pruner.prune_by_ratio(0.5, groups=['mid'])
+
+
+def test_unit_of_several_channels_sums_them():
+
+    class Flat(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+            self.fc = nn.Linear(4 * 16, 2)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).flatten(1))
+
+    torch.manual_seed(0)
+    model = Flat().eval()
+    crit = L1Importance(normalize='none')
+    pruner = ImportancePruner(importance=crit, except_start_keys=['fc'])
+    pruner.prepare_from_supernet(model, input_shape=SHAPE)
+    with torch.no_grad():
+        expected = [
+            float(model.conv.weight[j].abs().sum() + model.conv.bias[j].abs()
+                  + model.fc.weight[:, 16 * j:16 * (j + 1)].abs().sum())
+            for j in range(4)
+        ]
+    np.testing.assert_allclose(pruner.unit_scores()['conv'], expected,
+                               rtol=1e-6)
+
+
+def test_bad_arguments_name_the_value():
+    with pytest.raises(ValueError, match='FooImportance'):
+        ImportancePruner(importance=dict(type='FooImportance'))
+    with pytest.raises(ValueError, match='bogus'):
+        L1Importance(normalize='bogus')
+    with pytest.raises(RuntimeError, match='prepare'):
+        L2Importance().scores()
+    _, pruner = prepared()
+    for bad in (0, 1.5, -0.2):
+        with pytest.raises(ValueError, match=repr(bad).replace('.', r'\.')):
+            pruner.prune_to_target(flops=bad)
+    with pytest.raises(ValueError, match='params=2'):
+        pruner.prune_to_target(params=2)
+    with pytest.raises(ValueError, match='flops and/or params'):
+        pruner.prune_to_target()
+    with pytest.raises(ValueError, match='ratio=0'):
+        pruner.prune_by_ratio(0)
+    with pytest.raises(Exception, match='nope'):
+        pruner.prune_by_ratio(0.5, groups=['nope'])
+
+
+def test_criteria_work_without_a_pruner():
+    model = make_model()
+    pruner = StructurePruner(except_start_keys=['fc'])
+    pruner.prepare_from_supernet(model, input_shape=SHAPE)
+    crit = BNScaleImportance(normalize='none')
+    crit.prepare(pruner.dependency)
+    with torch.no_grad():
+        np.testing.assert_allclose(crit.scores(['conv1'])['conv1'],
+                                   model.bn1.weight.abs().numpy(),
+                                   rtol=1e-6)
+    taylor = TaylorImportance()
+    taylor.prepare(pruner.dependency)
+    taylor.accumulate(model, torch.randn(2, 3, 8, 8),
+                      lambda out: out.sum())
+    assert set(taylor.scores()) == {'stem', 'conv1'}
