@@ -12,8 +12,6 @@ CIFAR10 accepts only the official md5-checked files.
 import math
 import os
 import os.path as osp
-import runpy
-import sys
 from typing import Any, Dict, List
 
 import pytest
@@ -24,6 +22,7 @@ from mmengine.config import Config
 from mmrazor.apis.config_compat import apply_subnet_file, load_config
 from mmrazor.apis.config_compat.v0 import translate_0x
 from mmrazor.apis.config_compat.v0_errors import Untranslatable
+from tool_runs import train_in_process
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # ../shared next to the checkout (as in CI)
@@ -363,23 +362,10 @@ def cifar_as_fashion_mnist_options() -> List[str]:
 
 def train(config: str, work_dir: str, options: List[str],
           monkeypatch) -> Any:
-    """Run ``tools/train.py`` in this process; return its runner."""
-    import mmrazor.apis as apis
-    built = []
-    build_runner = apis.build_runner
-
-    def keep(cfg):
-        built.append(build_runner(cfg))
-        return built[-1]
-
-    monkeypatch.setattr(apis, 'build_runner', keep)
-    monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    monkeypatch.setattr(sys, 'argv', [
-        'train.py', osp.join(REFERENCE, config), '--work-dir', work_dir,
-        '--cfg-options', *options
-    ])
-    runpy.run_path(osp.join(REPO, 'tools', 'train.py'), run_name='__main__')
-    return built[0]
+    """Run ``tools/train.py`` on an original 0.x config; return its
+    runner."""
+    return train_in_process(
+        osp.join(REFERENCE, config), work_dir, options, monkeypatch)
 
 
 def assert_trained(runner: Any, algorithm: str, work_dir: str) -> None:

@@ -11,27 +11,27 @@ read ``mmrazor.FashionMNISTAsCIFAR`` (32x32x3 Fashion-MNIST, the subset
 shipped in ``data/``), as mmpretrain's CIFAR10 accepts only the official
 md5-checked files and would try to download them.
 """
-import contextlib
 import importlib.util
 import os.path as osp
-import sys
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 import torch
 import yaml
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 from mmrazor.apis.config_compat import load_config, sibling_config_bases
 from mmrazor.apis.config_compat import v1
 from mmrazor.apis.config_compat.bases import (MMRAZOR_CONFIGS,
                                               BaseConfigNotFoundError,
                                               resolve_base)
+from tool_runs import train_in_process
 
-REFERENCE = '/work/shared/reference/mmrazor-1.x/configs'
-PEER_SUBNETS = '/work/shared/peer/subnets/1.x/configs'
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# ../shared next to the checkout (as in CI)
+SHARED = osp.join(osp.dirname(REPO), 'shared')
+REFERENCE = osp.join(SHARED, 'reference', 'mmrazor-1.x', 'configs')
+PEER_SUBNETS = osp.join(SHARED, 'peer', 'subnets', '1.x', 'configs')
 
 needs_reference = pytest.mark.skipif(
     not osp.isdir(REFERENCE), reason='1.x reference configs not available')
@@ -324,42 +324,12 @@ def test_moved_mmcls_base_resolves_to_its_new_name(tmp_path):
 
 
 # ---------------------------------------------------------------- training
-@contextlib.contextmanager
-def default_scopes_restored() -> Iterator[None]:
-    """Forget the default scopes created within the block: the runner of a
-    1.x config makes ``mmpretrain`` current, which later tests of this
-    process must not inherit."""
-    before = set(DefaultScope._instance_dict)
-    try:
-        yield
-    finally:
-        for name in set(DefaultScope._instance_dict) - before:
-            DefaultScope._instance_dict.pop(name)
-
-
 def run_train(config: str, work_dir: str, options: List[str],
               monkeypatch) -> Any:
-    """Run ``tools/train.py config`` in this process; return its runner."""
-    spec = importlib.util.spec_from_file_location(
-        'mmrazor_tools_train', osp.join(REPO, 'tools', 'train.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    built: Dict[str, Any] = {}
-
-    def build_and_keep(cfg):
-        built['runner'] = tool_build(cfg)
-        return built['runner']
-
-    tool_build = tool.build_runner
-    monkeypatch.setattr(tool, 'build_runner', build_and_keep)
-    monkeypatch.setattr(sys, 'argv', [
-        'train.py',
-        osp.join(REFERENCE, config), '--work-dir', work_dir, '--cfg-options',
-        *options
-    ])
-    with default_scopes_restored():
-        tool.main()
-    return built['runner']
+    """Run ``tools/train.py`` on an original 1.x config; return its
+    runner."""
+    return train_in_process(
+        osp.join(REFERENCE, config), work_dir, options, monkeypatch)
 
 
 def loaders_fast(*keys: str) -> List[str]:

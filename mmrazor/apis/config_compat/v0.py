@@ -58,7 +58,7 @@ class Translation:
     def __init__(self, old: Dict[str, Any]) -> None:
         self.old = old
         self.schedule: Optional[Schedule] = None
-        self.normalize: Optional[dict] = None
+        self.data_preprocessor: Optional[dict] = None
 
 
 Handler = Callable[[Any, Translation], Dict[str, Any]]
@@ -66,8 +66,9 @@ Handler = Callable[[Any, Translation], Dict[str, Any]]
 
 # ---------------------------------------------------------------- handlers
 def algorithm_to_model(algorithm: dict, t: Translation) -> Dict[str, Any]:
-    """``algorithm`` -> ``model`` (with the pipelines' ``Normalize`` as the
-    classifier's data preprocessor); subnet URLs are refused."""
+    """``algorithm`` -> ``model`` (with the pipelines' ``Normalize`` /
+    ``Pad`` as the task model's data preprocessor); subnet URLs are
+    refused."""
     model = copy.deepcopy(dict(algorithm))
     refuse_subnet_urls(model)
     if model.get('input_shape', ()) is None:
@@ -75,8 +76,8 @@ def algorithm_to_model(algorithm: dict, t: Translation) -> Dict[str, Any]:
         model.pop('input_shape')
         log('algorithm.input_shape=None -> the default input shape of '
             f'{model.get("type")}')
-    if t.normalize is not None:
-        set_data_preprocessor(model, t.normalize)
+    if t.data_preprocessor is not None:
+        set_data_preprocessor(model, t.data_preprocessor)
     new: Dict[str, Any] = dict(model=model)
     if t.old.get('use_ddp_wrapper'):
         new['model_wrapper_cfg'] = dict(
@@ -107,15 +108,15 @@ def refuse_subnet_urls(model: dict) -> None:
                     '(or --subnet FILE with tools/test.py / get_flops.py)')
 
 
-def set_data_preprocessor(model: dict, normalize: dict) -> None:
-    """Normalise in the data preprocessor of the task model the algorithm
-    wraps (``algorithm.architecture[.model]``)."""
+def set_data_preprocessor(model: dict, preprocessor: dict) -> None:
+    """Give the task model the algorithm wraps (``algorithm.architecture
+    [.model]``) the data preprocessor derived from the pipelines (see
+    :func:`.v0_data.the_data_preprocessor`)."""
     target = model.get('architecture', model)
     if isinstance(target.get('model'), dict):
         target = target['model']
-    preprocessor = dict(type='mmpretrain.ClsDataPreprocessor', **normalize)
     target.setdefault('data_preprocessor', preprocessor)
-    log(f'pipeline Normalize -> data_preprocessor={preprocessor}')
+    log(f'pipeline Normalize / Pad -> data_preprocessor={preprocessor}')
 
 
 def drop_plain_model(model: Any, t: Translation) -> Dict[str, Any]:
@@ -125,7 +126,7 @@ def drop_plain_model(model: Any, t: Translation) -> Dict[str, Any]:
 
 def data_to_loaders(data: dict, t: Translation) -> Dict[str, Any]:
     """``data`` -> ``*_dataloader`` (see :func:`.v0_data.translate_data`)."""
-    new, t.normalize = translate_data(data)
+    new, t.data_preprocessor = translate_data(data)
     return new
 
 
@@ -164,10 +165,11 @@ def evaluation_to_val(evaluation: Optional[dict],
                       t: Translation) -> Dict[str, Any]:
     """``evaluation`` -> ``val_evaluator`` / ``val_cfg`` /
     ``train_cfg.val_interval`` (only with a ``data.val``)."""
-    if 'val' not in (t.old.get('data') or {}):
+    data = t.old.get('data') or {}
+    if 'val' not in data:
         log('evaluation dropped: the config has no data.val')
         return {}
-    return translate_evaluation(evaluation)
+    return translate_evaluation(evaluation, data['val'])
 
 
 def checkpoint_config_to_hook(checkpoint: Optional[dict],
@@ -209,6 +211,28 @@ def log_config_to_hooks(log_config: dict, t: Translation) -> Dict[str, Any]:
             type='mmpretrain.UniversalVisualizer',
             vis_backends=[dict(type='LocalVisBackend')] + backends)
     return new
+
+
+#: Hook types of 0.x toolboxes that moved to a sibling toolbox's scope
+#: (other ``custom_hooks`` are mmrazor's or mmengine's and kept).
+HOOK_TYPES = {
+    'NumClassCheckHook': 'mmdet.NumClassCheckHook',
+}
+
+
+def custom_hooks_to_scoped(hooks: Optional[List[dict]],
+                           t: Translation) -> Dict[str, Any]:
+    """``custom_hooks``: mmdet 2.x hooks (:data:`HOOK_TYPES`) get their
+    toolbox's scope; the others are kept."""
+    new_hooks = []
+    for hook in hooks or []:
+        hook = dict(hook)
+        name = str(hook.get('type', ''))
+        if name in HOOK_TYPES:
+            hook['type'] = HOOK_TYPES[name]
+            log(f'custom_hooks {name} -> {hook["type"]}')
+        new_hooks.append(hook)
+    return dict(custom_hooks=new_hooks)
 
 
 def dist_params_to_env(dist_params: dict, t: Translation) -> Dict[str, Any]:
@@ -258,6 +282,7 @@ KEY_HANDLERS: Dict[str, Handler] = {
     'evaluation': evaluation_to_val,
     'checkpoint_config': checkpoint_config_to_hook,
     'log_config': log_config_to_hooks,
+    'custom_hooks': custom_hooks_to_scoped,
     'dist_params': dist_params_to_env,
     'opencv_num_threads': mp_key_to_env('opencv_num_threads'),
     'mp_start_method': mp_key_to_env('mp_start_method'),
@@ -359,6 +384,7 @@ def apply_user_keys(new: Dict[str, Any], user: Dict[str, Any]) -> None:
         if key == 'train_cfg' and isinstance(current, dict):
             drop_other_length(current, value)
             match_runner_type(new, current)
+            match_checkpoint_hook(new, current)
         if isinstance(value, dict) and isinstance(current, list):
             for item in current:
                 deep_merge(item, value)
@@ -378,6 +404,17 @@ def drop_other_length(train_cfg: dict, user: dict) -> None:
     if 'max_epochs' in user and 'max_iters' in train_cfg:
         del train_cfg['max_iters']
         train_cfg['by_epoch'] = True
+
+
+def match_checkpoint_hook(new: Dict[str, Any], train_cfg: dict) -> None:
+    """The checkpoint hook counts as the loop ``train_cfg`` switched to
+    (``train_cfg.max_iters`` given for an epoch-based 0.x runner saves by
+    iterations, not as ``epoch_1.pth`` at the end)."""
+    hook = new.get('default_hooks', {}).get('checkpoint')
+    by_epoch = bool(train_cfg.get('by_epoch', True))
+    if isinstance(hook, dict) and hook.get('by_epoch', True) != by_epoch:
+        hook['by_epoch'] = by_epoch
+        log(f'default_hooks.checkpoint.by_epoch={by_epoch}, as train_cfg')
 
 
 #: mmrazor's multi-loader runners by epoch-based (True) or not.

@@ -3,7 +3,8 @@ dataloaders of mmpretrain 1.2 datasets and transforms.
 
 The entry point is :func:`translate_data`; each 0.x transform has a small
 handler in :data:`TRANSFORM_HANDLERS`, each dataset family one in
-:data:`DATASET_FAMILIES`.
+:data:`DATASET_FAMILIES`. Data sets of mmdet 2.x / mmseg 0.x and their
+pipelines are translated by the tables of :mod:`.v0_detseg`.
 """
 import copy
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -36,12 +37,22 @@ class PipelineState:
 
     Attributes:
         where (str): The pipeline's key, for messages.
+        task (str): ``'cls'``, ``'det'`` or ``'seg'`` (the data set's).
         normalize (dict | None): The arguments of its ``Normalize``.
+        pad (dict): The arguments of its ``Pad`` (det / seg: the data
+            preprocessor pads the batch).
+        test_scale (tuple | None): The ``img_scale`` of the enclosing
+            ``MultiScaleFlipAug`` while its transforms are translated.
+        loads_annotations (bool): Whether it has ``LoadAnnotations``.
     """
 
     def __init__(self, where: str) -> None:
         self.where = where
+        self.task = 'cls'
         self.normalize: Optional[dict] = None
+        self.pad: Dict[str, Any] = {}
+        self.test_scale: Optional[tuple] = None
+        self.loads_annotations = False
 
 
 Transform = Optional[dict]
@@ -205,7 +216,7 @@ TRANSFORM_HANDLERS: Dict[str, TransformHandler] = {
 
 
 def translate_pipeline(pipeline: Sequence[dict],
-                       where: str) -> Tuple[List[dict], Optional[dict]]:
+                       where: str) -> Tuple[List[dict], PipelineState]:
     """Translate one mmcls 0.x pipeline.
 
     Args:
@@ -213,27 +224,50 @@ def translate_pipeline(pipeline: Sequence[dict],
         where (str): The pipeline's key (``data.train.pipeline``).
 
     Returns:
-        tuple: The mmpretrain transforms (ending with ``PackInputs``) and the
-        arguments of the pipeline's ``Normalize`` (None without one).
+        tuple: The mmpretrain transforms (ending with ``PackInputs``) and
+        what the pipeline found (``normalize``: the arguments of its
+        ``Normalize``, None without one).
 
     Raises:
         Untranslatable: A transform has no known translation.
     """
     state = PipelineState(where)
-    out = []
+    out = translate_transforms(pipeline, state, TRANSFORM_HANDLERS)
+    out.append(dict(type='mmpretrain.PackInputs'))
+    return out, state
+
+
+def translate_transforms(pipeline: Sequence[dict], state: PipelineState,
+                         table: Dict[str, Callable[..., Any]]) -> List[dict]:
+    """Translate 0.x transforms with the handlers of ``table``.
+
+    Args:
+        pipeline (list[dict]): The 0.x transforms.
+        state (PipelineState): What the pipeline found so far.
+        table (dict): Transform type -> handler, returning the new
+            transform, a list of them, or None (dropped).
+
+    Returns:
+        list[dict]: The new transforms (without the final pack).
+
+    Raises:
+        Untranslatable: A transform has no handler in ``table``.
+    """
+    out: List[dict] = []
     for i, cfg in enumerate(pipeline):
         name = short_type(cfg)
-        handler = TRANSFORM_HANDLERS.get(name)
+        handler = table.get(name)
         if handler is None:
             raise Untranslatable(
-                f'{where}[{i}] (type={cfg.get("type")!r})',
-                'its mmpretrain transform in a 1.x pipeline (known 0.x '
-                f'transforms: {", ".join(sorted(TRANSFORM_HANDLERS))})')
+                f'{state.where}[{i}] (type={cfg.get("type")!r})',
+                'its transform in a 1.x pipeline (known 0.x transforms: '
+                f'{", ".join(sorted(table))})')
         new = handler(dict(cfg), state)
-        if new is not None:
+        if isinstance(new, list):
+            out.extend(new)
+        elif new is not None:
             out.append(new)
-    out.append(dict(type='mmpretrain.PackInputs'))
-    return out, state.normalize
+    return out
 
 
 # ------------------------------------------------------------------ datasets
@@ -277,7 +311,8 @@ DATASET_FAMILIES: Dict[str, Callable[[dict, str], dict]] = {
 }
 
 
-def translate_dataset(cfg: dict, where: str) -> Tuple[dict, Optional[dict]]:
+def translate_dataset(cfg: dict,
+                      where: str) -> Tuple[dict, Optional[PipelineState]]:
     """Translate one 0.x data set config (wrappers with ``dataset=``
     included).
 
@@ -286,26 +321,32 @@ def translate_dataset(cfg: dict, where: str) -> Tuple[dict, Optional[dict]]:
         where (str): Its key (``data.train``), for messages.
 
     Returns:
-        tuple: The data set config and the arguments of its pipeline's
-        ``Normalize`` (or None).
+        tuple: The data set config and what its pipeline found (None
+        without a pipeline).
     """
+    from . import v0_detseg
     cfg = copy.deepcopy(dict(cfg))
     if 'dataset' in cfg:  # RepeatDataset, ClassBalancedDataset, ...
-        cfg['dataset'], norm = translate_dataset(cfg['dataset'],
-                                                 f'{where}.dataset')
-        return cfg, norm
+        cfg['dataset'], state = translate_dataset(cfg['dataset'],
+                                                  f'{where}.dataset')
+        return cfg, state
+    task = v0_detseg.task_of(short_type(cfg))
+    if task is not None:
+        return v0_detseg.translate_dense_dataset(cfg, where, task)
     handler = DATASET_FAMILIES.get(short_type(cfg))
     if handler is None:
+        known = sorted(DATASET_FAMILIES) + sorted(
+            name for t in v0_detseg.TASKS.values() for name in t.datasets)
         raise Untranslatable(
             f'{where} (type={cfg.get("type")!r})',
-            'an mmpretrain data set in a 1.x config (known 0.x data sets: '
-            f'{", ".join(sorted(DATASET_FAMILIES))})')
+            'an mmpretrain / mmdet / mmseg data set in a 1.x config (known '
+            f'0.x data sets: {", ".join(known)})')
     cfg = handler(cfg, where)
-    norm = None
+    state = None
     if 'pipeline' in cfg:
-        cfg['pipeline'], norm = translate_pipeline(cfg['pipeline'],
-                                                   f'{where}.pipeline')
-    return cfg, norm
+        cfg['pipeline'], state = translate_pipeline(cfg['pipeline'],
+                                                    f'{where}.pipeline')
+    return cfg, state
 
 
 # --------------------------------------------------------------- dataloaders
@@ -358,8 +399,9 @@ def translate_data(data: dict) -> Tuple[Dict[str, Any], Optional[dict]]:
 
     Returns:
         tuple: The new top-level keys (``train_dataloader``,
-        ``val_dataloader``, ``test_dataloader``) and the ``Normalize``
-        arguments of the pipelines (or None).
+        ``val_dataloader``, ``test_dataloader``) and the model's data
+        preprocessor derived from the pipelines' ``Normalize`` (and
+        ``Pad``), or None (mmcls pipelines without ``Normalize``).
 
     Raises:
         Untranslatable: An unknown key, data set or transform, or
@@ -372,16 +414,16 @@ def translate_data(data: dict) -> Tuple[Dict[str, Any], Optional[dict]]:
             'the keys of train_dataloader / val_dataloader / '
             'test_dataloader in a 1.x config')
     new: Dict[str, Any] = {}
-    norms: Dict[str, dict] = {}
+    states: Dict[str, PipelineState] = {}
     for split in SPLITS:
         if split not in data:
             continue
-        dataset, norm = translate_dataset(
+        dataset, state = translate_dataset(
             {k: v for k, v in data[split].items()
              if k not in ('samples_per_gpu', 'workers_per_gpu')},
             f'data.{split}')
-        if norm is not None:
-            norms[split] = norm
+        if state is not None:
+            states[split] = state
         loader = build_loader(dataset, loader_overrides(data, split),
                               shuffle=split == 'train')
         new[f'{split}_dataloader'] = loader
@@ -392,7 +434,50 @@ def translate_data(data: dict) -> Tuple[Dict[str, Any], Optional[dict]]:
         ]
         log('data.split=True -> train_dataloader is a list of the two '
             'halves of the training set (mmpretrain.KFoldDataset)')
-    return new, the_normalize(norms)
+    return new, the_data_preprocessor(states)
+
+
+def the_data_preprocessor(states: Dict[str, PipelineState]
+                          ) -> Optional[dict]:
+    """The model's data preprocessor: one for every split, from the
+    pipelines' ``Normalize`` (and ``Pad`` for det / seg).
+
+    Args:
+        states (dict): Split -> what its pipeline found.
+
+    Returns:
+        dict | None: An ``mmpretrain.ClsDataPreprocessor`` (None without
+        ``Normalize``), ``mmdet.DetDataPreprocessor`` or
+        ``mmseg.SegDataPreProcessor`` config.
+    """
+    from . import v0_detseg
+    tasks = sorted({state.task for state in states.values()})
+    if len(tasks) > 1:
+        raise Untranslatable(f'data.* (data sets of tasks {tasks})',
+                             'data sets of one task')
+    norm = the_normalize({
+        split: state.normalize
+        for split, state in states.items() if state.normalize is not None
+    })
+    if not tasks or tasks[0] == 'cls':
+        return None if norm is None else dict(
+            type='mmpretrain.ClsDataPreprocessor', **norm)
+    return v0_detseg.data_preprocessor(tasks[0], norm, the_pad(states))
+
+
+def the_pad(states: Dict[str, PipelineState]) -> Dict[str, Any]:
+    """The ``Pad`` arguments of all pipelines (one preprocessor pads every
+    split; a split without ``Pad`` takes the others')."""
+    pads: Dict[str, Any] = {}
+    for split, state in states.items():
+        for key, value in state.pad.items():
+            if key in pads and pads[key] != value:
+                raise Untranslatable(
+                    f'data.{split}.pipeline Pad({key}={value!r}) (another '
+                    f'split pads with {pads[key]!r})',
+                    'one padding in the model\'s data_preprocessor')
+            pads[key] = value
+    return pads
 
 
 def the_normalize(norms: Dict[str, dict]) -> Optional[dict]:

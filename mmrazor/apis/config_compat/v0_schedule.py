@@ -243,9 +243,14 @@ def translate_lr_config(lr_config: Optional[dict], schedule: Schedule,
 
 
 # ----------------------------------------------------------------- evaluation
+def metric_names(metric: Any) -> List[str]:
+    """0.x ``evaluation.metric`` (a name or a list of names) as a list."""
+    return [metric] if isinstance(metric, str) else list(metric)
+
+
 def metric_configs(metric: Any, options: dict) -> List[dict]:
     """0.x mmcls metric names -> mmpretrain metric configs."""
-    names = [metric] if isinstance(metric, str) else list(metric)
+    names = metric_names(metric)
     metrics: List[dict] = []
     if 'accuracy' in names:
         metrics.append(
@@ -266,7 +271,9 @@ DROPPED_EVAL_KEYS = ('gpu_collect', 'tmpdir', 'by_epoch',
                      'broadcast_bn_buffer')
 
 
-def translate_evaluation(evaluation: Optional[dict]) -> Dict[str, Any]:
+def translate_evaluation(evaluation: Optional[dict],
+                         val_dataset: Optional[dict] = None
+                         ) -> Dict[str, Any]:
     """0.x ``evaluation=dict(interval, metric, ...)`` -> ``val_evaluator``,
     ``val_cfg`` and the validation keys of ``train_cfg`` and the checkpoint
     hook.
@@ -274,13 +281,21 @@ def translate_evaluation(evaluation: Optional[dict]) -> Dict[str, Any]:
     Args:
         evaluation (dict, optional): None: mmcls 0.x's defaults (accuracy
             after every epoch / iteration).
+        val_dataset (dict, optional): The 0.x ``data.val`` (mmdet's COCO
+            metric reads its ``ann_file``).
 
     Returns:
         dict: New top-level keys.
     """
+    from .v0_detseg import dense_metric, is_dense_metric
     cfg = dict(evaluation or {})
-    metrics = metric_configs(
-        cfg.pop('metric', 'accuracy'), cfg.pop('metric_options', {}) or {})
+    names = metric_names(cfg.pop('metric', 'accuracy'))
+    options = cfg.pop('metric_options', None) or {}
+    if is_dense_metric(names):
+        # mmdet / mmseg: the metric's options are keys of `evaluation`
+        metrics = [dense_metric(names, cfg, val_dataset)]
+    else:
+        metrics = metric_configs(names, options)
     train_cfg: Dict[str, Any] = dict(val_interval=cfg.pop('interval', 1))
     if cfg.get('start') is not None:
         train_cfg['val_begin'] = cfg.pop('start')

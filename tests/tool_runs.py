@@ -1,0 +1,65 @@
+"""Running mmrazor's command-line tools inside a test process.
+
+One helper for every test that runs an original config through
+``tools/train.py`` the way a user does (argv and all) and then inspects
+the runner it built.
+"""
+import contextlib
+import importlib.util
+import os.path as osp
+import sys
+from typing import Any, Dict, Iterator, Sequence
+
+from mmengine.registry import DefaultScope
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@contextlib.contextmanager
+def default_scopes_restored() -> Iterator[None]:
+    """Forget the default scopes created within the block: a runner makes
+    its config's scope (e.g. ``mmpretrain``) current, which later tests of
+    this process must not inherit."""
+    before = set(DefaultScope._instance_dict)
+    try:
+        yield
+    finally:
+        for name in set(DefaultScope._instance_dict) - before:
+            DefaultScope._instance_dict.pop(name)
+
+
+def train_in_process(config: str, work_dir: str, options: Sequence[str],
+                     monkeypatch) -> Any:
+    """Run ``tools/train.py CONFIG --work-dir W --cfg-options ...`` in this
+    process.
+
+    Args:
+        config (str): The config file.
+        work_dir (str): The work dir.
+        options (Sequence[str]): ``key=value`` overrides.
+        monkeypatch: pytest's fixture (argv and the runner builder are
+            patched for the call only).
+
+    Returns:
+        Runner: The runner the tool built (after training).
+    """
+    spec = importlib.util.spec_from_file_location(
+        'mmrazor_tools_train', osp.join(REPO, 'tools', 'train.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    built: Dict[str, Any] = {}
+    build = tool.build_runner
+
+    def build_and_keep(cfg):
+        built['runner'] = build(cfg)
+        return built['runner']
+
+    monkeypatch.setattr(tool, 'build_runner', build_and_keep)
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    monkeypatch.setattr(sys, 'argv', [
+        'train.py', config, '--work-dir', work_dir, '--cfg-options',
+        *options
+    ])
+    with default_scopes_restored():
+        tool.main()
+    return built['runner']
