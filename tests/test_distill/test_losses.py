@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmrazor.registry import MODELS
 
@@ -143,6 +144,29 @@ def test_dkd(logits, tau, alpha, beta):
     expect = tau**2 * (alpha * tckd + beta * nckd) / n
     loss = build(dict(type='DKDLoss', tau=tau, alpha=alpha, beta=beta))
     assert torch.allclose(loss(s, t, y), expect)
+
+
+@pytest.mark.parametrize('reduction', ['batchmean', 'mean', 'sum'])
+def test_dkd_reduction_as_kl_div_reduces(logits, reduction):
+    """Each part reduced as F.kl_div(reduction=...) reduces its terms: the
+    binary TCKD has 2 terms per sample, NCKD one per class (the target's
+    term is 0)."""
+    s, t, y = logits
+    n, c = s.shape
+    p_s, p_t = softmax(s), softmax(t)
+    rows = torch.arange(n)
+    b_s = torch.stack([p_s[rows, y], 1 - p_s[rows, y]], 1)
+    b_t = torch.stack([p_t[rows, y], 1 - p_t[rows, y]], 1)
+    target = F.one_hot(y, c).bool()
+    q_s = softmax(s.masked_fill(target, float('-inf')))
+    q_t = softmax(t.masked_fill(target, float('-inf')))
+    log_q_s = torch.log(q_s.masked_fill(target, 1.0))
+    tckd = F.kl_div(torch.log(b_s), b_t, reduction=reduction)
+    nckd = F.kl_div(log_q_s, q_t, reduction=reduction)
+    loss = build(dict(type='DKDLoss', beta=0.5, reduction=reduction))
+    assert torch.allclose(loss(s, t, y), tckd + 0.5 * nckd, atol=1e-6)
+    with pytest.raises(ValueError, match="reduction.*'none'"):
+        build(dict(type='DKDLoss', reduction='none'))
 
 
 def test_dkd_gradient_is_finite(logits):

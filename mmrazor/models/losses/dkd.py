@@ -33,17 +33,29 @@ class DKDLoss(BaseDistillLoss):
         loss_weight (float): Weight of the loss. Defaults to 1.0.
         teacher_detach (bool): Stop gradients through the teacher logits.
             Defaults to True.
+        reduction (str): How each KL divergence is reduced, as
+            ``F.kl_div`` does it (the 1.x argument): ``'batchmean'`` (sum
+            over the batch divided by its size, the paper's), ``'mean'``
+            (divided by the number of terms: ``2N`` for TCKD, ``N*C`` for
+            NCKD) or ``'sum'``. Defaults to ``'batchmean'``.
     """
+
+    REDUCTIONS = ('batchmean', 'mean', 'sum')
 
     def __init__(self,
                  tau: float = 1.0,
                  alpha: float = 1.0,
                  beta: float = 1.0,
                  loss_weight: float = 1.0,
-                 teacher_detach: bool = True) -> None:
+                 teacher_detach: bool = True,
+                 reduction: str = 'batchmean') -> None:
         super().__init__(loss_weight, teacher_detach)
         if tau <= 0:
             raise ValueError(f'DKDLoss: tau must be > 0, got {tau}')
+        if reduction not in self.REDUCTIONS:
+            raise ValueError(f'DKDLoss: reduction must be one of '
+                             f'{self.REDUCTIONS}, got {reduction!r}')
+        self.reduction = reduction
         self.tau = float(tau)
         self.alpha = float(alpha)
         self.beta = float(beta)
@@ -69,19 +81,25 @@ class DKDLoss(BaseDistillLoss):
         if gt_labels is None:
             raise ValueError('DKDLoss needs the ground-truth labels '
                              '(gt_labels)')
-        n = student.shape[0]
-        target = F.one_hot(gt_labels.view(-1).long(), student.shape[1]).bool()
+        n, c = student.shape
+        target = F.one_hot(gt_labels.view(-1).long(), c).bool()
         s = student / self.tau
         t = teacher / self.tau
-        tckd = self._binary_kl(s, t, target) / n
+        tckd = self._binary_kl(s, t, target) / self._terms(n, 2)
         # Softmax over the non-target classes: mask the target logit out.
         s_nt = s.masked_fill(target, float('-inf'))
         t_nt = t.masked_fill(target, float('-inf'))
         log_q_s = F.log_softmax(s_nt, dim=1)
         log_q_t = F.log_softmax(t_nt, dim=1)
-        nckd = (log_q_t.exp() *
-                (log_q_t - log_q_s)).masked_fill(target, 0).sum() / n
+        nckd = (log_q_t.exp() * (log_q_t - log_q_s)).masked_fill(
+            target, 0).sum() / self._terms(n, c)
         return self.tau**2 * (self.alpha * tckd + self.beta * nckd)
+
+    def _terms(self, n: int, per_sample: int) -> int:
+        """What a summed KL divergence over ``n`` samples of
+        ``per_sample`` terms is divided by under :attr:`reduction`."""
+        return {'batchmean': n, 'mean': n * per_sample, 'sum': 1}[
+            self.reduction]
 
     @staticmethod
     def _binary_kl(s: torch.Tensor, t: torch.Tensor,
