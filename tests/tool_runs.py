@@ -1,8 +1,8 @@
 """Running mmrazor's command-line tools inside a test process.
 
-One helper for every test that runs an original config through
-``tools/train.py`` the way a user does (argv and all) and then inspects
-the runner it built.
+:func:`load_tool` imports a script of ``tools/`` as a module (to call its
+``main(argv)``); :func:`train_in_process` runs ``tools/train.py`` the way a
+user does (argv and all) and returns the runner it built.
 """
 import contextlib
 import importlib.util
@@ -28,6 +28,24 @@ def default_scopes_restored() -> Iterator[None]:
             DefaultScope._instance_dict.pop(name)
 
 
+def load_tool(relpath: str) -> Any:
+    """Import ``tools/<relpath>`` as a fresh module.
+
+    Args:
+        relpath (str): E.g. ``'get_flops.py'`` or
+            ``'model_converters/extract_student.py'``.
+
+    Returns:
+        module: The tool's module (its ``main`` not run).
+    """
+    name = osp.splitext(osp.basename(relpath))[0]
+    spec = importlib.util.spec_from_file_location(
+        f'mmrazor_tools_{name}', osp.join(REPO, 'tools', relpath))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 def train_in_process(config: str, work_dir: str, options: Sequence[str],
                      monkeypatch) -> Any:
     """Run ``tools/train.py CONFIG --work-dir W --cfg-options ...`` in this
@@ -43,10 +61,7 @@ def train_in_process(config: str, work_dir: str, options: Sequence[str],
     Returns:
         Runner: The runner the tool built (after training).
     """
-    spec = importlib.util.spec_from_file_location(
-        'mmrazor_tools_train', osp.join(REPO, 'tools', 'train.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('train.py')
     built: Dict[str, Any] = {}
     build = tool.build_runner
 

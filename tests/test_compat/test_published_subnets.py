@@ -6,11 +6,11 @@ the toolbox used, params within 1 %, FLOPs within 3 %).
 The files and configs are read from ``../shared`` (next to the checkout, as
 in CI); the tests are skipped when it is not there.
 """
-import importlib.util
 import os.path as osp
 
 import pytest
 import yaml
+from tool_runs import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SHARED = osp.join(osp.dirname(REPO), 'shared')
@@ -25,11 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def get_flops(argv):
-    spec = importlib.util.spec_from_file_location(
-        'get_flops', osp.join(REPO, 'tools', 'get_flops.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(argv)
+    return load_tool('get_flops.py').main(argv)
 
 
 def run(config, key, subnet, *extra):

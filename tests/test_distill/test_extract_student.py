@@ -1,6 +1,5 @@
 """The student extracted from a distillation checkpoint loads into the
 plain student config with no missing keys."""
-import importlib.util
 import os.path as osp
 import sys
 
@@ -11,19 +10,12 @@ from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import save_checkpoint
 
 from mmrazor.registry import MODELS
+from tool_runs import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join(ROOT, 'configs', 'distill', 'fashion_mnist')
 KD_CFG = osp.join(CFG_DIR, 'kd_resnet18-w16_resnet18-w4_fashion-mnist.py')
 STUDENT_CFG = osp.join(CFG_DIR, 'student_resnet18-w4_fashion-mnist.py')
-
-
-def load_tool():
-    path = osp.join(ROOT, 'tools', 'model_converters', 'extract_student.py')
-    spec = importlib.util.spec_from_file_location('extract_student', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def build(cfg):
@@ -48,7 +40,7 @@ def test_extracted_student_loads_into_plain_config(distill_checkpoint,
                                                    tmp_path, monkeypatch,
                                                    capsys):
     alg, src = distill_checkpoint
-    tool = load_tool()
+    tool = load_tool('model_converters/extract_student.py')
     dst = str(tmp_path / 'student.pth')
     monkeypatch.setattr(
         sys, 'argv', ['extract_student.py', src, dst, '--verify', STUDENT_CFG])
@@ -76,7 +68,7 @@ def test_extracted_student_loads_into_plain_config(distill_checkpoint,
 
 
 def test_not_a_distillation_checkpoint(tmp_path):
-    tool = load_tool()
+    tool = load_tool('model_converters/extract_student.py')
     src = str(tmp_path / 'plain.pth')
     torch.save(dict(state_dict={'backbone.conv1.weight': torch.zeros(1)}), src)
     with pytest.raises(KeyError, match="top-level keys are \\['backbone'\\]"):
@@ -85,7 +77,7 @@ def test_not_a_distillation_checkpoint(tmp_path):
 
 
 def test_prefix_option(tmp_path):
-    tool = load_tool()
+    tool = load_tool('model_converters/extract_student.py')
     src = str(tmp_path / 'ckpt.pth')
     torch.save(
         dict(

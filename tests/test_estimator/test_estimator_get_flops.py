@@ -1,12 +1,9 @@
 """tools/get_flops.py on a SPOS config with a subnet file."""
-import importlib.util
-import os.path as osp
-
 import yaml
+from mmengine.config import Config
 
 from mmrazor.models.task_modules import ResourceEstimator
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tool_runs import load_tool
 
 CONFIG = """
 model = dict(
@@ -22,14 +19,6 @@ model = dict(
         in_channels=128,
         loss=dict(type='mmpretrain.CrossEntropyLoss')))
 """
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'get_flops', osp.join(REPO, 'tools', 'get_flops.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_get_flops_with_subnet(tmp_path, capsys):
@@ -48,7 +37,7 @@ def test_get_flops_with_subnet(tmp_path, capsys):
     }
     subnet_file = tmp_path / 'subnet.yaml'
     subnet_file.write_text(yaml.safe_dump(subnet))
-    tool = load_tool()
+    tool = load_tool('get_flops.py')
     result = tool.main(
         [str(config), '--subnet',
          str(subnet_file), '--shape', '64', '48'])
@@ -56,7 +45,6 @@ def test_get_flops_with_subnet(tmp_path, capsys):
     assert 'FLOPs:' in out and 'Params:' in out and 'backbone' in out
     assert 'aten.native_batch_norm' in out  # the uncounted ops are listed
     # the same numbers as the estimator on the fixed model
-    from mmengine.config import Config
     from mmrazor.structures import load_fix_subnet
     model = tool.build_model(Config.fromfile(str(config)))
     load_fix_subnet(model, str(subnet_file))
@@ -69,3 +57,24 @@ def test_get_flops_with_subnet(tmp_path, capsys):
         [str(config), '--subnet',
          str(subnet_file), '--module', 'backbone'])
     assert backbone['flops'] < ResourceEstimator().estimate(model)['flops']
+
+
+def test_get_flops_mmcv_convention(tmp_path, capsys):
+    """--convention mmcv adds the mmcv-convention FLOPs, those of
+    ``estimate(flops_params_cfg=...)`` in raw counts, and keeps the
+    default figure."""
+    config = tmp_path / 'spos_tiny.py'
+    config.write_text(CONFIG)
+    tool = load_tool('get_flops.py')
+    result = tool.main([str(config), '--shape', '32'])
+    assert 'flops_mmcv' not in result
+    assert 'mmcv convention' not in capsys.readouterr().out
+    mmcv = tool.main([str(config), '--shape', '32', '--convention', 'mmcv'])
+    assert 'mmcv convention' in capsys.readouterr().out
+    assert mmcv['flops'] == result['flops']  # the default figure is kept
+    # BN, ReLU and pooling come on top of the MACs
+    assert mmcv['flops_mmcv'] > mmcv['flops']
+    model = tool.build_model(Config.fromfile(str(config)))
+    expected = ResourceEstimator(input_shape=(1, 3, 32, 32)).estimate(
+        model, flops_params_cfg=dict(units=None))
+    assert mmcv['flops_mmcv'] == expected['flops']

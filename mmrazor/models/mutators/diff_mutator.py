@@ -67,7 +67,10 @@ class DifferentiableMutator(BaseMutator):
         params = nn.ParameterDict()
         self._param_names = {}
         for key, members in self.search_groups.items():
-            param = members[0].build_arch_param()
+            # only differentiable mutables build one (NasMutator also
+            # decides others)
+            build = getattr(members[0], 'build_arch_param', None)
+            param = None if build is None else build()
             if param is None:
                 continue
             name = self._param_name(key)
@@ -81,7 +84,8 @@ class DifferentiableMutator(BaseMutator):
         for key, members in self.search_groups.items():
             param = self.arch_param_of(key)
             for mutable in members:
-                mutable.set_arch_param(param)
+                if hasattr(mutable, 'set_arch_param'):
+                    mutable.set_arch_param(param)
 
     def arch_param_of(self, key: str) -> Optional[nn.Parameter]:
         """The architecture parameter of decision ``key`` (None if it has

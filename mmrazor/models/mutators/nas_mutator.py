@@ -108,39 +108,6 @@ class NasMutator(DifferentiableMutator):
             self._members[key] = names
         self._groups = merged
 
-    def build_arch_params(self, supernet: Optional[nn.Module] = None
-                          ) -> nn.ParameterDict:
-        """One architecture parameter per differentiable decision.
-
-        Args:
-            supernet (nn.Module, optional): Unused.
-
-        Returns:
-            nn.ParameterDict: Parameter name -> parameter.
-        """
-        params = nn.ParameterDict()
-        self._param_names = {}
-        for key, members in self.search_groups.items():
-            if not isinstance(members[0], DiffMutableModule):
-                continue
-            param = members[0].build_arch_param()
-            if param is None:
-                continue
-            name = self._param_name(key)
-            self._param_names[key] = name
-            params[name] = param
-        return params
-
-    def modify_supernet_forward(self,
-                                supernet: Optional[nn.Module] = None) -> None:
-        """Make every differentiable mutable use its decision's
-        parameter."""
-        for key, members in self.search_groups.items():
-            param = self.arch_param_of(key)
-            for mutable in members:
-                if isinstance(mutable, DiffMutableModule):
-                    mutable.set_arch_param(param)
-
     # ----------------------------------------------------------- choices
     def _is_differentiable(self, key: str) -> bool:
         return isinstance(self.search_groups[key][0], DiffMutableModule)
