@@ -314,6 +314,29 @@ def test_cfg_path_with_other_keys_fails_by_name(tmp_path):
         load_config(cfg_file)
 
 
+def test_cfg_path_model_overrides_the_named_model(tmp_path):
+    cfg_file = write(
+        str(tmp_path / 'cfg.py'), "model = dict(type='X', teacher=dict(\n"
+        "    cfg_path='mmcls::resnet/resnet34_8xb32_in1k.py',\n"
+        '    pretrained=True))\n')
+    # as `--cfg-options model.teacher.model.init_cfg=None ...` gives them
+    teacher = load_config(cfg_file, {
+        'model.teacher.model.init_cfg': None,
+        'model.teacher.model.head.num_classes': 3
+    }).model.teacher
+    assert teacher.init_cfg is None
+    assert teacher.head.num_classes == 3
+    assert teacher.head.in_channels == 512 and teacher.backbone.depth == 34
+
+
+def test_cfg_path_model_must_be_a_dict(tmp_path):
+    cfg_file = write(
+        str(tmp_path / 'cfg.py'), "model = dict(type='X', teacher=dict(\n"
+        "    cfg_path='mmcls::resnet/resnet34_8xb32_in1k.py', model=3))\n")
+    with pytest.raises(ValueError, match='`model` must be a dict'):
+        load_config(cfg_file)
+
+
 def test_moved_mmcls_base_resolves_to_its_new_name(tmp_path):
     reading = str(tmp_path / 'cfg.py')
     found = resolve_base('mmcls::deit/deit-base_pt-16xb64_in1k.py', reading,

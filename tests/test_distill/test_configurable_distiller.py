@@ -498,3 +498,61 @@ def test_train_1x_distill_config(config, tmp_path, monkeypatch):
     for key, value in teacher.state_dict().items():
         torch.testing.assert_close(model.teacher.state_dict()[key], value)
     assert osp.isfile(osp.join(str(tmp_path / 'work'), 'epoch_1.pth'))
+
+
+# ------------------------------------------------------ FpnTeacherDistill
+def fpn_algorithm_cfg(**overrides) -> dict:
+    """CWD between the backbone outputs of two classifiers of one width."""
+    backbone = dict(type='ModuleOutputs', source='backbone')
+    cfg = dict(
+        type='FpnTeacherDistill',
+        architecture=classifier_cfg(2, scope='mmpretrain'),
+        teacher=classifier_cfg(2, scope='mmpretrain'),
+        distiller=dict(
+            type='ConfigurableDistiller',
+            student_recorders=dict(feat=backbone),
+            teacher_recorders=dict(feat=backbone),
+            distill_losses=dict(
+                loss_cwd=dict(type='ChannelWiseDivergence', tau=1,
+                              loss_weight=5)),
+            loss_forward_mappings=dict(
+                loss_cwd=dict(
+                    preds_S=dict(from_student=True, recorder='feat',
+                                 data_idx=0),
+                    preds_T=dict(from_student=False, recorder='feat',
+                                 data_idx=0)))))
+    cfg.update(overrides)
+    return cfg
+
+
+def test_fpn_teacher_distill_runs_the_teacher_up_to_its_neck():
+    from mmrazor.models import FpnTeacherDistill
+    from mmrazor.registry import MODELS
+    torch.manual_seed(0)
+    algorithm = MODELS.build(fpn_algorithm_cfg())
+    assert isinstance(algorithm, FpnTeacherDistill)
+    head_calls = []
+    algorithm.teacher.head.register_forward_hook(
+        lambda *args: head_calls.append(1))
+    algorithm.train()
+    data = algorithm.data_preprocessor(make_batch(2), True)
+    losses = algorithm(**data, mode='loss')
+    assert set(losses) == {'student.loss', 'loss_cwd'}
+    assert losses['loss_cwd'] > 0 and not head_calls
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in algorithm.teacher.parameters())
+    # the recorded teacher map is the teacher's backbone output
+    algorithm.eval()
+    with torch.no_grad():
+        evaluated = algorithm.loss(data['inputs'], data['data_samples'])
+        s = algorithm.architecture.backbone(data['inputs'])
+        t = algorithm.teacher.backbone(data['inputs'])
+    expected = 5 * algorithm.distiller.distill_losses['loss_cwd'].loss(
+        s[0], t[0])
+    torch.testing.assert_close(evaluated['loss_cwd'], expected)
+
+
+def test_fpn_teacher_distill_refuses_a_trainable_teacher():
+    from mmrazor.registry import MODELS
+    with pytest.raises(ValueError, match='teacher_trainable'):
+        MODELS.build(fpn_algorithm_cfg(teacher_trainable=True))

@@ -20,7 +20,10 @@ mmengine's ``print_log`` (one line per distinct rename, with its count):
   resnet18_8xb32_in1k.py', pretrained=False)`` (MMRazor 1.x's distillation
   configs) became the ``model`` of that config, read and translated here;
   ``pretrained=True`` adds the ``Pretrained`` initialisation with the
-  weights the package's metafile publishes for it (:func:`expand_cfg_path`).
+  weights the package's metafile publishes for it (:func:`expand_cfg_path`);
+  a ``model`` key beside them (not in 1.x: e.g. ``--cfg-options
+  model.architecture.model.backbone.init_cfg=None``) overrides keys of that
+  model.
 
 A relative ``fix_subnet`` path (``'configs/nas/.../SUBNET.yaml'``, relative
 to the root of the toolbox's source tree) that does not exist from the
@@ -277,7 +280,7 @@ def translate_darts_loop(cfg: Config, log: Counter) -> None:
         'train_dataloader=[train_dataloader, mutator_dataloader]'] += 1
 
 
-CFG_PATH_KEYS = ('cfg_path', 'pretrained')
+CFG_PATH_KEYS = ('cfg_path', 'pretrained', 'model')
 
 
 def model_config_file(cfg_path: str, reading: str) -> str:
@@ -328,8 +331,50 @@ def published_weights(cfg_path: str) -> str:
         f'metafiles of {looked or "no model-index.yml"})')
 
 
+def check_cfg_path_keys(node: dict, reading: str) -> None:
+    """Refuse keys of a ``dict(cfg_path=...)`` other than
+    :data:`CFG_PATH_KEYS`.
+
+    Args:
+        node (dict): The model entry of a 1.x config.
+        reading (str): The config that holds it.
+
+    Raises:
+        ValueError: ``node`` has other keys, or its ``model`` is no dict.
+    """
+    extra = sorted(set(node) - set(CFG_PATH_KEYS))
+    if extra:
+        raise ValueError(
+            f'model given by cfg_path={node["cfg_path"]!r} in {reading} has '
+            f'keys {extra}; only {list(CFG_PATH_KEYS)} are understood (to '
+            'change the named model, set them under `model`, e.g. '
+            f'`{extra[0]}` as `<this key>.model.{extra[0]}`)')
+    overrides = node.get('model', {})
+    if not isinstance(overrides, dict):
+        raise ValueError(
+            f'model given by cfg_path={node["cfg_path"]!r} in {reading}: '
+            f'`model` must be a dict of overrides, got {overrides!r}')
+
+
+def override_model(model: ConfigDict, overrides: dict) -> ConfigDict:
+    """Merge ``overrides`` into ``model`` as a child config would (nested
+    dicts merged, ``_delete_=True`` replaces).
+
+    Args:
+        model (ConfigDict): The named config's model.
+        overrides (dict): Keys to change.
+
+    Returns:
+        ConfigDict: The merged model.
+    """
+    merged = ConfigDict(model)
+    merged.merge(overrides)
+    return merged
+
+
 def expand_cfg_path(node: dict, reading: str) -> ConfigDict:
-    """The model a ``dict(cfg_path=..., pretrained=...)`` stands for.
+    """The model a ``dict(cfg_path=..., pretrained=..., model=...)`` stands
+    for.
 
     Args:
         node (dict): The model entry of a 1.x config.
@@ -337,18 +382,14 @@ def expand_cfg_path(node: dict, reading: str) -> ConfigDict:
 
     Returns:
         ConfigDict: The ``model`` of the named config, translated, with
-        ``_scope_`` set to that config's ``default_scope`` and, when
-        ``pretrained``, ``init_cfg`` loading the published weights.
+        ``_scope_`` set to that config's ``default_scope``; when
+        ``pretrained``, ``init_cfg`` loads the published weights; keys of
+        ``model`` (if given) override, last.
 
     Raises:
-        ValueError: ``node`` has keys besides ``cfg_path`` and
-            ``pretrained``.
+        ValueError: ``node`` has keys besides :data:`CFG_PATH_KEYS`.
     """
-    extra = sorted(set(node) - set(CFG_PATH_KEYS))
-    if extra:
-        raise ValueError(f'model given by cfg_path={node["cfg_path"]!r} in '
-                         f'{reading} has keys {extra}; only '
-                         f'{list(CFG_PATH_KEYS)} are understood')
+    check_cfg_path_keys(node, reading)
     path = model_config_file(node['cfg_path'], reading)
     with sibling_config_bases(path):
         named = translate_1x(Config.fromfile(path))
@@ -360,6 +401,8 @@ def expand_cfg_path(node: dict, reading: str) -> ConfigDict:
         model['init_cfg'] = dict(type='Pretrained',
                                  checkpoint=published_weights(
                                      node['cfg_path']))
+    if node.get('model'):
+        model = override_model(model, node['model'])
     return model
 
 

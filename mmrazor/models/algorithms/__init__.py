@@ -1,10 +1,12 @@
 """algorithms of mmrazor."""
 from .base import BaseAlgorithm
-from .distill import AlignMethodDistill, GeneralDistill, SingleTeacherDistill
+from .distill import (AlignMethodDistill, FpnTeacherDistill, GeneralDistill,
+                      SingleTeacherDistill)
 from .nas import *  # noqa: F401,F403
 from .nas import __all__ as _nas_all
 from .pruning import AutoSlim
 from .sub_model import sub_model
 
 __all__ = ['BaseAlgorithm', 'GeneralDistill', 'AlignMethodDistill',
-           'SingleTeacherDistill', 'AutoSlim', 'sub_model'] + list(_nas_all)
+           'SingleTeacherDistill', 'FpnTeacherDistill', 'AutoSlim',
+           'sub_model'] + list(_nas_all)

@@ -189,19 +189,9 @@ class SingleTeacherDistill(BaseAlgorithm):
         losses: Dict[str, torch.Tensor] = {}
         distiller = self.distiller
         try:
-            # Both models run in 'loss' mode, as in MMRazor 1.x, so that
-            # recorders may hook what only the loss computation calls
-            # (e.g. the labels given to ``head.loss_module``).
-            teacher_grad = torch.enable_grad() if self.teacher_trainable \
-                else torch.no_grad()
-            with distiller.teacher_recorders, distiller.deliveries, \
-                    teacher_grad:
+            with distiller.teacher_recorders, distiller.deliveries:
                 distiller.set_deliveries(override_data=False)
-                teacher_losses = self.teacher(
-                    inputs, data_samples, mode='loss')
-            if self.teacher_trainable:
-                losses.update(add_prefix(teacher_losses, 'teacher'))
-
+                losses.update(self.teacher_pass(inputs, data_samples))
             student_grad = torch.enable_grad() if self.student_trainable \
                 else torch.no_grad()
             with distiller.student_recorders, distiller.deliveries, \
@@ -215,6 +205,32 @@ class SingleTeacherDistill(BaseAlgorithm):
         finally:
             distiller.reset_data()
         return losses
+
+    def teacher_pass(self,
+                     inputs: torch.Tensor,
+                     data_samples: Optional[List[Any]] = None
+                     ) -> Dict[str, torch.Tensor]:
+        """Run the teacher (its recorders are recording) and return the
+        teacher losses to log: ``teacher.*`` when it is trained, else none.
+
+        The teacher runs in 'loss' mode, as in MMRazor 1.x, so that
+        recorders may hook what only the loss computation calls (e.g. the
+        labels given to ``head.loss_module``).
+
+        Args:
+            inputs (Tensor): Preprocessed inputs.
+            data_samples (list, optional): Annotations.
+
+        Returns:
+            dict[str, Tensor]: The teacher's losses, prefixed, or ``{}``.
+        """
+        grad = torch.enable_grad() if self.teacher_trainable \
+            else torch.no_grad()
+        with grad:
+            teacher_losses = self.teacher(inputs, data_samples, mode='loss')
+        if not self.teacher_trainable:
+            return {}
+        return add_prefix(teacher_losses, 'teacher')
 
 
 def set_inplace_false(model: nn.Module) -> None:
