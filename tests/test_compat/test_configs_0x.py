@@ -12,6 +12,7 @@ CIFAR10 accepts only the official md5-checked files.
 import math
 import os
 import os.path as osp
+import sys
 from typing import Any, Dict, List
 
 import pytest
@@ -22,7 +23,8 @@ from mmengine.config import Config
 from mmrazor.apis.config_compat import apply_subnet_file, load_config
 from mmrazor.apis.config_compat.v0 import translate_0x
 from mmrazor.apis.config_compat.v0_errors import Untranslatable
-from tool_runs import train_in_process
+from mmrazor.utils.checkpoint import safe_torch_load
+from tool_runs import default_scopes_restored, load_tool, train_in_process
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # ../shared next to the checkout (as in CI)
@@ -378,8 +380,7 @@ def assert_trained(runner: Any, algorithm: str, work_dir: str) -> None:
               if k.startswith('train/') and 'loss' in k]
     assert losses and all(math.isfinite(v.current()) for v in losses)
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = torch.load(f.read().strip(), map_location='cpu',
-                                weights_only=False)
+        checkpoint = safe_torch_load(f.read().strip())
     model.load_state_dict(checkpoint['state_dict'], strict=True)
 
 
@@ -405,7 +406,7 @@ def chosen_of_yaml(path: str) -> Dict[str, Any]:
      'nas/spos/SPOS_SHUFFLENETV2_330M_IN1k_PAPER.yaml'),
 ])
 def test_nas_subnet_0x(config, algorithm, subnet, imagenet_folder, tmp_path,
-                       monkeypatch) -> None:
+                       monkeypatch, capsys) -> None:
     from mmrazor.structures import export_fix_subnet
     work_dir = str(tmp_path)
     subnet = osp.join(SUBNETS, subnet)
@@ -417,6 +418,21 @@ def test_nas_subnet_0x(config, algorithm, subnet, imagenet_folder, tmp_path,
     chosen = {k: list(v.chosen) if isinstance(v.chosen, (list, tuple))
               else [v.chosen] for k, v in exported.items()}
     assert chosen == chosen_of_yaml(subnet)
+
+    # the user path of evaluation: tools/test.py CONFIG CKPT --subnet FILE
+    # on the original config (whose mutable_cfg is a URL, never read)
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    tool = load_tool('test.py')
+    monkeypatch.setattr(sys, 'argv', [
+        'test.py', osp.join(REFERENCE, config), checkpoint, '--subnet', subnet,
+        '--work-dir', osp.join(work_dir, 'test'), '--cfg-options',
+        *imagenet_options(imagenet_folder, 2)
+    ])
+    with default_scopes_restored():
+        tool.main()
+    printed = capsys.readouterr().out
+    assert 'Test metrics: accuracy/top1: ' in printed
 
 
 @pytest.mark.e2e

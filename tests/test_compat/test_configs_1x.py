@@ -25,6 +25,7 @@ from mmrazor.apis.config_compat import v1
 from mmrazor.apis.config_compat.bases import (MMRAZOR_CONFIGS,
                                               BaseConfigNotFoundError,
                                               resolve_base)
+from mmrazor.utils.checkpoint import safe_torch_load
 from tool_runs import train_in_process
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -402,8 +403,7 @@ def cifar_options(*train_keys: str) -> List[str]:
 def checkpoint_state(work_dir: str) -> Dict[str, torch.Tensor]:
     path = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(path), f'no checkpoint in {work_dir}'
-    return torch.load(path, map_location='cpu',
-                      weights_only=False)['state_dict']
+    return safe_torch_load(path)['state_dict']
 
 
 def candidates_in(state: Dict[str, torch.Tensor], layer: str) -> set:

@@ -20,6 +20,7 @@ from mmengine.config import Config
 
 from mmrazor.apis.config_compat.v0 import translate_0x
 from mmrazor.apis.config_compat.v0_errors import Untranslatable
+from mmrazor.utils.checkpoint import safe_torch_load
 from tool_runs import train_in_process
 
 pytestmark = pytest.mark.det_seg
@@ -317,8 +318,7 @@ def assert_distilled(runner: Any, distill_loss: str, work_dir: str) -> None:
     assert all(math.isfinite(v) for v in losses.values()), losses
     assert losses[f'train/distiller.{distill_loss}'] > 0
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = torch.load(f.read().strip(), map_location='cpu',
-                                weights_only=False)
+        checkpoint = safe_torch_load(f.read().strip())
     model.load_state_dict(checkpoint['state_dict'], strict=True)
 
 

@@ -15,6 +15,7 @@ from typing import Any, List, Tuple
 import pytest
 import torch
 
+from mmrazor.utils.checkpoint import safe_torch_load
 from tool_runs import train_in_process
 
 pytestmark = pytest.mark.det_seg
@@ -165,8 +166,7 @@ def assert_distilled(runner: Any, teacher: torch.nn.Module,
     for key, value in teacher.state_dict().items():
         torch.testing.assert_close(trained[key], value)
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = torch.load(f.read().strip(), map_location='cpu',
-                                weights_only=False)
+        checkpoint = safe_torch_load(f.read().strip())
     model.load_state_dict(checkpoint['state_dict'], strict=True)
 
 

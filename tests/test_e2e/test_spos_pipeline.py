@@ -10,6 +10,8 @@ import time
 import pytest
 import yaml
 
+from mmrazor.utils.checkpoint import safe_torch_load
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SUPERNET = 'configs/nas/spos/spos_shufflenet-s_supernet_fashion-mnist.py'
 SEARCH = 'configs/nas/spos/spos_shufflenet-s_search_fashion-mnist.py'
@@ -66,12 +68,9 @@ def test_spos_pipeline_under_budget_and_resumable_search(tmp_path):
     assert test_acc > 70.0
     # The supernet trained on the 9,000 images not held out, the subnet on
     # all 10,000: 6 epochs of ceil(N / 64) iterations.
-    import torch
-    assert torch.load(ckpt, map_location='cpu',
-                      weights_only=False)['meta']['iter'] == 6 * 141
+    assert safe_torch_load(ckpt)['meta']['iter'] == 6 * 141
     retrain_ckpt = str(tmp_path / 'retrain' / 'epoch_6.pth')
-    assert torch.load(retrain_ckpt, map_location='cpu',
-                      weights_only=False)['meta']['iter'] == 6 * 157
+    assert safe_torch_load(retrain_ckpt)['meta']['iter'] == 6 * 157
 
     # Kill a second search mid-epoch, resume it, compare.
     killed_dir = tmp_path / 'killed'

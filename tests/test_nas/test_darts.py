@@ -24,6 +24,7 @@ from mmrazor.models.mutables import DiffMutableOP
 from mmrazor.registry import MODELS
 from mmrazor.structures import (dump_subnet_yaml, load_fix_subnet,
                                 load_subnet_yaml)
+from mmrazor.utils.checkpoint import safe_torch_load
 
 ARCH_LR, WEIGHT_LR, WD = 0.5, 0.3, 0.01
 
@@ -615,10 +616,7 @@ def test_small_search_then_retrain_with_tools(tmp_path):
     cfg.model.fix_subnet = genotype
     with DefaultScope.overwrite_default_scope('mmrazor'):
         model = MODELS.build(cfg.model)
-    ckpt = torch.load(
-        osp.join(retrain_dir, 'epoch_1.pth'),
-        map_location='cpu',
-        weights_only=False)
+    ckpt = safe_torch_load(osp.join(retrain_dir, 'epoch_1.pth'))
     assert set(ckpt['state_dict']) == set(model.state_dict())
     for key, value in subnet.items():
         if key in model.search_subnet():
