@@ -346,8 +346,13 @@ def test_deployed_equals_masked_after_prune_to_target():
 ])
 def test_deployed_equals_masked_after_prune_by_ratio(importance):
     model, pruner = prepared(importance)
-    pruner.prune_by_ratio(0.5)
+    stem = model.stem.weight.detach().clone()
+    kept = pruner.prune_by_ratio(0.5)
+    keep_stem = torch.from_numpy(pruner.units['stem'].current_mask)
     deploy_matches_masked(model, pruner)
+    # the deployed stem holds exactly the kept filters (not the first ones)
+    assert int(keep_stem.sum()) == kept['stem'] == model.stem.weight.shape[0]
+    torch.testing.assert_close(model.stem.weight.detach(), stem[keep_stem])
 
 
 def test_bn_scale_leaves_groups_without_norm_unpruned():
