@@ -71,11 +71,6 @@ def algorithm_to_model(algorithm: dict, t: Translation) -> Dict[str, Any]:
     refused."""
     model = copy.deepcopy(dict(algorithm))
     refuse_subnet_urls(model)
-    if model.get('input_shape', ()) is None:
-        # 0.x: None = the algorithm's default input shape.
-        model.pop('input_shape')
-        log('algorithm.input_shape=None -> the default input shape of '
-            f'{model.get("type")}')
     if t.data_preprocessor is not None:
         set_data_preprocessor(model, t.data_preprocessor)
     new: Dict[str, Any] = dict(model=model)
