@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrazor.models.pruners import ImportancePruner, StructurePruner
-from mmrazor.models.task_modules import (BNScaleImportance, L1Importance,
+from mmrazor.models.task_modules import (BNScaleImportance,
+                                         GroupFisherImportance, L1Importance,
                                          L2Importance, RandomImportance,
                                          TaylorImportance)
 from mmrazor.registry import MODELS, TASK_UTILS
@@ -199,6 +200,79 @@ def test_taylor_by_hand():
     for name in expected:
         np.testing.assert_allclose(
             pruner.unit_scores()[name], expected[name], rtol=1e-5)
+
+
+def hand_group_fisher(model, batches, loss_fn):
+    """Per sample, the gradient of the loss with respect to a mask on each
+    unit (summed over the tied layers before squaring), squared and summed
+    over samples: written with an explicit mask tensor and autograd."""
+    total = dict(stem=np.zeros(8), conv1=np.zeros(6))
+    for x in batches:
+        for n in range(len(x)):
+            m_stem = torch.ones(8, requires_grad=True)
+            m_mid = torch.ones(6, requires_grad=True)
+            xs = x[n:n + 1]
+            s = model.stem(xs) * m_stem.view(1, -1, 1, 1)
+            y = F.relu(model.stem_bn(s))
+            c1 = model.conv1(y) * m_mid.view(1, -1, 1, 1)
+            c2 = model.conv2(F.relu(model.bn1(c1))) * m_stem.view(1, -1, 1, 1)
+            out = model.fc(F.relu(y + model.bn2(c2)).mean((2, 3)))
+            # the loss of one sample, as the batch loss attributes it
+            loss = loss_fn(out, n, len(x))
+            g_stem, g_mid = torch.autograd.grad(loss, [m_stem, m_mid])
+            total['stem'] += g_stem.double().numpy()**2
+            total['conv1'] += g_mid.double().numpy()**2
+    return total
+
+
+def test_group_fisher_by_hand():
+    model, pruner = prepared('GroupFisherImportance')
+    assert isinstance(pruner.importance, GroupFisherImportance)
+    torch.manual_seed(2)
+    batches = [torch.randn(4, 3, 8, 8), torch.randn(3, 3, 8, 8)]
+    target = torch.tensor([1, 2, 0, 4])
+
+    def batch_loss(out):  # a sum over samples: per-sample terms separate
+        return F.cross_entropy(out, target[:len(out)], reduction='sum')
+
+    def sample_loss(out, n, size):
+        return F.cross_entropy(out, target[n:n + 1], reduction='sum')
+
+    criterion = pruner.importance
+    for x in batches:
+        criterion.accumulate(model, x, batch_loss)
+    expected = hand_group_fisher(model, batches, sample_loss)
+    scores = pruner.unit_scores()
+    for name in expected:
+        np.testing.assert_allclose(scores[name], expected[name], rtol=1e-6)
+    # the tied stem/conv2 channels are summed before squaring: the score
+    # differs from the sum of the two layers' squares
+    assert not np.allclose(scores['stem'], hand_taylor_squares(
+        model, batches, batch_loss))
+    # own passes inside observe(): one pass per forward + backward
+    criterion.reset()
+    with criterion.observe():
+        for x in batches:
+            batch_loss(model(x)).backward()
+    model.zero_grad()
+    for name in expected:
+        np.testing.assert_allclose(
+            pruner.unit_scores()[name], expected[name], rtol=1e-6)
+
+
+def hand_taylor_squares(model, batches, loss_fn):
+    """Per-layer squares of sum(a * g), summed over the stem's layers."""
+    total = np.zeros(8)
+    for x in batches:
+        out, parts = model.parts(x)
+        for t in parts.values():
+            t.retain_grad()
+        loss_fn(out).backward()
+        for k in ('stem', 'conv2'):
+            t = parts[k]
+            total += ((t * t.grad).detach().sum((2, 3))**2).sum(0).numpy()
+    model.zero_grad()
+    return total
 
 
 def test_taylor_hooks_are_removed():
@@ -421,7 +495,7 @@ def test_bad_arguments_name_the_value():
             pruner.prune_to_target(flops=bad)
     with pytest.raises(ValueError, match='params=2'):
         pruner.prune_to_target(params=2)
-    with pytest.raises(ValueError, match='flops and/or params'):
+    with pytest.raises(ValueError, match='flops, params and/or latency'):
         pruner.prune_to_target()
     with pytest.raises(ValueError, match='ratio=0'):
         pruner.prune_by_ratio(0)
@@ -444,3 +518,89 @@ def test_criteria_work_without_a_pruner():
     taylor.accumulate(model, torch.randn(2, 3, 8, 8),
                       lambda out: out.sum())
     assert set(taylor.scores()) == {'stem', 'conv1'}
+
+
+def hand_unit_flops(width: int, mid: int) -> dict:
+    """FLOPs one more unit of each group costs at the given widths."""
+    return dict(stem=hand_flops(width, mid) - hand_flops(width - 1, mid),
+                conv1=hand_flops(width, mid) - hand_flops(width, mid - 1))
+
+
+def test_prune_step_removes_least_important_per_flop():
+    model, pruner = prepared(dict(type='L1Importance', normalize='none'),
+                             cost_normalization='flops')
+    raw = hand_l1(model)
+    kept = dict(stem=np.ones(8, bool), conv1=np.ones(6, bool))
+    for _ in range(5):
+        per_unit = hand_unit_flops(int(kept['stem'].sum()),
+                                   int(kept['conv1'].sum()))
+        # the weakest kept unit per FLOP over both groups, by hand
+        candidates = [(raw[g][i] / per_unit[g], g, i) for g in raw
+                      for i in np.flatnonzero(kept[g])]
+        _, group, index = min(candidates)
+        assert pruner.prune_step() == [(group, 1)]
+        kept[group][index] = False
+        for g in raw:
+            np.testing.assert_array_equal(pruner.units[g].current_mask,
+                                          kept[g])
+
+
+def test_act_cost_is_positions_of_producers():
+    model, pruner = prepared(dict(type='L1Importance', normalize='none'),
+                             cost_normalization='act')
+    raw = hand_l1(model)
+    # a stem unit occupies the stem's and conv2's output maps, a conv1
+    # unit conv1's: 2 * HW against HW
+    per_unit = dict(stem=2.0 * HW, conv1=1.0 * HW)
+    candidates = [(raw[g][i] / per_unit[g], g, i) for g in raw
+                  for i in range(len(raw[g]))]
+    _, group, index = min(candidates)
+    assert pruner.prune_step() == [(group, 1)]
+    assert not pruner.units[group].current_mask[index]
+    with pytest.raises(ValueError, match='bytes'):
+        ImportancePruner(cost_normalization='bytes')
+
+
+def test_prune_step_stops_at_guard_rails():
+    _, pruner = prepared(min_ratio=0.5)
+    removed = pruner.prune_step(num_chunks=100)
+    assert sum(n for _, n in removed) == (8 - 4) + (6 - 3)
+    assert pruner.prune_step() == []
+
+
+def test_latency_target_with_own_latency_fn():
+    _, pruner = prepared()
+
+    def fake_ms(masks):  # proportional to the FLOPs, written out
+        return hand_flops(int(masks['stem'].sum()),
+                          int(masks['conv1'].sum())) / 1e4
+
+    report = pruner.prune_to_target(latency=0.5, latency_fn=fake_ms)
+    full = fake_ms(dict(stem=np.ones(8), conv1=np.ones(6)))
+    kept = report['kept_units']
+    assert report['base_latency'] == pytest.approx(full)
+    assert report['latency'] == pytest.approx(
+        hand_flops(kept['stem'], kept['conv1']) / 1e4)
+    assert report['latency_ratio'] <= 0.5
+    # one unit fewer removed would miss the target: both groups' next
+    # larger widths are above it
+    assert hand_flops(kept['stem'] + 1, kept['conv1']) / 1e4 > 0.5 * full \
+        or hand_flops(kept['stem'], kept['conv1'] + 1) / 1e4 > 0.5 * full
+
+
+def test_pruned_copy_equals_masked_model_and_is_timed():
+    model, pruner = prepared()
+    pruner.prune_by_ratio(0.5)
+    x = torch.randn(2, *SHAPE[1:])
+    with torch.no_grad():
+        masked = model(x)
+    from mmrazor.models.pruners.pruning_costs import pruned_copy
+    pruner.remove_masks()
+    clone = pruned_copy(model, pruner.dependency, pruner._masks)
+    with torch.no_grad():
+        np.testing.assert_allclose(clone(x).numpy(), masked.numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    assert clone.conv1.out_channels == 3 and clone.stem.out_channels == 4
+    assert model.conv1.out_channels == 6  # the model itself is untouched
+    _, pruner = prepared()
+    assert pruner.latency_of(runs=2) > 0

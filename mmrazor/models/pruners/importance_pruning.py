@@ -1,16 +1,21 @@
 """ImportancePruner: keep the most important units of every channel group,
-by a ratio per group or down to a global FLOPs / parameter target."""
+by a ratio per group, down to a global FLOPs / parameter / latency target,
+or one step at a time (iterative pruning)."""
 import logging
 from numbers import Real
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, \
+    Union
 
 import numpy as np
+import torch
 from mmengine.logging import print_log
 from torch import nn
 
 from mmrazor.models.task_modules.estimators import channel_costs
 from mmrazor.models.task_modules.importance import BaseImportance
 from mmrazor.registry import MODELS, TASK_UTILS
+from .pruning_costs import (COST_KINDS, measure_latency, pruned_copy,
+                            unit_costs)
 from .structure_pruning import StructurePruner
 
 ImportanceCfg = Union[str, Dict[str, Any], BaseImportance]
@@ -77,7 +82,14 @@ class ImportancePruner(StructurePruner):
         importance (str | dict | BaseImportance): The criterion, e.g.
             ``dict(type='L1Importance')`` (also ``'L2Importance'``,
             ``'BNScaleImportance'``, ``'TaylorImportance'``,
-            ``'RandomImportance'``). Defaults to L1.
+            ``'RandomImportance'``, ``'GroupFisherImportance'``).
+            Defaults to L1.
+        cost_normalization (str, optional): Rank units for global pruning
+            by importance *per cost*: each unit's score is divided by what
+            one unit of its group costs, ``'flops'`` or ``'params'`` (the
+            saving of removing it, given how far the model is pruned) or
+            ``'act'`` (its activation memory) — the normalisation of Group
+            Fisher pruning. Defaults to None (scores as they are).
         **kwargs: See :class:`StructurePruner` (guard-rails included).
 
     Example:
@@ -90,9 +102,17 @@ class ImportancePruner(StructurePruner):
 
     def __init__(self,
                  importance: ImportanceCfg = dict(type='L1Importance'),
+                 cost_normalization: Optional[str] = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.importance = build_importance(importance)
+        if cost_normalization is not None and \
+                cost_normalization not in COST_KINDS:
+            raise ValueError(f'ImportancePruner: cost_normalization='
+                             f'{cost_normalization!r} is not one of '
+                             f'{list(COST_KINDS)} or None')
+        self.cost_normalization = cost_normalization
+        self._example: Any = None
 
     def prepare_from_supernet(self,
                               supernet: nn.Module,
@@ -109,6 +129,8 @@ class ImportancePruner(StructurePruner):
         """
         super().prepare_from_supernet(supernet, input_shape, inputs)
         self.importance.prepare(self.dependency)
+        self._example = inputs if inputs is not None else torch.randn(
+            tuple(input_shape or self.input_shape))
 
     # ---------------------------------------------------------- scores
     def unit_scores(self,
@@ -188,25 +210,47 @@ class ImportancePruner(StructurePruner):
         self._apply(masks)
         return kept
 
+    def _ranking_scores(self, masks: Dict[str, np.ndarray]
+                        ) -> Dict[str, np.ndarray]:
+        """Normalised scores, divided by the cost of one unit of the group
+        under ``masks`` when ``cost_normalization`` is set."""
+        scores = self._scores_for(None, normalize=True)
+        if self.cost_normalization is None:
+            return scores
+        costs = unit_costs(self._model, self._require(), masks,
+                           self.cost_normalization, scores)
+        mean_cost = float(np.mean(list(costs.values()))) if costs else 1.0
+        return {
+            name: values * (mean_cost / costs[name])
+            for name, values in scores.items()
+        }
+
+    def _chunks(self, name: str, values: np.ndarray,
+                mask: np.ndarray) -> List[np.ndarray]:
+        """The removal chunks of a group from ``mask`` on, weakest kept
+        units first: each goes down to the next count the guard-rails
+        allow."""
+        unit = self._unit(name)
+        kept = np.flatnonzero(mask)
+        order = kept[np.argsort(values[kept], kind='stable')]
+        count, chunks = len(kept), []
+        for smaller in sorted((c for c in unit.choices if c < count),
+                              reverse=True):
+            chunks.append(order[len(kept) - count:len(kept) - smaller])
+            count = smaller
+        return chunks
+
     def _steps(self, scores: Dict[str, np.ndarray]) -> List[_Step]:
-        """Every group's removal steps, least important first: from the
-        full group down to its smallest allowed count, each step removes
-        the weakest kept units down to the next allowed count."""
+        """Every group's removal steps from the full group down to its
+        smallest allowed count, least important first."""
         steps: List[_Step] = []
         for index, (name, values) in enumerate(scores.items()):
-            unit = self._unit(name)
-            if unit.is_fixed:
+            if self._unit(name).is_fixed:
                 continue
-            order = np.argsort(values, kind='stable')  # weakest first
-            n = unit.num_units
-            count = n
-            for step, smaller in enumerate(
-                    sorted((c for c in unit.choices if c < n),
-                           reverse=True)):
-                chunk = order[n - count:n - smaller]
+            full = np.ones(len(values), dtype=bool)
+            for step, chunk in enumerate(self._chunks(name, values, full)):
                 steps.append((float(values[chunk].mean()), index, step, name,
                               chunk))
-                count = smaller
         # Within a group the chunks' mean scores never decrease (weakest
         # first), so this global order removes every group's units in the
         # group's own order.
@@ -223,31 +267,70 @@ class ImportancePruner(StructurePruner):
             masks[name][chunk] = False
         return masks
 
-    def prune_to_target(self,
-                        flops: Optional[float] = None,
-                        params: Optional[float] = None) -> Dict[str, Any]:
+    def latency_of(self, masks: Optional[Dict[str, np.ndarray]] = None,
+                   runs: int = 20) -> float:
+        """Measured latency (ms) of the model pruned to ``masks``: a
+        physically pruned copy runs the analysis input (the model itself is
+        not touched).
+
+        Args:
+            masks (dict[str, np.ndarray], optional): Keep-masks per group;
+                defaults to the current ones.
+            runs (int): Timed runs (median). Defaults to 20.
+
+        Returns:
+            float: Milliseconds.
+        """
+        dep = self._require()
+        masks = self._masks if masks is None else masks
+        self._hooks.remove()
+        try:
+            clone = pruned_copy(self._model, dep, masks)
+        finally:
+            self._hooks.install(dep.layers)
+            self._refresh()
+        return measure_latency(clone, self._example, runs=runs)
+
+    def prune_to_target(
+        self,
+        flops: Optional[float] = None,
+        params: Optional[float] = None,
+        latency: Optional[float] = None,
+        latency_fn: Optional[Callable[[Dict[str, np.ndarray]],
+                                      float]] = None
+    ) -> Dict[str, Any]:
         """Prune globally until the costs reach the targets.
 
         Starting from the unpruned model, the least important units of all
-        groups (normalised scores, see the criterion's ``normalize``) are
-        removed first: one unit at a time, or the chunk down to the next
-        count a group's guard-rails allow (``round_to``, ``max_ratio``),
-        never below ``min_ratio`` nor to an empty group, until the costs of
-        :func:`~mmrazor.models.task_modules.channel_costs` are at most the
-        targets. (The removal order is fixed by the scores, so the shortest
-        sufficient prefix of it is found by bisection, with one cost
-        evaluation per halving.)
+        groups (normalised scores, see the criterion's ``normalize`` and
+        ``cost_normalization``) are removed first: one unit at a time, or
+        the chunk down to the next count a group's guard-rails allow
+        (``round_to``, ``max_ratio``), never below ``min_ratio`` nor to an
+        empty group, until the costs are at most the targets. FLOPs and
+        parameters come from
+        :func:`~mmrazor.models.task_modules.channel_costs`; latency is
+        measured on physically pruned copies (:meth:`latency_of`, or your
+        ``latency_fn``). The removal order is fixed by the scores, so the
+        shortest sufficient prefix of it is found by bisection, with one
+        cost evaluation per halving.
 
         Args:
             flops (float, optional): Target FLOPs as a fraction in (0, 1]
                 of the unpruned model's.
             params (float, optional): Target parameters, likewise.
+            latency (float, optional): Target latency, likewise (a
+                measurement: the timing noise of the machine applies).
+            latency_fn (Callable, optional): ``latency_fn(masks) -> ms`` of
+                the model pruned to the group keep-masks ``masks``, e.g.
+                a prediction from a look-up table or a measurement on the
+                target device; defaults to :meth:`latency_of`.
 
         Returns:
             dict: ``flops``, ``params`` (reached), ``flops_ratio``,
             ``params_ratio`` (of the unpruned model), ``base_flops``,
             ``base_params``, ``removed_units`` (group -> units removed) and
-            ``kept_units`` (group -> units kept).
+            ``kept_units`` (group -> units kept); with a latency target also
+            ``latency``, ``base_latency`` and ``latency_ratio``.
 
         Raises:
             ValueError: No target, a target outside (0, 1], or a target
@@ -256,22 +339,34 @@ class ImportancePruner(StructurePruner):
         """
         targets = {
             key: _check_fraction(value, f'prune_to_target: {key}')
-            for key, value in (('flops', flops), ('params', params))
-            if value is not None
+            for key, value in (('flops', flops), ('params', params),
+                               ('latency', latency)) if value is not None
         }
         if not targets:
-            raise ValueError('prune_to_target: give flops and/or params '
-                             '(fractions in (0, 1])')
+            raise ValueError('prune_to_target: give flops, params and/or '
+                             'latency (fractions in (0, 1])')
         dep = self._require()
-        base = channel_costs(self._model, dep, {})
+        measure = latency_fn or self.latency_of
+
+        def cost_of(masks: Dict[str, np.ndarray]) -> Dict[str, float]:
+            costs: Dict[str, float] = dict(
+                channel_costs(self._model, dep, masks))
+            if 'latency' in targets:
+                costs['latency'] = float(measure(masks))
+            return costs
+
+        full = {
+            name: np.ones(self._unit(name).num_units, dtype=bool)
+            for name in self._groups
+        }
+        base = cost_of(full)
         limits = {key: frac * base[key] for key, frac in targets.items()}
-        steps = self._steps(self._scores_for(None, normalize=True))
+        steps = self._steps(self._ranking_scores(full))
 
-        def cost(count: int) -> Dict[str, int]:
-            return channel_costs(self._model, dep,
-                                 self._masks_after(steps, count))
+        def cost(count: int) -> Dict[str, float]:
+            return cost_of(self._masks_after(steps, count))
 
-        def fits(reached: Dict[str, int]) -> bool:
+        def fits(reached: Dict[str, float]) -> bool:
             return all(reached[k] <= limits[k] for k in limits)
 
         smallest = cost(len(steps))
@@ -291,12 +386,29 @@ class ImportancePruner(StructurePruner):
                 lo = mid + 1
         masks = self._masks_after(steps, hi)
         self._apply(masks)
-        reached = channel_costs(self._model, dep, masks)
-        report: Dict[str, Any] = dict(reached)
-        for key in ('flops', 'params'):
-            report[f'{key}_ratio'] = reached[key] / base[key] if base[key] \
-                else 1.0
-            report[f'base_{key}'] = base[key]
+        report = self._report(masks, base, with_latency='latency' in targets,
+                              measure=measure)
+        print_log(
+            'ImportancePruner: reached flops {:.4f}, params {:.4f} of the '
+            'unpruned model ({} units removed)'.format(
+                report['flops_ratio'], report['params_ratio'],
+                sum(report['removed_units'].values())), 'current')
+        return report
+
+    def _report(self,
+                masks: Dict[str, np.ndarray],
+                base: Dict[str, float],
+                with_latency: bool = False,
+                measure: Optional[Callable] = None) -> Dict[str, Any]:
+        dep = self._require()
+        reached: Dict[str, Any] = dict(channel_costs(self._model, dep, masks))
+        if with_latency and measure is not None:
+            reached['latency'] = float(measure(masks))
+        report = dict(reached)
+        for key in reached:
+            report[f'{key}_ratio'] = reached[key] / base[key] if base.get(
+                key) else 1.0
+            report[f'base_{key}'] = base.get(key, 0)
         report['removed_units'] = {
             name: int((~mask).sum())
             for name, mask in masks.items() if not mask.all()
@@ -305,9 +417,44 @@ class ImportancePruner(StructurePruner):
             name: int(mask.sum())
             for name, mask in masks.items()
         }
-        print_log(
-            'ImportancePruner: reached flops {:.4f}, params {:.4f} of the '
-            'unpruned model ({} units removed)'.format(
-                report['flops_ratio'], report['params_ratio'],
-                sum(report['removed_units'].values())), 'current')
         return report
+
+    def prune_step(self, num_chunks: int = 1) -> List[Tuple[str, int]]:
+        """Iterative pruning: remove the globally least important kept
+        units from the *current* masks, one group's chunk at a time (a
+        chunk is one unit, or the units down to the next count the group's
+        guard-rails allow). Scores are read anew (e.g. the statistics a
+        data-driven criterion gathered since the last step) and, with
+        ``cost_normalization``, divided by the cost of a unit under the
+        current masks — the pruning step of Group Fisher pruning.
+
+        Args:
+            num_chunks (int): How many chunks to remove. Defaults to 1.
+
+        Returns:
+            list[tuple[str, int]]: ``(group, units removed)`` per chunk,
+            empty when no group can shrink any more.
+        """
+        if num_chunks < 1:
+            raise ValueError(f'prune_step: num_chunks={num_chunks} < 1')
+        masks = {k: v.copy() for k, v in self._masks.items()}
+        removed: List[Tuple[str, int]] = []
+        for _ in range(num_chunks):
+            scores = self._ranking_scores(masks)
+            best: Optional[Tuple[float, str, np.ndarray]] = None
+            for name, values in scores.items():
+                if self._unit(name).is_fixed:
+                    continue
+                chunks = self._chunks(name, values, masks[name])
+                if not chunks:
+                    continue
+                priority = float(values[chunks[0]].mean())
+                if best is None or priority < best[0]:
+                    best = (priority, name, chunks[0])
+            if best is None:
+                break
+            _, name, chunk = best
+            masks[name][chunk] = False
+            removed.append((name, len(chunk)))
+        self._apply(masks)
+        return removed

@@ -2,6 +2,7 @@
 channel group of a channel analysis (see :class:`BaseImportance`)."""
 from .base import NORMALIZATIONS, BaseImportance, RootScores
 from .bn_scale import BNScaleImportance
+from .group_fisher import GroupFisherImportance
 from .magnitude import L1Importance, L2Importance, WeightMagnitudeImportance
 from .random_importance import RandomImportance
 from .taylor import TaylorImportance, default_loss
@@ -9,6 +10,6 @@ from .taylor import TaylorImportance, default_loss
 __all__ = [
     'BaseImportance', 'RootScores', 'NORMALIZATIONS',
     'WeightMagnitudeImportance', 'L1Importance', 'L2Importance',
-    'BNScaleImportance', 'TaylorImportance', 'RandomImportance',
+    'BNScaleImportance', 'TaylorImportance', 'GroupFisherImportance', 'RandomImportance',
     'default_loss'
 ]

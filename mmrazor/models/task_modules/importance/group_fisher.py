@@ -1,0 +1,176 @@
+"""Group Fisher criterion: the empirical Fisher information of a mask that
+multiplies all the channels of a unit at once."""
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmrazor.registry import TASK_UTILS
+from ..channel_analysis import ChannelDependency, LayerRecord
+from .base import RootScores
+from .taylor import TaylorImportance
+
+
+@TASK_UTILS.register_module()
+class GroupFisherImportance(TaylorImportance):
+    """Group Fisher importance (Liu et al., "Group Fisher Pruning for
+    Practical Network Compression", ICML 2021).
+
+    Think of a mask ``m_u = 1`` multiplying every channel of unit ``u`` in
+    every layer the unit spans (both sides of a residual add, the channels
+    of a conv group ...). For a sample ``n`` the gradient of its loss with
+    respect to that mask is
+
+    ``d[n, u] = sum over the producing layers of u, their channels in u and
+    their positions of  activation * gradient``
+
+    and the unit's score is the empirical Fisher information of the mask,
+    ``sum_n d[n, u] ** 2`` over every sample seen (the loss increase the
+    second-order expansion predicts for removing the unit, up to a factor
+    1/2). Unlike :class:`TaylorImportance`, the contributions of tied layers
+    are added *before* squaring, per sample: that is what makes the score
+    of a coupled group the score of one mask.
+
+    Statistics are gathered as for :class:`TaylorImportance`
+    (``observe()`` around your own forward/backward passes, or
+    ``accumulate(model, batch, loss_fn)``). One *pass* is a forward pass
+    followed by its backward pass; a new pass starts when a producing layer
+    runs more often than it did in the traced forward. The default
+    ``normalize='none'`` keeps the scores comparable across groups (they
+    estimate a loss change); to rank by loss change per FLOP or per byte
+    of activations, as the paper does, give the pruner
+    ``cost_normalization='flops'`` or ``'act'``.
+
+    Args:
+        normalize (str): See :class:`BaseImportance`. Defaults to
+            ``'none'``.
+    """
+
+    def __init__(self, normalize: str = 'none') -> None:
+        super().__init__(normalize=normalize)
+        self._fisher: Optional[np.ndarray] = None
+        self._seen: Optional[np.ndarray] = None
+        # pass index -> batch size -> (samples, channel roots) gradients
+        self._open: Dict[int, Dict[int, np.ndarray]] = {}
+        self._pass = 0
+        self._calls: Dict[str, int] = {}
+
+    def reset(self) -> None:
+        """Forget the gathered statistics."""
+        super().reset()
+        self._fisher = None
+        self._seen = None
+        self._open = {}
+        self._calls = {}
+
+    # ------------------------------------------------------- gathering
+    def _hook(self, rec: LayerRecord) -> Callable:
+
+        def record(module: nn.Module, inputs: Any, output: Any) -> None:
+            if not isinstance(output, torch.Tensor) or \
+                    not output.requires_grad:
+                return
+            self._count_call(rec)
+            activation = output.detach().clone()
+            index = self._pass
+
+            def on_grad(grad: torch.Tensor) -> None:
+                self._add_pass(rec, activation, grad, index)
+
+            output.register_hook(on_grad)
+
+        return record
+
+    def _count_call(self, rec: LayerRecord) -> None:
+        """Start a new pass when ``rec`` runs more often than it does in
+        one forward pass; passes before it are complete then."""
+        calls = self._calls.get(rec.name, 0) + 1
+        if calls > max(1, rec.calls):
+            self._close_passes()
+            self._pass += 1
+            self._calls = {}
+            calls = 1
+        self._calls[rec.name] = calls
+
+    def _add_pass(self, rec: LayerRecord, activation: torch.Tensor,
+                  grad: torch.Tensor, index: int) -> None:
+        dep = self._require()
+        product = activation.double() * grad.detach().double()
+        channel_dim = rec.out_dim % product.dim()
+        if product.dim() >= 2 and channel_dim != 0:
+            per_channel = product.movedim(channel_dim, -1)
+            per_channel = per_channel.reshape(product.shape[0], -1,
+                                              product.shape[channel_dim])
+            per_sample = per_channel.sum(1).cpu().numpy()  # (N, C)
+        else:  # no sample dim: the batch counts as one sample
+            moved = product.movedim(channel_dim, 0)
+            per_sample = moved.reshape(moved.shape[0], -1).sum(1)
+            per_sample = per_sample.cpu().numpy()[None]
+        ids = np.asarray(rec.out_ids).ravel()
+        if ids.size != per_sample.shape[1]:
+            raise ValueError(f'GroupFisherImportance: {rec.name} has '
+                             f'{per_sample.shape[1]} output channels but '
+                             f'the analysis traced {ids.size}')
+        traced = ids >= 0
+        roots = dep.root_of[ids[traced]]
+        batch = per_sample.shape[0]
+        buffers = self._open.setdefault(index, {})
+        if batch not in buffers:
+            buffers[batch] = np.zeros((batch, len(dep.root_of)))
+        buffer = buffers[batch]
+        # add every channel's column to its unit's column, per sample
+        np.add.at(buffer.T, roots, per_sample[:, traced].T)
+        if rec.name == self._counted:
+            self.num_batches += 1
+        if self._seen is None:
+            self._seen = np.zeros(len(dep.root_of), dtype=bool)
+        self._seen[roots] = True
+
+    def _close_passes(self) -> None:
+        """Square the per-sample mask gradients of the open passes and add
+        them to the scores."""
+        dep = self._require()
+        for buffers in self._open.values():
+            for buffer in buffers.values():
+                if self._fisher is None:
+                    self._fisher = np.zeros(len(dep.root_of))
+                self._fisher += (buffer**2).sum(0)
+        self._open = {}
+
+    def observe(self):  # noqa: D102 (documented in TaylorImportance)
+        return _ClosingObserve(self, super().observe())
+
+    # ---------------------------------------------------------- scores
+    def _root_scores(self, dependency: ChannelDependency) -> RootScores:
+        self._close_passes()
+        if self._fisher is None or self._seen is None:
+            raise RuntimeError('GroupFisherImportance: no gradients '
+                               'gathered yet; call accumulate(model, batch) '
+                               'or run a backward pass inside observe() '
+                               'first')
+        roots = RootScores(dependency)
+        roots.values[:] = self._fisher
+        roots.seen[:] = self._seen
+        return roots
+
+
+class _ClosingObserve:
+    """``observe()`` of :class:`TaylorImportance` that also closes the
+    passes when the block ends (their backward passes are done then)."""
+
+    def __init__(self, criterion: GroupFisherImportance, inner) -> None:
+        self.criterion = criterion
+        self.inner = inner
+
+    def __enter__(self) -> GroupFisherImportance:
+        self.criterion._calls = {}
+        return self.inner.__enter__()
+
+    def __exit__(self, *exc) -> Optional[bool]:
+        try:
+            return self.inner.__exit__(*exc)
+        finally:
+            self.criterion._close_passes()
+            self.criterion._calls = {}
+            self.criterion._pass += 1
