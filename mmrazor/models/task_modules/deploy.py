@@ -167,8 +167,9 @@ def load_weights(model: nn.Module, path: str) -> nn.Module:
 
     Args:
         model (nn.Module): The model to load into.
-        path (str): A plain ``state_dict`` or ``{'state_dict': ...}``
-            (read with ``weights_only=True``).
+        path (str): A plain ``state_dict`` or ``{'state_dict': ...}``,
+            e.g. a Runner checkpoint (read with ``weights_only=True`` and
+            mmrazor's allow-list).
 
     Returns:
         nn.Module: ``model`` itself.
@@ -176,7 +177,11 @@ def load_weights(model: nn.Module, path: str) -> nn.Module:
     Raises:
         RuntimeError: The weights do not fit the model.
     """
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    from mmrazor.utils.checkpoint import safe_torch_load
+
+    # a Runner checkpoint holds its message hub too: the allow-list of
+    # safe_torch_load admits it, with weights_only=True
+    state = safe_torch_load(path, map_location='cpu')
     if isinstance(state, dict) and 'state_dict' in state:
         state = state['state_dict']
     model.load_state_dict(state)
@@ -472,7 +477,9 @@ def deploy_pruned(
             original model to load the artefact into, as a user would.
             Defaults to a deep copy of ``model`` taken before pruning.
         pruner_cfg (dict, optional): Keyword arguments of the
-            :class:`StructurePruner` (a ``type`` key is ignored).
+            :class:`StructurePruner` (the keys ``type``, ``importance`` and
+            ``cost_normalization`` of an ``ImportancePruner`` config are
+            ignored).
         except_start_keys (list[str], optional): Overrides
             ``pruner_cfg['except_start_keys']``; when neither gives it,
             ``['head.fc']``.
@@ -507,7 +514,10 @@ def deploy_pruned(
     template = copy.deepcopy(model) if build_fresh is None else None
     shape = tuple(input_shape)
     kwargs = dict(pruner_cfg or {})
-    kwargs.pop('type', None)
+    # the config's pruner may score units (ImportancePruner): deployment
+    # only needs the analysis and the masks
+    for key in ('type', 'importance', 'cost_normalization'):
+        kwargs.pop(key, None)
     if except_start_keys is not None:
         kwargs['except_start_keys'] = except_start_keys
     kwargs.setdefault('except_start_keys', ['head.fc'])

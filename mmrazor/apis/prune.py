@@ -1,0 +1,204 @@
+"""One-shot pruning of a trained model from a config: the work of
+``tools/prune.py`` (score, prune to a target, write the subnet and the
+fine-tuning config)."""
+import copy
+import json
+import os
+import os.path as osp
+from typing import Any, Dict, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
+from torch import nn
+
+#: Keys of a prune target.
+TARGET_KEYS = ('flops', 'params', 'latency')
+
+
+def parse_target(text: str) -> Dict[str, float]:
+    """``'flops=0.5,params=0.6'`` -> ``{'flops': 0.5, 'params': 0.6}``.
+
+    A FLOPs *reduction* may be given as ``flops=2x`` (half the FLOPs).
+
+    Args:
+        text (str): Comma-separated ``key=value`` pairs.
+
+    Returns:
+        dict[str, float]: Kept fractions per cost.
+
+    Raises:
+        ValueError: A key outside :data:`TARGET_KEYS` or a value that is no
+            number (the message names it).
+    """
+    target: Dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in text.split(','))):
+        key, sep, value = item.partition('=')
+        key = key.strip()
+        if not sep or key not in TARGET_KEYS:
+            raise ValueError(f'--target: {item!r} is not key=value with a '
+                             f'key of {list(TARGET_KEYS)}')
+        value = value.strip()
+        try:
+            number = 1 / float(value[:-1]) if value.endswith('x') else \
+                float(value)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f'--target: {key}={value!r} is not a fraction '
+                             'in (0, 1] nor a reduction like 2x') from None
+        target[key] = number
+    if not target:
+        raise ValueError(f'--target {text!r} names no cost')
+    return target
+
+
+def _loss_forward(model: nn.Module, batch: Any) -> Any:
+    """The loss dict of an mmengine model for a dataloader batch."""
+    data = model.data_preprocessor(batch, True)
+    if isinstance(data, dict):
+        return model(**data, mode='loss')
+    return model(*data, mode='loss')
+
+
+def calibrate(pruner: nn.Module, model: nn.Module, batches: Iterable[Any],
+              num_batches: int) -> int:
+    """Gather the statistics of a data-driven criterion (Taylor, Group
+    Fisher): forward and backward passes of the training loss on
+    ``num_batches`` batches, the model in train mode (weights untouched).
+
+    Args:
+        pruner (ImportancePruner): A prepared pruner.
+        model (nn.Module): The mmengine model it analysed.
+        batches (Iterable): Dataloader batches.
+        num_batches (int): How many to use.
+
+    Returns:
+        int: Batches used.
+    """
+    criterion = pruner.importance
+    was_training = model.training
+    model.train()
+    bar = ProgressBar(num_batches)
+    used = 0
+    try:
+        for batch in batches:
+            if used >= num_batches:
+                break
+            criterion.accumulate(model, batch, forward_fn=_loss_forward)
+            used += 1
+            bar.update()
+    finally:
+        model.train(was_training)
+    print()
+    return used
+
+
+def data_driven(pruner: nn.Module) -> bool:
+    """Whether the pruner's criterion learns from data."""
+    return hasattr(getattr(pruner, 'importance', None), 'accumulate')
+
+
+def kept_table(pruner: nn.Module) -> str:
+    """A text table of every prunable group: units kept of all."""
+    rows = [('group', 'kept', 'of', 'ratio')]
+    for name, unit in pruner.units.items():
+        kept = int(np.count_nonzero(unit.current_mask))
+        rows.append((name, str(kept), str(unit.num_units),
+                     f'{kept / unit.num_units:.2f}'))
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    return '\n'.join('  '.join(c.ljust(w) for c, w in zip(r, width))
+                     for r in rows)
+
+
+def plot_kept(pruner: nn.Module, path: str, title: str) -> Optional[str]:
+    """Bar chart of the kept fraction of every group (PNG).
+
+    Args:
+        pruner (ImportancePruner): After pruning.
+        path (str): Where to write it.
+        title (str): Its title.
+
+    Returns:
+        str | None: The path, or None without matplotlib.
+    """
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    names = list(pruner.units)
+    ratios = [
+        np.count_nonzero(u.current_mask) / u.num_units
+        for u in pruner.units.values()
+    ]
+    fig, ax = plt.subplots(figsize=(max(6, 0.3 * len(names)), 4))
+    ax.bar(range(len(names)), ratios)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=90, fontsize=6)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel('kept fraction of units')
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def finetune_config(cfg: Config, subnet_path: str, checkpoint: str,
+                    input_shape: Sequence[int],
+                    pruner_cfg: Dict[str, Any]) -> Config:
+    """The config that fine-tunes the pruned model with
+    ``tools/train.py``: the original config whose ``model`` is a
+    :func:`~mmrazor.models.algorithms.pruning.pruned_model` (masked, so
+    that its checkpoints deploy with ``tools/deploy_subnet.py``), starting
+    from the unpruned checkpoint (``load_from``).
+
+    Args:
+        cfg (Config): The original (pruning) config.
+        subnet_path (str): The subnet file.
+        checkpoint (str): The unpruned model's checkpoint.
+        input_shape (Sequence[int]): Dummy input of the analysis.
+        pruner_cfg (dict): The pruner config.
+
+    Returns:
+        Config: The fine-tuning config.
+    """
+    new = copy.deepcopy(cfg)
+    new.model = dict(
+        type='mmrazor.PrunedModel',
+        architecture=cfg.model,
+        channel_cfg=osp.abspath(subnet_path),
+        pruner=pruner_cfg,
+        input_shape=list(input_shape))
+    new.load_from = osp.abspath(checkpoint)
+    new.resume = False
+    finetune = cfg.get('finetune', None)
+    if finetune:
+        for key, value in finetune.items():
+            new[key] = value
+    for key in ('prune_target', 'calibration', 'finetune'):
+        new.pop(key, None)
+    return new
+
+
+def write_json_atomic(data: Dict[str, Any], path: str) -> None:
+    """Write JSON through a temporary file and a rename."""
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def to_builtin(value: Any) -> Any:
+    """numpy / torch scalars and containers -> plain Python for JSON."""
+    if isinstance(value, dict):
+        return {str(k): to_builtin(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_builtin(v) for v in value]
+    if isinstance(value, (np.generic, )):
+        return value.item()
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    return value

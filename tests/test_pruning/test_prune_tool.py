@@ -1,0 +1,146 @@
+"""The three-command pruning pipeline: ``tools/prune.py`` (score and prune
+to a target), ``tools/train.py`` on the fine-tuning config it writes, and
+``tools/deploy_subnet.py`` on the fine-tuned checkpoint."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+import yaml
+
+from mmrazor.apis.prune import parse_target
+from mmrazor.registry import MODELS
+from mmrazor.utils import register_all_modules
+from tool_runs import (REPO, default_scopes_restored, load_tool,
+                       train_in_process)
+
+L1_CONFIG = osp.join(REPO, 'configs', 'pruning', 'importance',
+                     'resnet18-w16_l1-flops50_fashion-mnist.py')
+TAYLOR_CONFIG = osp.join(REPO, 'configs', 'pruning', 'importance',
+                         'resnet18-w16_taylor-flops20_fashion-mnist.py')
+TINY_DATA = [
+    'train_dataloader.dataset.indices=128',
+    'val_dataloader.dataset.indices=250', 'train_dataloader.batch_size=32'
+]
+
+
+def quickstart_model():
+    from mmengine.config import Config
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'vanilla',
+                                   'resnet18-w16_fashion-mnist.py'))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model.eval()
+
+
+def macs_of(model) -> float:
+    """FLOPs counted by the hook-based estimator on a real forward pass
+    (a computation independent of the analytic channel costs)."""
+    from mmrazor.models.task_modules import ResourceEstimator
+    estimator = ResourceEstimator(input_shape=(1, 1, 28, 28))
+    return estimator.estimate(model)['flops']
+
+
+@pytest.fixture
+def trained_ckpt(tmp_path):
+    model = quickstart_model()
+    path = tmp_path / 'r18.pth'
+    torch.save(model.state_dict(), path)
+    return model, str(path)
+
+
+def test_parse_target():
+    assert parse_target('flops=0.5') == dict(flops=0.5)
+    assert parse_target('flops=4x, params=0.5') == dict(flops=0.25,
+                                                         params=0.5)
+    with pytest.raises(ValueError, match='macs'):
+        parse_target('macs=0.5')
+    with pytest.raises(ValueError, match='half'):
+        parse_target('flops=half')
+
+
+def run_prune(argv):
+    tool = load_tool('prune.py')
+    with default_scopes_restored():
+        assert tool.main(argv) == 0
+
+
+def test_prune_finetune_deploy(tmp_path, trained_ckpt, monkeypatch):
+    model, ckpt = trained_ckpt
+    out = tmp_path / 'pruned'
+    run_prune([L1_CONFIG, ckpt, '--target', 'flops=3x', '--work-dir',
+               str(out)])
+    report = json.loads((out / 'prune_report.json').read_text())
+    assert report['flops_ratio'] <= 1 / 3
+    assert (out / 'kept_units.png').stat().st_size > 0
+    subnet = yaml.safe_load((out / 'subnet.yaml').read_text())
+    assert subnet  # one entry per layer
+
+    # 1. the fine-tuning config builds the masked pruned model from the
+    # unpruned checkpoint; physically pruned, it costs what the report says
+    ft_cfg = str(out / 'finetune.py')
+    runner = train_in_process(ft_cfg, str(tmp_path / 'ft'), [
+        *TINY_DATA, 'train_cfg.max_epochs=1', 'default_hooks.checkpoint.'
+        'save_best=None'
+    ], monkeypatch)
+    assert runner.cfg.load_from == osp.abspath(ckpt)
+    assert runner.optim_wrapper.optimizer.param_groups[0]['initial_lr'] == \
+        pytest.approx(0.01)  # the `finetune` schedule of the config
+    finetuned = osp.join(str(tmp_path / 'ft'), 'epoch_1.pth')
+    assert osp.exists(finetuned)
+
+    # 2. deploy the fine-tuned checkpoint: deployed == masked, and the
+    # deployed model's FLOPs (counted by the estimator) are the report's
+    deploy = load_tool('deploy_subnet.py')
+    dep_dir = tmp_path / 'deployed'
+    with default_scopes_restored():
+        code = deploy.main([
+            L1_CONFIG, '--checkpoint', finetuned, '--channel-cfg',
+            str(out / 'subnet.yaml'), '--input-shape', '1', '1', '28',
+            '28', '--out-dir',
+            str(dep_dir)
+        ])
+    assert code == 0
+    dep_report = json.loads((dep_dir / 'deploy_report.json').read_text())
+    assert dep_report['max_diff_deployed_vs_masked'] <= 1e-4
+    from mmrazor.models.task_modules import load_deployed
+    reloaded = load_deployed(quickstart_model(), str(dep_dir)).eval()
+    base = macs_of(quickstart_model())
+    assert macs_of(reloaded) / base == pytest.approx(
+        report['flops_ratio'], rel=0.02)
+    assert macs_of(reloaded) / base <= 1 / 3 + 0.005
+
+
+def test_taylor_config_calibrates_on_training_batches(tmp_path,
+                                                      trained_ckpt):
+    _, ckpt = trained_ckpt
+    out = tmp_path / 'pruned'
+    run_prune([
+        TAYLOR_CONFIG, ckpt, '--calib-batches', '2', '--work-dir',
+        str(out), '--cfg-options', *TINY_DATA
+    ])
+    report = json.loads((out / 'prune_report.json').read_text())
+    assert 'TaylorImportance' in report['importance']
+    assert report['flops_ratio'] <= 0.2
+    # every group keeps at least min_ratio=0.1 of its units
+    from mmrazor.apis.config_compat import load_config
+    register_all_modules()
+    cfg = load_config(TAYLOR_CONFIG)
+    from mmrazor.models.algorithms.pruning import build_pruner
+    pruner = build_pruner(dict(cfg.pruner), (1, 1, 28, 28))
+    pruner.prepare_from_supernet(quickstart_model())
+    for name, unit in pruner.units.items():
+        assert report['kept_units'][name] >= 0.1 * unit.num_units
+
+
+def test_unreachable_target_and_bad_pruner_name_the_problem(
+        tmp_path, trained_ckpt):
+    _, ckpt = trained_ckpt
+    with pytest.raises(ValueError, match='cannot be reached'):
+        run_prune([L1_CONFIG, ckpt, '--target', 'flops=0.001',
+                   '--work-dir', str(tmp_path)])
+    with pytest.raises(SystemExit, match='ImportancePruner'):
+        run_prune([L1_CONFIG, ckpt, '--work-dir', str(tmp_path),
+                   '--cfg-options', 'pruner.type=StructurePruner'])
