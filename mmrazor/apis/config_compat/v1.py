@@ -97,6 +97,11 @@ TYPE_RENAMES: Dict[str, Rename] = {
     Rename(
         'mmrazor.RazorDistributedDataParallel', "mmrazor's DDP wrapper "
         "calls the algorithm's own train_step (one pass per width)"),
+    'GroupFisherDDP':
+    Rename(
+        'mmrazor.RazorDistributedDataParallel', "mmrazor's DDP wrapper "
+        "calls the algorithm's own train_step (Fisher information "
+        'gathered, summed over the processes before each removal)'),
 }
 
 #: The 1.x DARTS loop and the loop of the multi-loader runner replacing it.

@@ -4,9 +4,10 @@ from .distill import (AlignMethodDistill, FpnTeacherDistill, GeneralDistill,
                       SingleTeacherDistill)
 from .nas import *  # noqa: F401,F403
 from .nas import __all__ as _nas_all
-from .pruning import AutoSlim
+from .pruning import AutoSlim, ItePruneAlgorithm, PruneDeploySubModel
 from .sub_model import sub_model
 
 __all__ = ['BaseAlgorithm', 'GeneralDistill', 'AlignMethodDistill',
            'SingleTeacherDistill', 'FpnTeacherDistill', 'AutoSlim',
-           'sub_model'] + list(_nas_all)
+           'ItePruneAlgorithm', 'PruneDeploySubModel', 'sub_model'
+           ] + list(_nas_all)

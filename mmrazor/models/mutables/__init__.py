@@ -2,10 +2,13 @@
 from .base_mutable import (BaseMutable, DumpChosen, InvalidChoiceError,
                            MutableFixedError)
 from .derived_mutable import DerivedMethodMixin, DerivedMutable
-from .mutable_channel import (DerivedChannelMutable, MutableChannel,
-                              MutableChannelUnit,
-                              OneShotMutableChannel, SimpleMutableChannel,
-                              SquentialMutableChannel, concat_channel_mutables)
+from .mutable_channel import (DerivedChannelMutable, L1MutableChannelUnit,
+                              MutableChannel, MutableChannelUnit,
+                              OneShotMutableChannel,
+                              OneShotMutableChannelUnit,
+                              SequentialMutableChannelUnit,
+                              SimpleMutableChannel, SquentialMutableChannel,
+                              concat_channel_mutables)
 from .mutable_module import (DiffChoiceRoute, DifferentiableEdge,
                              DifferentiableOP, DiffMutableModule,
                              DiffMutableOP, GumbelChoiceRoute, GumbelEdge,
@@ -25,6 +28,8 @@ __all__ = [
     'OneShotMutableOP', 'OneShotProbMutableOP', 'DiffMutableModule',
     'DiffMutableOP', 'DiffChoiceRoute', 'GumbelChoiceRoute', 'MutableOP',
     'OneShotOP', 'DifferentiableOP', 'GumbelOP', 'MutableEdge',
-    'DifferentiableEdge', 'GumbelEdge', 'MutableChannelUnit', 'Placeholder',
+    'DifferentiableEdge', 'GumbelEdge', 'MutableChannelUnit',
+    'SequentialMutableChannelUnit', 'L1MutableChannelUnit',
+    'OneShotMutableChannelUnit', 'Placeholder',
     'mark_placeholder', 'fill_placeholders'
 ]

@@ -193,13 +193,53 @@ class StructurePruner(ChannelMutator):
         self._deployed = False
         # One decision per prunable group: the group as a channel mutable.
         self._groups = OrderedDict(
-            (name, [MutableChannelUnit(name, group.num_units,
-                                       self._valid_choices(group),
-                                       changes=self._changes)])
+            (name, [self._make_unit(name, group)])
             for name, group in self.dependency.prunable_groups.items())
         self._prepared = True
         self._hooks.install(self.dependency.layers)
         self._refresh()
+
+    def _make_unit(self, name: str,
+                   group: ChannelGroup) -> MutableChannelUnit:
+        """The decision of the prunable group ``name`` (a hook: subclasses
+        build other :class:`MutableChannelUnit` kinds; a unit must share
+        ``self._changes`` so the model is re-masked when it changes)."""
+        return MutableChannelUnit(name, group.num_units,
+                                  self._valid_choices(group),
+                                  changes=self._changes)
+
+    def unit_names_1x(self) -> 'OrderedDict[str, str]':
+        """The MMRazor 1.x name of every channel group (prunable or not):
+        ``'{first source}_({start}, {end})_{channels}'``, e.g.
+        ``'backbone.conv1_(0, 64)_64'``, where ``start``/``end`` bound the
+        group's channels among the outputs of its first source layer (or
+        parameter) and ``channels`` counts them.
+
+        Returns:
+            OrderedDict[str, str]: Group name -> 1.x unit name.
+        """
+        dep = self.dependency
+        if dep is None:
+            raise RuntimeError('StructurePruner: call prepare_from_supernet '
+                               'first')
+        names: 'OrderedDict[str, str]' = OrderedDict()
+        for name, group in dep.groups.items():
+            src = group.sources[0] if group.sources else name
+            if src in dep.layers:
+                ids = np.asarray(dep.layers[src].out_ids).ravel()
+            elif src in dep.params:
+                ids = np.asarray(dep.params[src].ids).ravel()
+            else:
+                ids = np.zeros(0, dtype=np.int64)
+            inside = np.zeros(len(ids), dtype=bool)
+            traced = ids >= 0
+            inside[traced] = np.isin(dep.root_of[ids[traced]],
+                                     np.asarray(group.units, dtype=np.int64))
+            pos = np.flatnonzero(inside)
+            start, end = (int(pos[0]), int(pos[-1]) + 1) if len(pos) else (0,
+                                                                           0)
+            names[name] = f'{src}_({start}, {end})_{len(pos)}'
+        return names
 
     @property
     def units(self) -> 'OrderedDict[str, MutableChannelUnit]':

@@ -1,5 +1,10 @@
 """Pruning algorithms."""
 from .autoslim import AutoSlim
+from .ite_prune import ItePruneAlgorithm, PruneDeploySubModel
+from .group_fisher import GroupFisherAlgorithm, GroupFisherSubModel
+from .importance_pruning import ImportancePruningAlgorithm
 from .pruned_model import build_pruner, pruned_model
 
-__all__ = ['AutoSlim', 'pruned_model', 'build_pruner']
+__all__ = ['AutoSlim', 'ItePruneAlgorithm', 'PruneDeploySubModel',
+           'pruned_model', 'build_pruner', 'ImportancePruningAlgorithm',
+           'GroupFisherAlgorithm', 'GroupFisherSubModel']

@@ -138,6 +138,26 @@ class GroupFisherImportance(TaylorImportance):
                 self._fisher += (buffer**2).sum(0)
         self._open = {}
 
+    def all_reduce(self) -> None:
+        """Sum the Fisher information over the processes of a distributed
+        run (a no-op otherwise)."""
+        import torch.distributed as dist
+        if not (dist.is_available() and dist.is_initialized()) or \
+                dist.get_world_size() == 1:
+            return
+        dep = self._require()
+        self._close_passes()
+        size = len(dep.root_of)
+        fisher = torch.from_numpy(
+            self._fisher if self._fisher is not None else np.zeros(size))
+        seen = torch.from_numpy(
+            (self._seen if self._seen is not None else np.zeros(
+                size, dtype=bool)).astype(np.float64))
+        dist.all_reduce(fisher)
+        dist.all_reduce(seen)
+        self._fisher = fisher.numpy()
+        self._seen = seen.numpy() > 0
+
     def observe(self):  # noqa: D102 (documented in TaylorImportance)
         return _ClosingObserve(self, super().observe())
 

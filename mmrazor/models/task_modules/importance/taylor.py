@@ -184,6 +184,22 @@ class TaylorImportance(BaseImportance):
             torch.autograd.grad(loss, params, allow_unused=True)
         return float(loss.detach())
 
+    def all_reduce(self) -> None:
+        """Sum the statistics over the processes of a distributed run (a
+        no-op otherwise), so that every process prunes the same units."""
+        import torch.distributed as dist
+        if not (dist.is_available() and dist.is_initialized()) or \
+                dist.get_world_size() == 1:
+            return
+        dep = self._require()
+        for rec in self._producers(dep):
+            width = np.asarray(rec.out_ids).size
+            local = self._sums.get(rec.name, np.zeros(width))
+            tensor = torch.from_numpy(np.ascontiguousarray(local, float))
+            dist.all_reduce(tensor)
+            if tensor.any() or rec.name in self._sums:
+                self._sums[rec.name] = tensor.numpy()
+
     # ---------------------------------------------------------- scores
     def _root_scores(self, dependency: ChannelDependency) -> RootScores:
         if not self._sums:
