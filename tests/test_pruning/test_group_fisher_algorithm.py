@@ -273,3 +273,33 @@ def test_sub_model_refuses_other_algorithms():
     with pytest.raises(TypeError, match='GroupFisherAlgorithm'):
         GroupFisherSubModel(dict(type='mmrazor.BaseAlgorithm',
                                  architecture=classifier_cfg()))
+
+
+def test_bn_sparsity_hook_adds_the_l1_subgradient():
+    from mmrazor.core.hooks import BNSparsityHook
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    x = torch.randn(5, 2, 6, 6)
+    model(x)  # materialise the lazy layer
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([0.5, -0.2, 0.0, 1.5]))
+
+    def grads():
+        model.zero_grad()
+        model(x).pow(2).mean().backward()
+        return model[1].weight.grad.clone(), model[0].weight.grad.clone()
+
+    plain_bn, plain_conv = grads()
+    hook = BNSparsityHook(penalty=0.01)
+    assert hook.penalise(model) == 1
+    bn, conv = grads()
+    # d/dgamma of 0.01 * |gamma|, written out (sign(0) = 0)
+    expected = plain_bn + 0.01 * torch.tensor([1.0, -1.0, 0.0, 1.0])
+    torch.testing.assert_close(bn, expected)
+    torch.testing.assert_close(conv, plain_conv)  # only the norm scales
+    hook.remove()
+    torch.testing.assert_close(grads()[0], plain_bn)
+    with pytest.raises(ValueError, match='penalty'):
+        BNSparsityHook(penalty=-1)

@@ -144,3 +144,36 @@ def test_unreachable_target_and_bad_pruner_name_the_problem(
     with pytest.raises(SystemExit, match='ImportancePruner'):
         run_prune([L1_CONFIG, ckpt, '--work-dir', str(tmp_path),
                    '--cfg-options', 'pruner.type=StructurePruner'])
+
+
+MBV2_CONFIG = osp.join(REPO, 'configs', 'pruning', 'importance',
+                       'mobilenet-v2_l1-flops50_fashion-mnist.py')
+
+
+def test_mobilenet_v2_config_prunes_and_deploys(tmp_path):
+    from mmengine.config import Config
+    register_all_modules()
+    cfg = Config.fromfile(MBV2_CONFIG)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    ckpt = tmp_path / 'mbv2.pth'
+    torch.save(model.state_dict(), ckpt)
+    out = tmp_path / 'pruned'
+    run_prune([MBV2_CONFIG, str(ckpt), '--work-dir', str(out)])
+    report = json.loads((out / 'prune_report.json').read_text())
+    assert report['flops_ratio'] <= 0.5
+    deploy = load_tool('deploy_subnet.py')
+    dep_dir = tmp_path / 'deployed'
+    with default_scopes_restored():
+        code = deploy.main([
+            MBV2_CONFIG, '--checkpoint',
+            str(ckpt), '--channel-cfg',
+            str(out / 'subnet.yaml'), '--input-shape', '1', '3', '32', '32',
+            '--out-dir',
+            str(dep_dir)
+        ])
+    assert code == 0
+    dep_report = json.loads((dep_dir / 'deploy_report.json').read_text())
+    assert dep_report['max_diff_deployed_vs_masked'] <= 1e-4
+    assert dep_report['params_after'] == report['params']

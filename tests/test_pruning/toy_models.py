@@ -123,3 +123,174 @@ def randomize_norms(model: nn.Module) -> None:
 def n_params(model: nn.Module) -> int:
     """Parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())
+
+
+# ------------------------------------------------ coverage-class models
+class MixedConv(nn.Module):
+    """A mixed-kernel conv (like timm's ``MixedConv2d``): the input is split
+    in chunks of the sizes ``self.splits``, each chunk has its own kernel
+    size, and the outputs are concatenated.
+
+    Args:
+        splits (list[int]): Input channels of every chunk.
+        outs (list[int]): Output channels of every chunk.
+    """
+
+    def __init__(self, splits, outs) -> None:
+        super().__init__()
+        self.splits = list(splits)
+        self.convs = nn.ModuleList(
+            nn.Conv2d(cin, cout, 2 * k + 1, padding=k)
+            for k, (cin, cout) in enumerate(zip(splits, outs)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(x, self.splits, 1)
+        return torch.cat([c(p) for c, p in zip(self.convs, parts)], 1)
+
+
+class MixedConvNet(nn.Module):
+    """stem -> mixed conv (uneven chunks) -> BN -> residual add -> mixed
+    conv -> head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 12, 3, padding=1)
+        self.mix = MixedConv([5, 4, 3], [5, 4, 3])
+        self.bn = nn.BatchNorm2d(12)
+        self.mix2 = MixedConv([5, 4, 3], [4, 2, 2])
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.stem(x))
+        x = x + self.bn(self.mix(x))
+        return self.head(F.relu(self.mix2(x)).mean((2, 3)))
+
+
+class LayerScaleNet(nn.Module):
+    """Learnable per-channel parameters used directly: a layer scale of
+    shape ``(C, 1, 1)``, an ``nn.Parameter`` in ``torch.add`` and one in a
+    ``+`` / ``torch.mul``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+        self.gamma = nn.Parameter(torch.rand(8, 1, 1) + 0.5)
+        self.beta = nn.Parameter(torch.rand(1, 8, 1, 1) - 0.5)
+        self.conv2 = nn.Conv2d(8, 6, 1)
+        self.scale = nn.Parameter(torch.rand(6) + 0.5)
+        self.shift = nn.Parameter(torch.rand(6) - 0.5)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.stem(x))
+        x = x + torch.add(self.conv(x) * self.gamma, self.beta)
+        y = F.relu(self.conv2(x)).mean((2, 3))
+        y = torch.mul(y, self.scale) + self.shift
+        return self.head(y)
+
+
+class MHSA(nn.Module):
+    """Multi-head self-attention over tokens ``(B, N, C)``.
+
+    Args:
+        dim (int): Token width.
+        num_heads (int): Heads.
+        head_dim (int): Channels per head.
+        fused (bool): One ``qkv`` linear and ``scaled_dot_product_attention``
+            (else ``q``/``k``/``v`` linears and an explicit softmax).
+        baked (bool): Merge the heads back with the input width taken from
+            ``x.shape`` (a width the pruner cannot rewrite).
+    """
+
+    def __init__(self, dim: int, num_heads: int, head_dim: int,
+                 fused: bool = False, baked: bool = False) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        inner = num_heads * head_dim
+        if not baked:  # (the baked variant has no width attribute)
+            self.inner_dim = inner
+        self.fused = fused
+        self.baked = baked
+        if fused:
+            self.qkv = nn.Linear(dim, 3 * inner)
+        else:
+            self.q = nn.Linear(dim, inner)
+            self.k = nn.Linear(dim, inner)
+            self.v = nn.Linear(dim, inner)
+        self.proj = nn.Linear(inner, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        if self.fused:
+            qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            q, k, v = (lin(x).view(b, n, self.num_heads,
+                                   self.head_dim).transpose(1, 2)
+                       for lin in (self.q, self.k, self.v))
+            attn = (q @ k.transpose(-2, -1)) * self.head_dim**-0.5
+            out = attn.softmax(dim=-1) @ v
+        out = out.transpose(1, 2)
+        out = out.reshape(b, n, c) if self.baked else out.reshape(
+            b, n, self.inner_dim)
+        return self.proj(out)
+
+
+class TinyViT(nn.Module):
+    """Patch embedding + class token + position embedding + one
+    pre-norm block (attention with layer scale, MLP) + head.
+
+    Args:
+        **attn_kwargs: Options of :class:`MHSA`.
+    """
+
+    def __init__(self, **attn_kwargs) -> None:
+        super().__init__()
+        dim = 16
+        self.patch = nn.Conv2d(3, dim, 4, stride=4)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.randn(1, 5, dim))
+        self.norm1 = nn.LayerNorm(dim)
+        attn_kwargs.setdefault('head_dim', 6)
+        self.attn = MHSA(dim, num_heads=4, **attn_kwargs)
+        self.ls1 = nn.Parameter(torch.rand(dim) + 0.5)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 24)
+        self.fc2 = nn.Linear(24, dim)
+        self.head = nn.Linear(dim, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], 1)
+        x = x + self.pos_embed
+        x = x + self.attn(self.norm1(x)) * self.ls1
+        x = x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return self.head(x[:, 0])
+
+
+class SelectiveKernelNet(nn.Module):
+    """A selective-kernel block: two kernel paths stacked, re-weighted by a
+    softmax over the paths and summed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        c = 8
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.paths = nn.ModuleList(
+            nn.Conv2d(c, c, 2 * k + 3, padding=k + 1) for k in range(2))
+        self.fc_reduce = nn.Conv2d(c, 4, 1)
+        self.fc_select = nn.Conv2d(4, 2 * c, 1)
+        self.head = nn.Linear(c, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.stem(x))
+        paths = torch.stack([p(x) for p in self.paths], dim=1)
+        a = paths.sum(1).mean((2, 3), keepdim=True)
+        a = self.fc_select(F.relu(self.fc_reduce(a)))
+        b, c = a.shape[:2]
+        a = a.view(b, 2, c // 2, 1, 1).softmax(dim=1)
+        x = F.relu((paths * a).sum(1))
+        return self.head(x.mean((2, 3)))

@@ -434,6 +434,8 @@ JSON_ALLOWED = {
     osp.join('mmrazor', 'core', 'searchers', 'base.py'),
     osp.join('mmrazor', 'models', 'task_modules', 'estimators', 'latency.py'),
     osp.join('mmrazor', 'models', 'task_modules', 'deploy.py'),
+    # the report of tools/prune.py
+    osp.join('mmrazor', 'apis', 'prune.py'),
 }
 #: Modules reading YAML that is not a subnet file -> what they read.
 OTHER_YAML_READERS = {

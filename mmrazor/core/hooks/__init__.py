@@ -1,12 +1,13 @@
 """Training hooks."""
 from .channels_last import ChannelsLastHook, add_channels_last_hook
 from .drop_path_prob import DropPathProbHook
-from .pruning_hooks import PruningStructureHook, ResourceInfoHook
+from .pruning_hooks import (BNSparsityHook, PruningStructureHook,
+                            ResourceInfoHook)
 from .sampler_seed import DistSamplerSeedHook
 from .search_subnet import SearchSubnetHook
 
 __all__ = [
     'ChannelsLastHook', 'DistSamplerSeedHook', 'DropPathProbHook',
     'SearchSubnetHook', 'add_channels_last_hook', 'PruningStructureHook',
-    'ResourceInfoHook'
+    'ResourceInfoHook', 'BNSparsityHook'
 ]

@@ -1,17 +1,17 @@
 """Hooks of pruning runs: the structure so far, and the costs with
 checkpoints written when they cross thresholds (MMRazor 1.x's
 ``PruningStructureHook`` and ``ResourceInfoHook``)."""
-import json
 import os.path as osp
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
+import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmrazor.registry import HOOKS
-from mmrazor.utils import atomic_write_bytes
+from mmrazor.structures import dump_subnet
 
 
 def _pruning_algorithm(runner) -> Optional[Any]:
@@ -133,9 +133,9 @@ class ResourceInfoHook(Hook):
             from mmrazor.models.pruners import dump_channel_cfg
             dump_channel_cfg(algorithm.export_subnet(),
                              osp.join(runner.work_dir, f'{stem}.yaml'))
-            atomic_write_bytes(
-                json.dumps(algorithm.fix_subnet_1x(), indent=1).encode(),
-                osp.join(runner.work_dir, f'{stem}_fix_subnet.json'))
+            dump_subnet(algorithm.fix_subnet_1x(),
+                        osp.join(runner.work_dir, f'{stem}_fix_subnet.json'),
+                        view='flat')
             self.saved.append(thr)
             print_log(
                 f'ResourceInfoHook: flops ratio {ratios["flops"]:.4f} <= '
@@ -144,3 +144,74 @@ class ResourceInfoHook(Hook):
         if self.early_stop and self.thresholds and \
                 min(self.thresholds) in self.saved:
             runner.train_loop.stop_training = True
+
+
+@HOOKS.register_module()
+class BNSparsityHook(Hook):
+    """Network slimming's sparsity training (Liu et al., ICCV 2017): an
+    L1 penalty ``penalty * sum |gamma|`` on the scale of every batch norm,
+    applied as its sub-gradient ``penalty * sign(gamma)`` added to the
+    gradient of each scale during the backward pass. Scales of unneeded
+    channels are driven to zero, which ``BNScaleImportance`` then prunes.
+
+    The gradient hooks are installed before training and removed after
+    it; they work with any optimizer wrapper, AMP and DDP (every process
+    adds the same term, which averaging keeps).
+
+    Args:
+        penalty (float): The L1 coefficient (1e-4 to 1e-5 in the paper).
+        norm_types (Sequence[str]): Class names of the norm layers whose
+            ``weight`` is penalised. Defaults to the batch norms.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 penalty: float = 1e-4,
+                 norm_types: Sequence[str] = ('BatchNorm1d', 'BatchNorm2d',
+                                              'BatchNorm3d', 'SyncBatchNorm',
+                                              'SwitchableBatchNorm2d')
+                 ) -> None:
+        if isinstance(penalty, bool) or not float(penalty) >= 0:
+            raise ValueError(f'BNSparsityHook: penalty={penalty!r} must be '
+                             'a number >= 0')
+        self.penalty = float(penalty)
+        self.norm_types = tuple(norm_types)
+        self._handles: list = []
+
+    def penalise(self, model) -> int:
+        """Install the gradient hooks on ``model``'s norm scales.
+
+        Args:
+            model (nn.Module): The model (wrappers are looked through).
+
+        Returns:
+            int: How many scales are penalised.
+        """
+        self.remove()
+        model = model.module if is_model_wrapper(model) else model
+        for module in model.modules():
+            weight = getattr(module, 'weight', None)
+            if type(module).__name__ not in self.norm_types or \
+                    weight is None or not weight.requires_grad:
+                continue
+
+            def add_l1(grad, weight=weight):
+                return grad + self.penalty * torch.sign(weight.detach())
+
+            self._handles.append(weight.register_hook(add_l1))
+        return len(self._handles)
+
+    def remove(self) -> None:
+        """Remove the gradient hooks."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def before_train(self, runner) -> None:
+        count = self.penalise(runner.model)
+        print_log(f'BNSparsityHook: L1 penalty {self.penalty:g} on '
+                  f'{count} norm scales', 'current')
+
+    def after_train(self, runner) -> None:
+        self.remove()

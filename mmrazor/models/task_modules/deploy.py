@@ -42,6 +42,7 @@ from torch import nn
 
 from mmrazor.utils import atomic_write_bytes
 from .channel_analysis import LayerRecord, handler_of
+from .channel_analysis.structure_attrs import PRUNED_ATTRS_KEY
 
 __all__ = [
     'DeployReport', 'deploy_pruned', 'save_deployed', 'load_deployed',
@@ -125,7 +126,9 @@ def structure_of(model: nn.Module) -> Dict[str, Dict[str, Any]]:
     ``out_channels`` and ``groups`` of convs, ``in_features`` and
     ``out_features`` of linears, ``num_features`` of batch/instance norms,
     ``num_channels`` and ``num_groups`` of group norms, ``normalized_shape``
-    of layer norms, ``num_parameters`` of PReLUs, ...).
+    of layer norms, ``num_parameters`` of PReLUs, ...), and the attributes
+    a deployment rewrote on other modules (``num_heads`` of attention
+    modules, ``splits`` of mixed-kernel convs).
 
     Args:
         model (nn.Module): A (deployed) model.
@@ -137,10 +140,14 @@ def structure_of(model: nn.Module) -> Dict[str, Dict[str, Any]]:
     out = {}
     for name, module in model.named_modules():
         handler = handler_of(module)
-        if handler is None or not handler.size_attrs:
+        # attributes a deployment rewrote on a module that is not a layer
+        # (``num_heads`` of an attention module, ``splits`` of a mixed conv)
+        names = tuple(handler.size_attrs) if handler is not None else ()
+        names += tuple(module.__dict__.get(PRUNED_ATTRS_KEY, ()))
+        if not names:
             continue
         attrs = {}
-        for attr in handler.size_attrs:
+        for attr in names:
             value = getattr(module, attr)
             attrs[attr] = list(value) if isinstance(value,
                                                     (tuple, list)) else value
@@ -365,6 +372,8 @@ class _LayerRecorder:
         """Hook the layers; forget earlier outputs."""
         self.outputs, self.order = {}, []
         for name, rec in self.layers.items():
+            if rec.kind == 'structure':
+                continue  # a module's size attributes, not a layer
 
             def hook(mod, inp, out, name=name):
                 if isinstance(out, torch.Tensor) and name not in \

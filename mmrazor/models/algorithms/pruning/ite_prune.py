@@ -6,7 +6,6 @@ from numbers import Real
 from typing import Any, Dict, List, Optional, Union
 
 import torch
-from mmengine.fileio import load
 from mmengine.logging import print_log
 from torch import nn
 
@@ -248,7 +247,8 @@ def PruneDeploySubModel(architecture: Union[Dict, nn.Module],
     if isinstance(architecture, dict):
         architecture = MODELS.build(architecture)
     if isinstance(fix_subnet, str):
-        fix_subnet = load(fix_subnet)
+        from mmrazor.structures import load_subnet
+        fix_subnet = load_subnet(fix_subnet, view='flat')
     mutator = ChannelMutator(
         channel_unit_cfg=dict(
             type='SequentialMutableChannelUnit',

@@ -5,8 +5,10 @@ from .analyzer import ChannelAnalyzer, ChannelDependency, ChannelGroup
 from .layer_handlers import (ConvHandler, ConvTransposeHandler,
                              GroupNormHandler, LayerCall, LayerHandler,
                              LayerNormHandler, LinearHandler, MixingHandler,
-                             NormHandler, PReLUHandler, handler_of,
-                             register_layer_handler, slice_tensor)
+                             NormHandler, PReLUHandler, StdConvHandler,
+                             handler_of, register_layer_handler,
+                             register_layer_handler_by_name, slice_tensor)
+from .structure_attrs import StructureAttrHandler
 from .tracer import (ChannelAnalysisError, ChannelTracer, LayerRecord,
                      ParamRecord)
 from .union_find import UnionFind
@@ -17,5 +19,6 @@ __all__ = [
     'UnionFind', 'LayerHandler', 'LayerCall', 'MixingHandler',
     'LinearHandler', 'ConvHandler', 'ConvTransposeHandler', 'NormHandler',
     'GroupNormHandler', 'PReLUHandler', 'LayerNormHandler', 'handler_of',
-    'register_layer_handler', 'slice_tensor'
+    'register_layer_handler', 'slice_tensor', 'StdConvHandler',
+    'register_layer_handler_by_name', 'StructureAttrHandler'
 ]

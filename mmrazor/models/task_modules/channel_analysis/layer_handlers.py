@@ -371,6 +371,9 @@ class LayerHandler:
 
 # ------------------------------------------------------------ the table
 _HANDLERS: Dict[type, LayerHandler] = {}
+#: handlers of classes of optional packages, by ``module.QualName`` (so
+#: that the package need not be imported)
+_HANDLERS_BY_NAME: Dict[str, LayerHandler] = {}
 _KINDS: Dict[str, LayerHandler] = {}
 _CACHE: Dict[type, Optional[LayerHandler]] = {}
 
@@ -424,6 +427,31 @@ def register_layer_handler(*layer_types: type, force: bool = False
     return register
 
 
+def register_layer_handler_by_name(*qualnames: str
+                                   ) -> Callable[[HandlerLike], HandlerLike]:
+    """Register a handler for classes named ``'package.module.Class'``
+    (classes of optional packages, which are then never imported; a
+    handler registered for the class itself wins).
+
+    Args:
+        *qualnames (str): ``f'{cls.__module__}.{cls.__qualname__}'``.
+
+    Returns:
+        Callable: Registers its argument and returns it.
+    """
+
+    def register(handler: HandlerLike) -> HandlerLike:
+        obj = handler() if isinstance(handler, type) else handler
+        for qualname in qualnames:
+            _HANDLERS_BY_NAME[qualname] = obj
+        if obj.kind:
+            _KINDS.setdefault(obj.kind, obj)
+        _CACHE.clear()
+        return handler
+
+    return register
+
+
 def _name(handler: LayerHandler) -> str:
     cls = type(handler)
     return f'{cls.__module__}.{cls.__qualname__}'
@@ -440,6 +468,10 @@ def _kind_handler(kind: str, where: type) -> LayerHandler:
 def _handler_of_type(cls: type) -> Optional[LayerHandler]:
     for klass in cls.__mro__:
         handler = _HANDLERS.get(klass)
+        if handler is not None:
+            return handler
+        handler = _HANDLERS_BY_NAME.get(
+            f'{klass.__module__}.{klass.__qualname__}')
         if handler is not None:
             return handler
         declared = klass.__dict__.get('_channel_leaf_kind')
@@ -707,6 +739,91 @@ class ConvTransposeHandler(ConvHandler):
         return found
 
 
+class StdConvHandler(ConvHandler):
+    """Convolutions that standardise their weight over each output
+    channel's inputs in their forward (timm ``StdConv2d`` and
+    ``ScaledStdConv2d`` of BiT and NF-nets, the latter with a learnable
+    per-output-channel ``gain``).
+
+    Output channels are pruned like a conv's (``gain`` is sliced with
+    them). The weight statistics run over all input channels, so when
+    input channels are pruned the deployed layer becomes a plain
+    ``nn.Conv2d`` holding the standardised weight of the kept channels
+    (what the masked model computes with); the variants with dynamic
+    "same" padding cannot be folded so, and their input channels are
+    blocked, naming the layer.
+    """
+
+    kind = 'std_conv'
+    plain_types = ()
+    #: classes whose standardised weight :meth:`effective_weight` knows
+    foldable = ('StdConv2d', 'ScaledStdConv2d')
+
+    def trace(self, tracer: 'ChannelTracer', call: LayerCall,
+              rec: Optional['LayerRecord']) -> None:
+        super().trace(tracer, call, rec)
+        module = call.module
+        if module.in_channels // module.groups > 1 and \
+                type(module).__name__ not in self.foldable:
+            tracer.block(call.x_ids, call.reason + ' (standardises its '
+                         'weight over the input channels and pads '
+                         'dynamically, so it cannot be folded into a plain '
+                         'conv; only its output channels can be pruned)')
+
+    def tensor_dims(self, module: nn.Module) -> TensorDims:
+        dims = super().tensor_dims(module)
+        gain = getattr(module, 'gain', None)
+        if isinstance(gain, torch.Tensor) and gain.dim() >= 1:
+            dims['gain'] = (None, 0)
+        return dims
+
+    @staticmethod
+    def effective_weight(module: nn.Module) -> torch.Tensor:
+        """The standardised weight the layer convolves with.
+
+        Args:
+            module (nn.Module): A ``StdConv2d`` / ``ScaledStdConv2d``.
+
+        Returns:
+            torch.Tensor: Shaped like ``module.weight``.
+        """
+        weight = module.weight.detach()
+        gain = getattr(module, 'gain', None)
+        scale = (gain.detach() * getattr(module, 'scale', 1.0)).reshape(-1) \
+            if gain is not None else None
+        return F.batch_norm(
+            weight.reshape(1, weight.shape[0], -1),
+            None,
+            None,
+            weight=scale,
+            training=True,
+            momentum=0.,
+            eps=module.eps).reshape_as(weight)
+
+    def slice(self, module: nn.Module, in_keep: np.ndarray,
+              out_keep: np.ndarray, where: str) -> Optional[nn.Module]:
+        if in_keep.all() or module.in_channels // module.groups <= 1:
+            return super().slice(module, in_keep, out_keep, where)
+        weight = self.effective_weight(module)
+        plain = nn.Conv2d(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            dilation=module.dilation,
+            groups=module.groups,
+            bias=module.bias is not None,
+            padding_mode=module.padding_mode).to(weight)
+        with torch.no_grad():
+            plain.weight.copy_(weight)
+            if module.bias is not None:
+                plain.bias.copy_(module.bias)
+        ConvHandler().slice(plain, in_keep, out_keep, where)
+        plain.train(module.training)
+        return plain
+
+
 # ------------------------------------------------ per-channel layers
 _PLAIN_BN_FORWARD = nn.modules.batchnorm._BatchNorm.forward
 
@@ -930,3 +1047,7 @@ register_layer_handler(nn.modules.batchnorm._NormBase)(NormHandler)
 register_layer_handler(nn.GroupNorm)(GroupNormHandler)
 register_layer_handler(nn.PReLU)(PReLUHandler)
 register_layer_handler(nn.LayerNorm)(LayerNormHandler)
+register_layer_handler_by_name(
+    *(f'timm.layers.std_conv.{name}'
+      for name in ('StdConv2d', 'StdConv2dSame', 'ScaledStdConv2d',
+                   'ScaledStdConv2dSame')))(StdConvHandler)

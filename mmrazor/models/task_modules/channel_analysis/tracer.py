@@ -37,6 +37,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from .layer_handlers import LayerCall, LayerHandler, handler_of
+from .structure_attrs import (HEAD_ATTRS, HEAD_WIDTH_ATTRS,
+                              StructureAttrHandler, int_attrs, sizes_attr)
 from .union_find import UnionFind, sorted_unique
 
 #: Switches ``__torch_function__`` handling off (modes included) while the
@@ -106,6 +108,7 @@ fractional_max_pool2d
 """.split())
 _SPLIT = frozenset('chunk split tensor_split unbind split_with_sizes'.split())
 _SHUFFLE = frozenset('channel_shuffle native_channel_shuffle'.split())
+_MATMUL = frozenset('matmul bmm __matmul__'.split())
 
 
 class ChannelAnalysisError(RuntimeError):
@@ -303,7 +306,7 @@ def _no_handler_hint(module: nn.Module) -> str:
     """For reports of ops blocked inside a module that holds weight
     matrices itself but has no layer handler (a custom layer)."""
     for p in module._parameters.values():
-        if p is not None and p.dim() >= 2:
+        if p is not None and sum(n > 1 for n in p.shape) >= 2:
             return (f' ({type(module).__name__} holds weights but has no '
                     'layer handler; see register_layer_handler)')
     return ''
@@ -366,6 +369,12 @@ class ChannelTracer:
         self._pending: Optional[Tuple[nn.Module, Any]] = None
         self._start = 0.0
         self._param_index: Dict[int, Tuple[str, nn.Module, str]] = {}
+        #: modules whose channel split was recorded: name -> pieces
+        self._split_pieces: Dict[str, int] = {}
+        #: the tensor inputs of the last call of modules with a
+        #: ``num_heads``-like attribute, by path (a width merged from the
+        #: input's shape is checked against them)
+        self._inputs_of: Dict[str, List[torch.Tensor]] = {}
         #: ``id(module) -> (path, handler, reason)``; for modules that are
         #: not layers the reason is a hint for reports ('' or a note that
         #: the module holds weights but has no handler)
@@ -387,6 +396,31 @@ class ChannelTracer:
                 return name or '<model>', hint
             frame = frame.f_back
         return '<model>', ''
+
+    def _running_module(self) -> Tuple[str, Optional[nn.Module]]:
+        """The path and object of the innermost module of the model that
+        is running now (None outside the model's modules)."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            obj = frame.f_locals.get('self')
+            if obj is not None and id(obj) in self._modules:
+                return self._modules[id(obj)][0], obj
+            frame = frame.f_back
+        return '', None
+
+    def _forward_locals(self) -> List[torch.Tensor]:
+        """The tensors among the local variables of the forward of the
+        innermost module of the model running now."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            obj = frame.f_locals.get('self')
+            if obj is not None and id(obj) in self._modules:
+                return [
+                    v for v in frame.f_locals.values()
+                    if isinstance(v, torch.Tensor)
+                ]
+            frame = frame.f_back
+        return []
 
     def where(self) -> str:
         """The module path running now (for reports)."""
@@ -590,6 +624,17 @@ class ChannelTracer:
             self.block(np.where(rec.in_ids >= 0, rec.in_ids, in1d)[lone],
                        reason + ' (shared layer sees untraced channels)')
 
+    def _inputs_hook(self, name: str) -> Callable:
+        """A forward pre-hook remembering the tensor inputs of a module
+        (see ``_inputs_of``)."""
+
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            if self.active:
+                self._inputs_of[name] = _tensors_in((args, kwargs), [])
+            return None
+
+        return hook
+
     def _pre_hook(self, module: nn.Module, args: tuple) -> None:
         if not self.active:
             return None
@@ -725,7 +770,16 @@ class ChannelTracer:
         if name in _CREATION:
             return True
         if name in _ELEMENTWISE or name in self.passthrough_ops:
+            if len(inputs) == 2:
+                self._assign_params(inputs, outs[0])
             return self._elementwise(inputs, outs, reason)
+        if name == 'repeat':
+            return self._repeat(args, inputs[0], outs[0])
+        if name in _MATMUL and len(inputs) == 2:
+            return self._matmul(list(args[:2]), outs[0], None)
+        if name == 'scaled_dot_product_attention':
+            mask = args[3] if len(args) > 3 else kwargs.get('attn_mask')
+            return self._matmul(list(args[:3]), outs[0], mask)
         if name in _FIRST_ONLY:
             x = inputs[0]
             if tuple(outs[0].shape) == tuple(x.shape):
@@ -870,6 +924,20 @@ class ChannelTracer:
             big_in = [d for d in ins if ishape[d] > 1]
             big_out = [d for d in outs_ if oshape[d] > 1]
             if len(big_out) <= 1:
+                if len(big_in) > 1 and big_out and self._baked_width(
+                        out, big_out[0], inferred):
+                    width = oshape[big_out[0]]
+                    why = (f' (merges the heads into a fixed width {width},'
+                           ' neither -1 nor a head attribute; heads cannot '
+                           'be pruned)')
+                    self.block(ids, reason + why)
+                    # the width is usually the input's (``x.shape``): the
+                    # module's input channels cannot be pruned either
+                    for t in self._forward_locals() + self._inputs_of.get(
+                            self._running_module()[0], []):
+                        tids = self.ids_of(t)
+                        if any(t.shape[d] == width for d in _varying(tids)):
+                            self.block(tids, reason + why)
                 continue  # a merge (flatten) or a plain copy
             if len(big_in) != 1:
                 return False  # many dims to many dims: not understood
@@ -878,13 +946,22 @@ class ChannelTracer:
             # them. The factor that follows the width is the one the call
             # asked to infer (-1), else the last one (``view(b, groups,
             # c // groups, h, w)``, ``view(b, n, heads, c // heads)``).
+            # Attention heads: the factor counting the module's heads is
+            # the free one (whole heads are pruned, and the head attributes
+            # rewritten at deployment).
             free = inferred if inferred in big_out else big_out[-1]
+            heads = self._heads_dim(oshape, big_out)
+            if heads is not None:
+                free = heads[0]
             fixed = [d for d in big_out if d != free]
             moved = np.moveaxis(full, fixed + [free], list(
                 range(full.ndim - len(big_out), full.ndim)))
             lead = int(np.prod([oshape[d] for d in fixed]))
             table = moved.reshape(-1, lead, oshape[free])
             self.uf.union_along(table, axis=1)
+            if heads is not None:
+                self._heads_record(heads[1], heads[2], table[0, 0],
+                                   oshape[big_out[-1]])
         self.set_ids(out, _compress(full))
         return True
 
@@ -916,10 +993,146 @@ class ChannelTracer:
             return args[pos]
         return kwargs.get(key, default)
 
+    def _assign_params(self, inputs: List[torch.Tensor],
+                       out: torch.Tensor) -> None:
+        """Give a parameter with several non-trivial dims used in a binary
+        element-wise op (a position embedding ``(1, N, C)`` added to
+        tokens) channel ids along the one dim where the other operand
+        carries channels, so that it is sliced with them.
+
+        Args:
+            inputs (list[Tensor]): The two operands.
+            out (Tensor): The op's output.
+        """
+        nd = out.dim()
+        for i, t in enumerate(inputs):
+            owner = self._param_index.get(id(t))
+            if owner is None or owner[0] in self.params or \
+                    id(t) in self.info or t.dim() > nd or \
+                    sum(s > 1 for s in t.shape) < 2:
+                continue
+            other = inputs[1 - i]
+            oids = _align(self.ids_of(other), nd)
+            vary = _varying(oids)
+            if len(vary) != 1 or oids.min() < 0:
+                continue
+            d = vary[0] - (nd - t.dim())
+            if d < 0 or t.shape[d] != oids.shape[vary[0]]:
+                continue
+            shape = [1] * t.dim()
+            shape[d] = t.shape[d]
+            ids = self.uf.add(t.shape[d]).reshape(shape)
+            name, module, attr = owner
+            self.params[name] = ParamRecord(name, module, attr, ids)
+            self.sources.append(Source(name, ids.ravel(), kind='param'))
+            self.info[id(t)] = (t, ids)
+
+    def _matmul(self, operands: List[Any], out: torch.Tensor,
+                mask: Any) -> bool:
+        """Batched matrix products whose channels run along the batch dims
+        (attention heads: ``q @ k.transpose(-2, -1)``, ``attn @ v``,
+        ``scaled_dot_product_attention``): every batch slice (head) is
+        kept or pruned as a whole, so all channels of one slice of every
+        operand are tied, and the output carries one id per slice. Every
+        operand must be traced; a product that mixes channels along its
+        matrix dims only (a functional linear layer), or with an untraced
+        matrix, is not understood.
+
+        Args:
+            operands (list): The tensors multiplied (2, or q, k, v).
+            out (Tensor): The result.
+            mask (Any): An attention mask (must not follow the heads).
+
+        Returns:
+            bool: Whether the rule applied.
+        """
+        nd = out.dim()
+        if nd < 3 or not all(isinstance(t, torch.Tensor) and t.dim() >= 2
+                             for t in operands):
+            return False
+        batch = list(out.shape[:nd - 2])
+        aligned = [_align(self.ids_of(t), nd) for t in operands]
+        vary = [
+            d for d in range(nd - 2) if any(i.shape[d] > 1 for i in aligned)
+        ]
+        if not vary:
+            return False
+        if isinstance(mask, torch.Tensor):
+            mids = self.ids_of(mask)
+            mshape = (1, ) * (nd - mask.dim()) + tuple(mask.shape)
+            if mids.max() >= 0 or any(mshape[d] > 1 for d in vary):
+                return False  # the mask would need slicing with the heads
+        reps = []
+        for t, ids in zip(operands, aligned):
+            if ids.min() < 0:
+                return False  # e.g. a spatial transform by a fixed matrix
+            full = np.broadcast_to(ids, batch + list(ids.shape[nd - 2:]))
+            table = full.reshape(int(np.prod(batch)), -1)
+            self.uf.union_along(table, axis=1)
+            reps.append(table[:, 0])
+        for r in reps[1:]:
+            self.uf.union_arrays(reps[0], r)
+        self.set_ids(out, _compress(reps[0].reshape(batch + [1, 1])))
+        return True
+
+    def _repeat(self, args: tuple, x: torch.Tensor,
+                out: torch.Tensor) -> bool:
+        """``x.repeat(*sizes)`` along dims without channels (e.g. the
+        batch): the ids pass through."""
+        sizes = args[1:]
+        if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+            sizes = sizes[0]
+        ids = _align(self.ids_of(x), out.dim())
+        if len(sizes) != out.dim() or any(
+                int(n) > 1 and ids.shape[d] > 1 for d, n in enumerate(sizes)):
+            return False
+        self.set_ids(out, ids)
+        return True
+
+    def _structure_dims(self, ids: np.ndarray, dims: Sequence[int]) -> bool:
+        """Tie the channels along ``dims`` when the ids vary along another
+        dim too: ``dims`` then count copies of the channels (q/k/v,
+        kernel paths, tied groups), so an op reducing, normalising or
+        splitting over them leaves their size unchanged once every copy
+        of a channel is pruned with the others.
+
+        Args:
+            ids (np.ndarray): Ids of the operand.
+            dims (Sequence[int]): The dims the op acts over.
+
+        Returns:
+            bool: True when the channels were tied (the op is harmless).
+        """
+        vary = _varying(ids)
+        acts = [d for d in dims if d in vary]
+        if not acts or not [d for d in vary if d not in dims]:
+            return False
+        for d in acts:
+            self.uf.union_along(ids, axis=d)
+        return True
+
     def _cat(self, args, kwargs, out, reason) -> bool:
         tensors = args[0] if args else kwargs.get('tensors')
         dim = self._dim_arg(args, kwargs, 1, 0) % out.dim()
+        if self._split_pieces:
+            self._interleave_outputs(list(tensors), dim)
         return self._join(list(tensors), dim, out, reason, stack=False)
+
+    def _interleave_outputs(self, tensors: List[torch.Tensor],
+                            dim: int) -> None:
+        """In a module whose input split was recorded (a mixed-kernel
+        conv), the concat of the pieces' outputs is tied like the split,
+        so that pruning never removes every output of one piece's conv."""
+        name, _ = self._running_module()
+        if self._split_pieces.get(name) != len(tensors):
+            return
+        pieces = []
+        for t in tensors:
+            ids = self.ids_of(t)
+            if _varying(ids) != [dim] or ids.min() < 0:
+                return
+            pieces.append(ids.reshape(-1))
+        self._interleave(np.concatenate(pieces), [len(p) for p in pieces])
 
     def _stack(self, args, kwargs, out, reason) -> bool:
         tensors = args[0] if args else kwargs.get('tensors')
@@ -966,6 +1179,13 @@ class ChannelTracer:
             sk = list(sk)
             s0[dim] = sk[dim] = 1
             self._pair(s0, i0, sk, ik, reason)
+        if others and len(others) == len(parts) and all(
+                i.shape == others[0][1].shape and i.min() >= 0
+                for _, i in others):
+            # e.g. a class token joined to the patch tokens: the parts are
+            # tied channel by channel, the first stands for all
+            self.set_ids(out, others[0][1])
+            return True
         common = [1] * nd
         for _, ids in parts:
             for d in range(nd):
@@ -993,7 +1213,8 @@ class ChannelTracer:
         else:
             dims = [dim % nd]
         if any(ids.shape[d] > 1 for d in dims):
-            self.block(ids, reason + ' (reduces over channels)')
+            if not self._structure_dims(ids, dims):
+                self.block(ids, reason + ' (reduces over channels)')
             new = ids
             for d in sorted(dims, reverse=True):
                 new = np.take(new, [0], axis=d)
@@ -1021,7 +1242,9 @@ class ChannelTracer:
             dim = self._dim_arg(args, kwargs, 1, None)
         dims = list(range(x.dim())) if dim is None else (
             list(dim) if isinstance(dim, (list, tuple)) else [dim])
-        if any(d % x.dim() in _varying(ids) for d in dims):
+        dims = [d % x.dim() for d in dims]
+        if any(d in _varying(ids) for d in dims) and \
+                not self._structure_dims(ids, dims):
             self.block(ids, reason + ' (acts across channels)')
         if tuple(outs[0].shape) == tuple(x.shape):
             self.set_ids(outs[0], ids)
@@ -1054,16 +1277,23 @@ class ChannelTracer:
                 self.set_ids(o, new)
             return True
         n = len(outs)
-        equal = all(o.shape[dim] == size // n for o in outs) and \
-            size % n == 0 and all(o.dim() == x.dim() for o in outs)
+        if name == 'unbind':
+            equal = n == size
+        else:
+            equal = all(o.shape[dim] == size // n for o in outs) and \
+                size % n == 0 and all(o.dim() == x.dim() for o in outs)
         # chunk(n) follows the width it is given; split(int) / sections /
         # unbind hard-code channel positions.
         follows_width = name in ('chunk', 'tensor_split') and isinstance(
             self._dim_arg(args, kwargs, 1, None, 'chunks'), int)
-        if n > 1 and not (equal and follows_width):
+        table = np.moveaxis(ids, dim, -1)
+        if n > 1 and not (equal and follows_width) and not (
+                equal and [d for d in _varying(ids) if d != dim]) and \
+                not self._recorded_split(args, kwargs, ids, dim, outs):
+            # (equal parts of a dim that holds copies of the channels,
+            # e.g. ``qkv.unbind(0)``, are tied below and keep their size)
             self.block(ids, reason + ' (splits channels at fixed '
                        'positions)')
-        table = np.moveaxis(ids, dim, -1)
         if equal:
             parts = table.reshape(table.shape[:-1] + (n, size // n))
             self.uf.union_along(parts, axis=-2)
@@ -1076,6 +1306,124 @@ class ChannelTracer:
                 piece = np.squeeze(piece, dim)
             self.set_ids(o, piece)
         return True
+
+    def _recorded_split(self, args, kwargs, ids: np.ndarray, dim: int,
+                        outs: List[torch.Tensor]) -> bool:
+        """A split at fixed sizes that the module running it stores in an
+        attribute (``MixedConv2d.splits``; ``SelectiveKernel.in_channels``
+        for ``split(in_channels // num_paths)``): the attribute is
+        recorded (:class:`StructureAttrHandler`) and rewritten to the kept
+        sizes at deployment, and the pieces are tied position by position
+        (the first ones again for the longer pieces) so that no piece
+        loses all its channels.
+
+        Returns:
+            bool: Whether the split was recorded.
+        """
+        name, module = self._running_module()
+        if module is None or not name or name in self.layers and not \
+                isinstance(self.layers[name].handler, StructureAttrHandler):
+            return False
+        vary = _varying(ids)
+        if vary != [dim]:
+            return False
+        sizes = [o.shape[dim] for o in outs]
+        in1d = ids.reshape(-1)
+        if sizes_attr(module, sizes):
+            handler = StructureAttrHandler(
+                pieces=[(sum(sizes[:k]), sum(sizes[:k + 1]))
+                        for k in range(len(sizes))],
+                pieces_attr=sizes_attr(module, sizes))
+        else:
+            split = self._dim_arg(args, kwargs, 1, None, 'split_size_or_'
+                                  'sections')
+            attrs = int_attrs(module, ('in_channels', 'channels',
+                                       'num_channels'), len(in1d))
+            if not isinstance(split, int) or len(set(sizes)) != 1 or \
+                    not attrs:
+                return False
+            handler = StructureAttrHandler({a: 1 for a in attrs})
+        if in1d.min() < 0:
+            return False
+        self._interleave(in1d, sizes)
+        rec = self.layers.get(name)
+        if rec is None:
+            # (the output side is left untraced: the module's output
+            # channels are not the split ones)
+            self.add_layer(name, module, handler, in1d,
+                           np.full(len(in1d), -1, dtype=np.int64), 1, 1)
+            self._split_pieces[name] = len(sizes)
+        else:
+            self.repeat_call(rec, in1d, self._reason('split'))
+        return True
+
+    def _interleave(self, in1d: np.ndarray, sizes: Sequence[int]) -> None:
+        """Tie channel ``j`` of every piece of ``in1d`` (cut in ``sizes``)
+        to channel ``j % min(sizes)`` of the first piece."""
+        m = min(sizes)
+        first = in1d[:m]
+        start = 0
+        for size in sizes:
+            piece = in1d[start:start + size]
+            self.uf.union_arrays(first[np.arange(size) % m], piece)
+            start += size
+
+    def _heads_dim(self, oshape: Sequence[int], big_out: List[int]
+                   ) -> Optional[Tuple[int, str, nn.Module]]:
+        """The output dim of a head-splitting ``view`` that counts the
+        heads of the running module (its ``num_heads``-like attribute): the
+        last non-innermost factor that matches it.
+
+        Returns:
+            tuple | None: ``(dim, module path, module)``.
+        """
+        name, module = self._running_module()
+        if module is None or not name:
+            return None
+        for attr in HEAD_ATTRS:
+            value = module.__dict__.get(attr)
+            if isinstance(value, int) and value > 1:
+                # (the last match: ``(3, heads, head_dim)`` with 3 heads)
+                dims = [d for d in big_out[:-1] if oshape[d] == value]
+                if dims:
+                    return dims[-1], name, module
+        return None
+
+    def _heads_record(self, name: str, module: nn.Module,
+                      head_ids: np.ndarray, head_size: int) -> None:
+        """Record the head attributes of an attention module (one unit per
+        head; see :class:`StructureAttrHandler`)."""
+        if head_ids.min() < 0:
+            return
+        rec = self.layers.get(name)
+        if rec is None:
+            h = len(head_ids)
+            scaled = {a: 1 for a in int_attrs(module, HEAD_ATTRS, h)}
+            scaled.update({
+                a: head_size
+                for a in int_attrs(module, HEAD_WIDTH_ATTRS, h * head_size)
+            })
+            ids = np.ascontiguousarray(head_ids)
+            self.add_layer(name, module, StructureAttrHandler(scaled), ids,
+                           np.full(h, -1, dtype=np.int64), -1, -1)
+        elif len(rec.in_ids) == len(head_ids):
+            self.uf.union_arrays(rec.in_ids, head_ids)
+
+    def _baked_width(self, out: torch.Tensor, dim: int,
+                     inferred: Optional[int]) -> bool:
+        """Whether a ``view`` merging the heads back (in a module with a
+        head record) hard-codes the width: neither inferred (``-1``) nor an
+        attribute the head record rewrites."""
+        if inferred == dim:
+            return False
+        name, module = self._running_module()
+        rec = self.layers.get(name) if module is not None else None
+        if rec is None or not isinstance(rec.handler, StructureAttrHandler) \
+                or not set(rec.handler.scaled) & set(HEAD_ATTRS):
+            return False
+        width = out.shape[dim]
+        return not any(module.__dict__.get(a) == width and per > 1
+                       for a, per in rec.handler.scaled.items())
 
     def _shuffle(self, args, kwargs, x, out, reason) -> bool:
         groups = self._dim_arg(args, kwargs, 1, None, 'groups')
@@ -1237,6 +1585,13 @@ class ChannelTracer:
             if module._parameters or module._buffers:
                 self._index_params(name, module)
         handles = []
+        for name, module in _named_modules(self.model):
+            if handler_of(module) is None and any(
+                    isinstance(module.__dict__.get(a), int)
+                    for a in HEAD_ATTRS):
+                handles.append(
+                    module.register_forward_pre_hook(
+                        self._inputs_hook(name), with_kwargs=True))
         for module in hooked:
             handles.append(module.register_forward_pre_hook(self._pre_hook))
             handles.append(module.register_forward_hook(self._post_hook))

@@ -51,7 +51,8 @@ def channel_costs(model: nn.Module, dependency: ChannelDependency,
         cout = cin if rec.out_ids is rec.in_ids else _kept(rec.out_ids, keep)
         flops += handler.macs(module, cin, cout, rec.positions)
         params += handler.params(module, cin, cout)
-        seen.update(id(p) for _, p in own_parameters(module))
+        if rec.kind != 'structure':  # (a module's size attributes only)
+            seen.update(id(p) for _, p in own_parameters(module))
     for prec in dependency.params.values():
         tensor = getattr(prec.owner, prec.attr)
         if isinstance(tensor, nn.Parameter) and id(tensor) not in seen:
