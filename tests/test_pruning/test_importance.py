@@ -604,3 +604,20 @@ def test_pruned_copy_equals_masked_model_and_is_timed():
     assert model.conv1.out_channels == 6  # the model itself is untouched
     _, pruner = prepared()
     assert pruner.latency_of(runs=2) > 0
+
+
+def test_analysis_ignores_masks_of_another_pruner():
+    """A model masked by one pruner (or a deep copy of it, hooks and all)
+    is analysed as the model itself."""
+    import copy
+    model, first = prepared()
+    first.prune_by_ratio(0.5)
+    groups = {n: g.num_units for n, g in first.channel_groups.items()}
+    second = ImportancePruner(except_start_keys=['fc'])
+    second.prepare_from_supernet(copy.deepcopy(model), input_shape=SHAPE)
+    assert {n: g.num_units
+            for n, g in second.channel_groups.items()} == groups
+    second.set_subnet(first.export_subnet())
+    for name, unit in second.units.items():
+        np.testing.assert_array_equal(unit.current_mask,
+                                      first.units[name].current_mask)

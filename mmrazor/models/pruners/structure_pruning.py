@@ -187,7 +187,10 @@ class StructurePruner(ChannelMutator):
             passthrough_ops=self.passthrough_ops,
             max_ops=self.max_ops,
             timeout=self.timeout)
-        self.dependency = analyzer.analyze(model, inputs, forward_fn)
+        # masks of another pruner on the same model (or on the model it
+        # was copied from) must not change what the analysis sees
+        with MaskHooks.suspended():
+            self.dependency = analyzer.analyze(model, inputs, forward_fn)
         object.__setattr__(self, '_model', model)
         object.__setattr__(self, '_supernet', supernet)
         self._deployed = False

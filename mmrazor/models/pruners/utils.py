@@ -1,5 +1,6 @@
 """Masking and physical slicing of layers found by the channel analysis."""
-from typing import Callable, Dict, List, Optional, Tuple
+import contextlib
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -61,6 +62,21 @@ class MaskHooks:
     the kept channels only.
     """
 
+    #: While > 0, every mask hook of every instance lets tensors through
+    #: (a channel analysis must see the model's own computation, not the
+    #: masks another pruner put on it).
+    _suspended = 0
+
+    @classmethod
+    @contextlib.contextmanager
+    def suspended(cls) -> Iterator[None]:
+        """Let all masked models compute at full width meanwhile."""
+        cls._suspended += 1
+        try:
+            yield
+        finally:
+            cls._suspended -= 1
+
     def __init__(self) -> None:
         self.handles: list = []
         self.masks: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
@@ -120,6 +136,8 @@ class MaskHooks:
     def _pre(self, rec: LayerRecord):
 
         def hook(module, args):
+            if MaskHooks._suspended:
+                return None
             if self._changes is not None and \
                     self._changes[0] != self._seen:
                 self._update()
@@ -138,7 +156,8 @@ class MaskHooks:
     def _post(self, rec: LayerRecord):
 
         def hook(module, args, out):
-            if not isinstance(out, torch.Tensor) or out.dim() < 2:
+            if MaskHooks._suspended or not isinstance(
+                    out, torch.Tensor) or out.dim() < 2:
                 return None
             if out.shape[rec.out_dim] != len(rec.out_ids):
                 return None
