@@ -378,9 +378,18 @@ class ImportancePruner(StructurePruner):
                              f'the guard-rails allow at least {got} of the '
                              'unpruned model')
         lo, hi = 0, len(steps)  # cost(hi) fits; find the smallest such
+        rounds = 0
         while lo < hi:
             mid = (lo + hi) // 2
-            if fits(cost(mid)):
+            reached = cost(mid)
+            rounds += 1
+            print_log(
+                f'ImportancePruner: search {rounds}: {mid} of {len(steps)} '
+                'removal steps -> ' + ', '.join(
+                    f'{k} {reached[k] / base[k]:.4f} (target '
+                    f'{targets[k]:g})' for k in targets if base[k]),
+                'current')
+            if fits(reached):
                 hi = mid
             else:
                 lo = mid + 1
