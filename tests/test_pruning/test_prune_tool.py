@@ -177,3 +177,25 @@ def test_mobilenet_v2_config_prunes_and_deploys(tmp_path):
     dep_report = json.loads((dep_dir / 'deploy_report.json').read_text())
     assert dep_report['max_diff_deployed_vs_masked'] <= 1e-4
     assert dep_report['params_after'] == report['params']
+
+
+@pytest.mark.parametrize('name, criterion, round_to', [
+    ('resnet50_group-fisher-flops50_8xb32_in1k', 'GroupFisherImportance', 8),
+    ('mobilenet-v2_group-fisher-flops50_8xb32_in1k', 'GroupFisherImportance',
+     8),
+])
+def test_imagenet_configs_read(name, criterion, round_to):
+    """The ImageNet configs (mmpretrain bases, nothing downloaded) give
+    the pruning settings tools/prune.py reads."""
+    from mmrazor.apis.config_compat import load_config
+    from mmrazor.models.algorithms.pruning import build_pruner
+    register_all_modules()
+    cfg = load_config(
+        osp.join(REPO, 'configs', 'pruning', 'importance', f'{name}.py'))
+    pruner = build_pruner(dict(cfg.pruner), cfg.input_shape)
+    assert type(pruner.importance).__name__ == criterion
+    assert pruner.round_to == round_to
+    assert pruner.cost_normalization == 'flops'
+    assert cfg.prune_target == dict(flops=0.5)
+    assert tuple(cfg.input_shape) == (1, 3, 224, 224)
+    assert cfg.train_dataloader.dataset.type.endswith('ImageNet')

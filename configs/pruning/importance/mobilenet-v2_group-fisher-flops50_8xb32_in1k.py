@@ -1,18 +1,11 @@
 # ImageNet: MobileNetV2 pruned to half its FLOPs by Group Fisher importance
 # per FLOP (one-shot, 64 training batches), then fine-tuned; the three
 # commands of resnet50_group-fisher-flops50_8xb32_in1k.py with this config.
-_base_ = ['mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py']
+_base_ = [
+    'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
+    './_base_/group-fisher-flops50_in1k.py'
+]
 
-input_shape = (1, 3, 224, 224)
-pruner = dict(
-    type='ImportancePruner',
-    importance=dict(type='GroupFisherImportance'),
-    cost_normalization='flops',
-    except_start_keys=['head.fc'],
-    min_ratio=0.1,
-    round_to=8)
-prune_target = dict(flops=0.5)
-calibration = dict(batches=64)
 finetune = dict(
     optim_wrapper=dict(
         optimizer=dict(type='SGD', lr=0.036, momentum=0.9,

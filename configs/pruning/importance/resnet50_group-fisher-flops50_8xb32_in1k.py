@@ -9,18 +9,11 @@
 #   python tools/deploy_subnet.py configs/pruning/importance/resnet50_group-fisher-flops50_8xb32_in1k.py \
 #       --checkpoint <finetuned .pth> --channel-cfg work_dirs/r50_gf50/subnet.yaml \
 #       --out-dir work_dirs/r50_gf50/deployed --onnx
-_base_ = ['mmpretrain::resnet/resnet50_8xb32_in1k.py']
+_base_ = [
+    'mmpretrain::resnet/resnet50_8xb32_in1k.py',
+    './_base_/group-fisher-flops50_in1k.py'
+]
 
-input_shape = (1, 3, 224, 224)
-pruner = dict(
-    type='ImportancePruner',
-    importance=dict(type='GroupFisherImportance'),
-    cost_normalization='flops',
-    except_start_keys=['head.fc'],
-    min_ratio=0.1,
-    round_to=8)
-prune_target = dict(flops=0.5)
-calibration = dict(batches=64)
 finetune = dict(
     optim_wrapper=dict(
         optimizer=dict(type='SGD', lr=0.04, momentum=0.9, weight_decay=1e-4)),
