@@ -621,3 +621,24 @@ def test_analysis_ignores_masks_of_another_pruner():
     for name, unit in second.units.items():
         np.testing.assert_array_equal(unit.current_mask,
                                       first.units[name].current_mask)
+
+
+def test_layer_mean_of_slice_norms_by_hand():
+    model, _ = prepared()
+    # stem units: 10 slices (stem w/b, stem_bn w/b, conv1 in-slice, conv2
+    # w/b, bn2 w/b, fc in-slice); conv1 units: 5 (conv1 w/b, bn1 w/b,
+    # conv2 in-slice)
+    counts = dict(stem=10, conv1=5)
+    with torch.no_grad():
+        l2 = hand_terms(model, lambda t: t.pow(2).sum().sqrt())
+        l1 = hand_terms(model, lambda t: t.abs().sum())
+    for criterion, expected in (('L2Importance', l2), ('L1Importance', l1)):
+        _, pruner = prepared(dict(type=criterion, normalize='none',
+                                  layer_reduction='mean'))
+        scores = pruner.unit_scores()
+        for name in expected:
+            np.testing.assert_allclose(scores[name],
+                                       expected[name] / counts[name],
+                                       rtol=1e-6)
+    with pytest.raises(ValueError, match='max'):
+        L1Importance(layer_reduction='max')

@@ -20,8 +20,6 @@ from .structure_pruning import StructurePruner
 
 ImportanceCfg = Union[str, Dict[str, Any], BaseImportance]
 
-#: One pruning step: (priority, group index, step index, group, units).
-_Step = Tuple[float, int, int, str, np.ndarray]
 
 
 def _known_criteria() -> List[str]:
@@ -240,31 +238,70 @@ class ImportancePruner(StructurePruner):
             count = smaller
         return chunks
 
-    def _steps(self, scores: Dict[str, np.ndarray]) -> List[_Step]:
+    def _removal_order(self, scores: Dict[str, np.ndarray]
+                       ) -> Tuple[Dict[str, np.ndarray], int]:
         """Every group's removal steps from the full group down to its
-        smallest allowed count, least important first."""
-        steps: List[_Step] = []
-        for index, (name, values) in enumerate(scores.items()):
-            if self._unit(name).is_fixed:
-                continue
-            full = np.ones(len(values), dtype=bool)
-            for step, chunk in enumerate(self._chunks(name, values, full)):
-                steps.append((float(values[chunk].mean()), index, step, name,
-                              chunk))
-        # Within a group the chunks' mean scores never decrease (weakest
-        # first), so this global order removes every group's units in the
-        # group's own order.
-        steps.sort(key=lambda s: s[:3])
-        return steps
+        smallest allowed count, least important first, as a rank per unit.
 
-    def _masks_after(self, steps: List[_Step],
+        A group's step removes its weakest kept units down to the next
+        count the guard-rails allow; steps of all groups are ordered by
+        their mean score (ties: group order, then the group's own order).
+        Within a group the chunks' means never decrease (weakest first),
+        so the global order removes every group's units in the group's
+        own order.
+
+        Returns:
+            tuple: Group -> the step (0-based, global) at which each unit
+            goes (``num_steps`` for units never removed), and
+            ``num_steps``.
+        """
+        prio, gidx, sidx, parts = [], [], [], []
+        for index, (name, values) in enumerate(scores.items()):
+            unit = self._unit(name)
+            if unit.is_fixed:
+                continue
+            n = len(values)
+            smaller = np.array(sorted((c for c in unit.choices if c < n),
+                                      reverse=True), dtype=np.int64)
+            if not len(smaller):
+                continue
+            order = np.argsort(values, kind='stable')  # weakest first
+            bounds = np.concatenate([[0], n - smaller])  # chunk starts/ends
+            sums = np.concatenate([[0.0], np.cumsum(values[order])])
+            means = (sums[bounds[1:]] - sums[bounds[:-1]]) / np.diff(bounds)
+            prio.append(means)
+            gidx.append(np.full(len(means), index))
+            sidx.append(np.arange(len(means)))
+            parts.append((name, order, bounds))
+        if not parts:
+            return {}, 0
+        prio_all = np.concatenate(prio)
+        group_all = np.concatenate(gidx)
+        step_all = np.concatenate(sidx)
+        sorted_idx = np.lexsort((step_all, group_all, prio_all))
+        global_rank = np.empty(len(sorted_idx), dtype=np.int64)
+        global_rank[sorted_idx] = np.arange(len(sorted_idx))
+        num_steps = len(sorted_idx)
+        ranks: Dict[str, np.ndarray] = {}
+        offset = 0
+        for name, order, bounds in parts:
+            chunks = len(bounds) - 1
+            rank = np.full(len(order), num_steps, dtype=np.int64)
+            positions = np.arange(bounds[-1])
+            chunk_of = np.searchsorted(bounds, positions, side='right') - 1
+            rank[order[:bounds[-1]]] = global_rank[offset + chunk_of]
+            ranks[name] = rank
+            offset += chunks
+        return ranks, num_steps
+
+    def _masks_after(self, ranks: Dict[str, np.ndarray],
                      count: int) -> Dict[str, np.ndarray]:
         masks = {
             name: np.ones(self._unit(name).num_units, dtype=bool)
             for name in self._groups
         }
-        for _, _, _, name, chunk in steps[:count]:
-            masks[name][chunk] = False
+        for name, rank in ranks.items():
+            masks[name] = rank >= count
         return masks
 
     def latency_of(self, masks: Optional[Dict[str, np.ndarray]] = None,
@@ -297,7 +334,8 @@ class ImportancePruner(StructurePruner):
         params: Optional[float] = None,
         latency: Optional[float] = None,
         latency_fn: Optional[Callable[[Dict[str, np.ndarray]],
-                                      float]] = None
+                                      float]] = None,
+        verbose: bool = True
     ) -> Dict[str, Any]:
         """Prune globally until the costs reach the targets.
 
@@ -324,6 +362,8 @@ class ImportancePruner(StructurePruner):
                 the model pruned to the group keep-masks ``masks``, e.g.
                 a prediction from a look-up table or a measurement on the
                 target device; defaults to :meth:`latency_of`.
+            verbose (bool): Log every step of the search and the result
+                (mmengine's logger). Defaults to True.
 
         Returns:
             dict: ``flops``, ``params`` (reached), ``flops_ratio``,
@@ -361,15 +401,15 @@ class ImportancePruner(StructurePruner):
         }
         base = cost_of(full)
         limits = {key: frac * base[key] for key, frac in targets.items()}
-        steps = self._steps(self._ranking_scores(full))
+        ranks, num_steps = self._removal_order(self._ranking_scores(full))
 
         def cost(count: int) -> Dict[str, float]:
-            return cost_of(self._masks_after(steps, count))
+            return cost_of(self._masks_after(ranks, count))
 
         def fits(reached: Dict[str, float]) -> bool:
             return all(reached[k] <= limits[k] for k in limits)
 
-        smallest = cost(len(steps))
+        smallest = cost(num_steps)
         if not fits(smallest):
             wanted = ', '.join(f'{k}={v:g}' for k, v in targets.items())
             got = ', '.join(f'{k}={smallest[k] / base[k]:.4f}'
@@ -377,31 +417,33 @@ class ImportancePruner(StructurePruner):
             raise ValueError(f'prune_to_target: {wanted} cannot be reached; '
                              f'the guard-rails allow at least {got} of the '
                              'unpruned model')
-        lo, hi = 0, len(steps)  # cost(hi) fits; find the smallest such
+        lo, hi = 0, num_steps  # cost(hi) fits; find the smallest such
         rounds = 0
         while lo < hi:
             mid = (lo + hi) // 2
             reached = cost(mid)
             rounds += 1
-            print_log(
-                f'ImportancePruner: search {rounds}: {mid} of {len(steps)} '
-                'removal steps -> ' + ', '.join(
-                    f'{k} {reached[k] / base[k]:.4f} (target '
-                    f'{targets[k]:g})' for k in targets if base[k]),
-                'current')
+            if verbose:
+                print_log(
+                    f'ImportancePruner: search {rounds}: {mid} of '
+                    f'{num_steps} removal steps -> ' + ', '.join(
+                        f'{k} {reached[k] / base[k]:.4f} (target '
+                        f'{targets[k]:g})' for k in targets if base[k]),
+                    'current')
             if fits(reached):
                 hi = mid
             else:
                 lo = mid + 1
-        masks = self._masks_after(steps, hi)
+        masks = self._masks_after(ranks, hi)
         self._apply(masks)
         report = self._report(masks, base, with_latency='latency' in targets,
                               measure=measure)
-        print_log(
-            'ImportancePruner: reached flops {:.4f}, params {:.4f} of the '
-            'unpruned model ({} units removed)'.format(
-                report['flops_ratio'], report['params_ratio'],
-                sum(report['removed_units'].values())), 'current')
+        if verbose:
+            print_log(
+                'ImportancePruner: reached flops {:.4f}, params {:.4f} of '
+                'the unpruned model ({} units removed)'.format(
+                    report['flops_ratio'], report['params_ratio'],
+                    sum(report['removed_units'].values())), 'current')
         return report
 
     def _report(self,

@@ -1,6 +1,6 @@
 """Weight magnitude criteria: L1 and L2 norms of the weights that follow a
 unit's channels."""
-from typing import Set
+from typing import Callable, Optional, Set
 
 import numpy as np
 import torch
@@ -28,7 +28,23 @@ class WeightMagnitudeImportance(BaseImportance):
 
     Args:
         normalize (str): See :class:`BaseImportance`.
+        layer_reduction (str): How the slices of a unit combine:
+            ``'sum'`` (default) adds every element of every slice and
+            transforms the total once (one norm of all the unit's
+            weights); ``'mean'`` takes the norm of each slice (each layer
+            side, each direct parameter) on its own and averages them, so
+            that every layer of the group counts alike however large its
+            fan-in (wide consumers no longer outweigh the producing conv).
     """
+
+    def __init__(self,
+                 normalize: str = 'mean',
+                 layer_reduction: str = 'sum') -> None:
+        super().__init__(normalize=normalize)
+        if layer_reduction not in ('sum', 'mean'):
+            raise ValueError(f'{type(self).__name__}: layer_reduction='
+                             f"{layer_reduction!r} is not 'sum' or 'mean'")
+        self.layer_reduction = layer_reduction
 
     def _elementwise(self, weight: torch.Tensor) -> torch.Tensor:
         """The per-element contribution, e.g. ``|w|``."""
@@ -39,7 +55,42 @@ class WeightMagnitudeImportance(BaseImportance):
         return roots
 
     def _root_scores(self, dependency: ChannelDependency) -> RootScores:
-        roots = RootScores(dependency)
+        if self.layer_reduction == 'mean':
+            return self._mean_of_slices(dependency)
+        return self._finish(self._gather(dependency, RootScores(dependency)))
+
+    def _mean_of_slices(self, dependency: ChannelDependency) -> RootScores:
+        """Every slice normed on its own (:meth:`_finish` per slice), then
+        averaged per unit."""
+        total = RootScores(dependency)
+        count = np.zeros(len(dependency.root_of))
+
+        def each_slice(slice_roots: RootScores) -> None:
+            normed = self._finish(slice_roots)
+            total.values[normed.seen] += normed.values[normed.seen]
+            total.seen |= normed.seen
+            count[normed.seen] += 1
+
+        self._gather(dependency, None, each_slice)
+        touched = count > 0
+        total.values[touched] /= count[touched]
+        return total
+
+    def _gather(self,
+                dependency: ChannelDependency,
+                roots: Optional[RootScores],
+                each_slice: Optional[Callable[[RootScores], None]] = None
+                ) -> RootScores:
+        """Add the element-wise terms of every slice to ``roots``, or hand
+        every slice's own sums to ``each_slice``."""
+
+        def target() -> RootScores:
+            return roots if roots is not None else RootScores(dependency)
+
+        def done(slice_roots: RootScores) -> None:
+            if each_slice is not None:
+                each_slice(slice_roots)
+
         seen: Set[int] = set()
         with torch.no_grad():
             for rec in dependency.layers.values():
@@ -55,8 +106,10 @@ class WeightMagnitudeImportance(BaseImportance):
                     for dim, ids in ((din, rec.in_ids), (dout, rec.out_ids)):
                         if dim is None:
                             continue
-                        self._add_slices(roots, terms, dim, ids,
+                        into = target()
+                        self._add_slices(into, terms, dim, ids,
                                          f'{rec.name}.{attr}')
+                        done(into)
             for prec in dependency.params.values():
                 weight = getattr(prec.owner, prec.attr, None)
                 if not isinstance(weight, nn.Parameter) or \
@@ -65,8 +118,10 @@ class WeightMagnitudeImportance(BaseImportance):
                 seen.add(id(weight))
                 terms = self._elementwise(weight).double().cpu().numpy()
                 # ids: same rank, size 1 along the dims without channels
-                roots.add(np.broadcast_to(prec.ids, terms.shape), terms)
-        return self._finish(roots)
+                into = target()
+                into.add(np.broadcast_to(prec.ids, terms.shape), terms)
+                done(into)
+        return roots if roots is not None else RootScores(dependency)
 
     @staticmethod
     def _add_slices(roots: RootScores, terms: torch.Tensor, dim: int,

@@ -1,0 +1,109 @@
+"""Smoke test of ``benchmarks/pruning_vs_torch_pruning.py``: its helpers on
+untrained models and tiny data (the benchmark itself takes half an hour)."""
+import importlib
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+BENCH = osp.join(REPO, 'benchmarks')
+
+
+def _import(name: str):
+    sys.path.insert(0, BENCH)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(BENCH)
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """One torch thread, as the benchmark runs (several threads stall on a
+    small CPU shared with other jobs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def pb():
+    import mmrazor.models  # noqa: F401 (registers the criteria)
+    return _import('_pruning_bench')
+
+
+@pytest.fixture(scope='module')
+def data(pb):
+    x, y = pb.load_split('data/fashion_mnist_subset', 'train', 3)
+    return x, y
+
+
+def test_data_is_balanced_and_normalised(pb, data):
+    x, y = data
+    assert x.shape == (30, 1, 28, 28)
+    assert torch.bincount(y).tolist() == [3] * 10
+    assert abs(float(x.mean())) < 1.0
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'mobilenetv2'])
+def test_macs_are_mmrazors_flops(pb, name):
+    from mmrazor.models.pruners import StructurePruner
+    model, classifier = pb.build_model(name)
+    pruner = StructurePruner(except_start_keys=[classifier])
+    pruner.prepare_from_supernet(model.eval(), input_shape=pb.INPUT_SHAPE)
+    assert pruner.estimate_subnet()['flops'] == pb.count_macs(model)
+
+
+def test_ours_reaches_the_target_and_deploys_exactly(pb, data):
+    torch.manual_seed(0)
+    model, classifier = pb.build_model('resnet18')
+    base = pb.count_macs(model)
+    x, y = data
+    info = pb.prune_ours(model, 'TaylorImportance', classifier, 1 / 3,
+                         [(x[:8], y[:8])], x[:4])
+    assert pb.count_macs(model) <= base / 3
+    assert info['max_diff'] < 1e-4
+    assert info['step'] > 0 and info['calib'] > 0
+    assert 0 <= pb.evaluate(model, x, y) <= 100
+
+
+def test_torch_pruning_reaches_the_target(pb, data):
+    tp = pytest.importorskip('torch_pruning')
+    torch.manual_seed(0)
+    model, classifier = pb.build_model('resnet18')
+    x, y = data
+    pruned, info = pb.prune_tp(tp, model.eval(), 'taylor', classifier,
+                               1 / 3, [(x[:8], y[:8])], tol=0.1)
+    assert info['flops_ratio'] <= 1 / 3
+    assert pb.count_macs(pruned) <= pb.count_macs(model) / 3
+    assert pruned.head.fc.out_features == 10
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_table_summary_and_plot(tmp_path):
+    bench = _import('pruning_vs_torch_pruning')
+    runs = []
+    for method, acc, ms in (('L1', 80.0, 5.0), ('Taylor', 82.0, 6.0),
+                            ('TP magnitude', 79.0, 7.0),
+                            ('TP Taylor', 81.0, 8.0)):
+        for seed in (0, 1):
+            runs.append(
+                dict(model='resnet18', target=2.0, method=method, seed=seed,
+                     flops_ratio=0.5, params_ratio=0.5, acc_pruned=acc - 10,
+                     acc_finetuned=acc + seed, step_ms=ms, setup_ms=1.0,
+                     speedup=1.8 if seed == 0 else None,
+                     max_diff=1e-6 if method in bench.OURS else None))
+    base = dict(resnet18=dict(acc=89.0, macs=28e6, params=7e5))
+    table = '\n'.join(bench.table(runs, base, [0, 1]))
+    assert '| resnet18 | 2x | Taylor | 0.5000 |' in table
+    assert '82.50 ± 0.71' in table and '0.90 |' in table
+    summary = '\n'.join(bench.summary(runs))
+    assert 'ours best Taylor 82.50 vs Torch-Pruning best TP Taylor 81.50 ' \
+        '(+1.00, met)' in summary
+    assert 'step 5.5 ms ours vs 7.5 ms theirs (0.73x, met)' in summary
+    pytest.importorskip('matplotlib')
+    assert bench.plot(runs, base, str(tmp_path / 'plot.png'))
+    assert (tmp_path / 'plot.png').stat().st_size > 0
