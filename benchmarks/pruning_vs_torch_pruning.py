@@ -123,7 +123,8 @@ from _pruning_bench import (INPUT_SHAPE, MODEL_NAMES, build_model,
 #: mmrazor's criteria: method name -> registered importance type.
 OURS = OrderedDict([
     ('L1', 'L1Importance'),
-    ('L2 layer-mean', dict(type='L2Importance', layer_reduction='mean')),
+    ('L2sq layer-mean',
+     dict(type='L2Importance', layer_reduction='mean', squared=True)),
     ('Taylor', 'TaylorImportance'),
     ('GroupFisher', 'GroupFisherImportance'),
 ])

@@ -640,5 +640,13 @@ def test_layer_mean_of_slice_norms_by_hand():
             np.testing.assert_allclose(scores[name],
                                        expected[name] / counts[name],
                                        rtol=1e-6)
+    with torch.no_grad():
+        l2sq = hand_terms(model, lambda t: t.pow(2).sum())
+    _, pruner = prepared(dict(type='L2Importance', normalize='none',
+                              layer_reduction='mean', squared=True))
+    scores = pruner.unit_scores()
+    for name in l2sq:
+        np.testing.assert_allclose(scores[name], l2sq[name] / counts[name],
+                                   rtol=1e-6)
     with pytest.raises(ValueError, match='max'):
         L1Importance(layer_reduction='max')

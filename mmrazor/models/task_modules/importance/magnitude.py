@@ -160,11 +160,24 @@ class L2Importance(WeightMagnitudeImportance):
     Args:
         normalize (str): See :class:`BaseImportance`. Defaults to
             ``'mean'``.
+        layer_reduction (str): See :class:`WeightMagnitudeImportance`.
+        squared (bool): The squared norm (``sum of w**2``, no square
+            root). With ``layer_reduction='mean'`` each slice's squared
+            norm is averaged, which weighs the strong channels of a layer
+            more than the norm does. Defaults to False.
     """
+
+    def __init__(self,
+                 normalize: str = 'mean',
+                 layer_reduction: str = 'sum',
+                 squared: bool = False) -> None:
+        super().__init__(normalize=normalize, layer_reduction=layer_reduction)
+        self.squared = bool(squared)
 
     def _elementwise(self, weight: torch.Tensor) -> torch.Tensor:
         return weight.detach().double().pow(2)
 
     def _finish(self, roots: RootScores) -> RootScores:
-        roots.values = roots.values**0.5
+        if not self.squared:
+            roots.values = roots.values**0.5
         return roots
