@@ -10,7 +10,7 @@ from torch import nn
 from mmrazor.models.task_modules.channel_analysis import ChannelDependency
 from mmrazor.models.task_modules.estimators import (channel_costs,
                                                     time_function)
-from .utils import slice_layer, slice_param
+from .utils import slice_model
 
 #: Costs a unit's score can be divided by (see ``ImportancePruner``).
 COST_KINDS = ('flops', 'params', 'act')
@@ -98,22 +98,7 @@ def pruned_copy(model: nn.Module, dependency: ChannelDependency,
             model.named_modules(remove_duplicate=False),
             clone.named_modules(remove_duplicate=False))
     }
-    keep = dependency.keep_by_id(masks)
-    replacements = {}
-    for name, rec in dependency.layers.items():
-        own = copy.copy(rec)
-        own.module = twin[id(rec.module)]
-        new = slice_layer(own, dependency.mask_of(rec.in_ids, keep),
-                          dependency.mask_of(rec.out_ids, keep))
-        if new is not None:
-            replacements[name] = new
-    for prec in dependency.params.values():
-        own = copy.copy(prec)
-        own.owner = twin[id(prec.owner)]
-        slice_param(own, dependency.mask_of(prec.ids.ravel(), keep))
-    for name, new in replacements.items():
-        parent_name, _, attr = name.rpartition('.')
-        setattr(clone.get_submodule(parent_name), attr, new)
+    slice_model(clone, dependency, masks, twin)
     return clone
 
 

@@ -19,7 +19,7 @@ from mmrazor.models.task_modules.estimators import channel_costs
 from mmrazor.registry import MODELS
 from mmrazor.structures import SubnetError
 from .switchable_bn import SwitchableBatchNorm2d
-from .utils import MaskHooks, slice_layer, slice_param
+from .utils import MaskHooks, slice_model
 
 SubnetValue = Union[int, float, Sequence[bool], np.ndarray, torch.Tensor,
                     Dict[str, Any]]
@@ -632,20 +632,8 @@ class StructurePruner(ChannelMutator):
         if channel_cfg is not None:
             self.set_subnet(channel_cfg)
         dep = self._require()
-        layer_masks = self._layer_masks()
-        keep = dep.keep_by_id(self._masks)
         self._hooks.remove()
-        replacements = {}
-        for name, rec in dep.layers.items():
-            new = slice_layer(rec, *layer_masks[name])
-            if new is not None:
-                replacements[name] = new
-        for prec in dep.params.values():
-            slice_param(prec, dep.mask_of(prec.ids.ravel(), keep))
-        for name, new in replacements.items():
-            parent_name, _, attr = name.rpartition('.')
-            parent = self._model.get_submodule(parent_name)
-            setattr(parent, attr, new)
+        slice_model(self._model, dep, self._masks)
         self._deployed = True
         return supernet
 

@@ -1,12 +1,14 @@
 """Masking and physical slicing of layers found by the channel analysis."""
 import contextlib
+import copy
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from mmrazor.models.task_modules.channel_analysis import (LayerRecord,
+from mmrazor.models.task_modules.channel_analysis import (ChannelDependency,
+                                                          LayerRecord,
                                                           ParamRecord,
                                                           handler_of,
                                                           slice_tensor)
@@ -50,6 +52,41 @@ def _shape_for(n: int, ndim: int, dim: int) -> List[int]:
     shape = [1] * ndim
     shape[dim % ndim] = n
     return shape
+
+
+def slice_model(root: nn.Module,
+                dependency: ChannelDependency,
+                masks: Dict[str, np.ndarray],
+                twin: Optional[Dict[int, nn.Module]] = None) -> None:
+    """Remove the pruned channels physically: every analysed layer is
+    sliced (or replaced) and every parameter used directly by ops is cut.
+
+    Args:
+        root (nn.Module): The model whose layers are sliced (the analysed
+            model, or a deep copy of it with ``twin``).
+        dependency (ChannelDependency): The channel analysis.
+        masks (dict[str, np.ndarray]): Keep-masks per group.
+        twin (dict[int, nn.Module], optional): ``id(analysed module) ->
+            its counterpart in root`` when ``root`` is a copy; defaults to
+            the analysed modules themselves.
+    """
+    keep = dependency.keep_by_id(masks)
+    own = (lambda m: twin[id(m)]) if twin is not None else (lambda m: m)
+    replacements = {}
+    for name, rec in dependency.layers.items():
+        target = copy.copy(rec)
+        target.module = own(rec.module)
+        new = slice_layer(target, dependency.mask_of(rec.in_ids, keep),
+                          dependency.mask_of(rec.out_ids, keep))
+        if new is not None:
+            replacements[name] = new
+    for prec in dependency.params.values():
+        target = copy.copy(prec)
+        target.owner = own(prec.owner)
+        slice_param(target, dependency.mask_of(prec.ids.ravel(), keep))
+    for name, new in replacements.items():
+        parent_name, _, attr = name.rpartition('.')
+        setattr(root.get_submodule(parent_name), attr, new)
 
 
 class MaskHooks:
