@@ -75,8 +75,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmrazor.apis.prune import (calibrate, data_driven, finetune_config,
                                     kept_table, parse_target, plot_kept,
                                     to_builtin, write_json_atomic)
-    from mmrazor.models.algorithms.pruning import build_pruner
-    from mmrazor.models.pruners import ImportancePruner, dump_channel_cfg
+    from mmrazor.models.pruners import (ImportancePruner, build_pruner,
+                                        dump_channel_cfg)
     from mmrazor.models.task_modules import load_weights
     from mmrazor.registry import MODELS
     from mmrazor.utils import register_all_modules

@@ -128,7 +128,7 @@ def test_taylor_config_calibrates_on_training_batches(tmp_path,
     from mmrazor.apis.config_compat import load_config
     register_all_modules()
     cfg = load_config(TAYLOR_CONFIG)
-    from mmrazor.models.algorithms.pruning import build_pruner
+    from mmrazor.models.pruners import build_pruner
     pruner = build_pruner(dict(cfg.pruner), (1, 1, 28, 28))
     pruner.prepare_from_supernet(quickstart_model())
     for name, unit in pruner.units.items():
@@ -188,7 +188,7 @@ def test_imagenet_configs_read(name, criterion, round_to):
     """The ImageNet configs (mmpretrain bases, nothing downloaded) give
     the pruning settings tools/prune.py reads."""
     from mmrazor.apis.config_compat import load_config
-    from mmrazor.models.algorithms.pruning import build_pruner
+    from mmrazor.models.pruners import build_pruner
     register_all_modules()
     cfg = load_config(
         osp.join(REPO, 'configs', 'pruning', 'importance', f'{name}.py'))

@@ -1,4 +1,5 @@
 """pruners of mmrazor."""
+from .build import build_pruner
 from .importance_pruning import ImportancePruner, build_importance
 from .ratio_pruning import EmptyGroupError, RatioPruner
 from .structure_pruning import StructurePruner
@@ -8,7 +9,7 @@ from .utils import (MaskHooks, dump_channel_cfg, load_channel_cfg,
 
 __all__ = [
     'StructurePruner', 'RatioPruner', 'ImportancePruner',
-    'build_importance', 'EmptyGroupError', 'SwitchableBatchNorm2d',
+    'build_importance', 'build_pruner', 'EmptyGroupError', 'SwitchableBatchNorm2d',
     'MaskHooks',
     'slice_layer', 'stale_attributes', 'dump_channel_cfg',
     'load_channel_cfg'

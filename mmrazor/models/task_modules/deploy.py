@@ -485,10 +485,9 @@ def deploy_pruned(
         build_fresh (Callable[[], nn.Module], optional): Builds a fresh
             original model to load the artefact into, as a user would.
             Defaults to a deep copy of ``model`` taken before pruning.
-        pruner_cfg (dict, optional): Keyword arguments of the
-            :class:`StructurePruner` (the keys ``type``, ``importance`` and
-            ``cost_normalization`` of an ``ImportancePruner`` config are
-            ignored).
+        pruner_cfg (dict, optional): The config's pruner (a
+            :class:`StructurePruner` or a subclass such as
+            ``ImportancePruner``; ``type`` defaults to StructurePruner).
         except_start_keys (list[str], optional): Overrides
             ``pruner_cfg['except_start_keys']``; when neither gives it,
             ``['head.fc']``.
@@ -516,21 +515,17 @@ def deploy_pruned(
         raise ValueError('give exactly one of model_config (a config file) '
                          'and model_spec (a dict) to say how the original '
                          'model is built')
-    from mmrazor.models.pruners import (StructurePruner, load_channel_cfg,
+    from mmrazor.models.pruners import (build_pruner, load_channel_cfg,
                                         stale_attributes)
     model.eval()
     # Without a builder, the "fresh" model is a copy of the original.
     template = copy.deepcopy(model) if build_fresh is None else None
     shape = tuple(input_shape)
     kwargs = dict(pruner_cfg or {})
-    # the config's pruner may score units (ImportancePruner): deployment
-    # only needs the analysis and the masks
-    for key in ('type', 'importance', 'cost_normalization'):
-        kwargs.pop(key, None)
     if except_start_keys is not None:
         kwargs['except_start_keys'] = except_start_keys
     kwargs.setdefault('except_start_keys', ['head.fc'])
-    pruner = StructurePruner(**kwargs)
+    pruner = build_pruner(kwargs)
     pruner.prepare_from_supernet(model, input_shape=shape)
     if channel_cfg is None:
         random.seed(seed)

@@ -9,10 +9,10 @@ from mmengine.logging import MessageHub, print_log
 from mmengine.optim import OptimWrapper
 from torch import nn
 
+from mmrazor.models.pruners import build_pruner
 from mmrazor.models.task_modules.estimators import channel_costs
 from mmrazor.registry import MODELS
 from ..base import BaseAlgorithm
-from .pruned_model import build_pruner
 
 TARGET_KEYS = ('flops', 'params')
 

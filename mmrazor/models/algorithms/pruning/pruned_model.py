@@ -5,38 +5,10 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from torch import nn
 
+from mmrazor.models.pruners import build_pruner
 from mmrazor.registry import MODELS
 
 ChannelCfg = Union[str, Path, Dict[str, Any]]
-
-
-def build_pruner(pruner: Optional[Dict[str, Any]] = None,
-                 input_shape: Optional[Sequence[int]] = None) -> nn.Module:
-    """The pruner of a pruning config (a :class:`StructurePruner` or a
-    subclass of it), with the config's ``input_shape``.
-
-    Args:
-        pruner (dict, optional): ``dict(type='ImportancePruner', ...)``;
-            defaults to a plain :class:`StructurePruner`.
-        input_shape (Sequence[int], optional): Dummy input of the analysis.
-
-    Returns:
-        StructurePruner: The pruner.
-
-    Raises:
-        TypeError: ``type`` names something that is not a
-            :class:`StructurePruner`.
-    """
-    from mmrazor.models.pruners import StructurePruner
-    cfg = dict(pruner or {})
-    cfg.setdefault('type', 'StructurePruner')
-    if input_shape is not None:
-        cfg['input_shape'] = tuple(input_shape)
-    built = MODELS.build(cfg)
-    if not isinstance(built, StructurePruner):
-        raise TypeError(f'pruner type {cfg["type"]!r} is a '
-                        f'{type(built).__name__}, not a StructurePruner')
-    return built
 
 
 @MODELS.register_module(name='PrunedModel')
