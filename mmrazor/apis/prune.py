@@ -10,7 +10,6 @@ from typing import Any, Dict, Iterable, Optional, Sequence
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import nn
 

@@ -1,7 +1,6 @@
 """StructurePruner: channel pruning on top of the channel analysis."""
 import fnmatch
 import math
-import random
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, \
     Union

@@ -1,6 +1,7 @@
 """Group Fisher criterion: the empirical Fisher information of a mask that
 multiplies all the channels of a unit at once."""
-from typing import Any, Callable, Dict, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import numpy as np
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 from mmrazor.registry import TASK_UTILS
 from ..channel_analysis import ChannelDependency, LayerRecord
 from .base import RootScores
-from .taylor import TaylorImportance
+from .taylor import TaylorImportance, per_sample_sums
 
 
 @TASK_UTILS.register_module()
@@ -96,17 +97,7 @@ class GroupFisherImportance(TaylorImportance):
     def _add_pass(self, rec: LayerRecord, activation: torch.Tensor,
                   grad: torch.Tensor, index: int) -> None:
         dep = self._require()
-        product = activation.double() * grad.detach().double()
-        channel_dim = rec.out_dim % product.dim()
-        if product.dim() >= 2 and channel_dim != 0:
-            per_channel = product.movedim(channel_dim, -1)
-            per_channel = per_channel.reshape(product.shape[0], -1,
-                                              product.shape[channel_dim])
-            per_sample = per_channel.sum(1).cpu().numpy()  # (N, C)
-        else:  # no sample dim: the batch counts as one sample
-            moved = product.movedim(channel_dim, 0)
-            per_sample = moved.reshape(moved.shape[0], -1).sum(1)
-            per_sample = per_sample.cpu().numpy()[None]
+        per_sample = per_sample_sums(activation, grad, rec.out_dim)
         ids = np.asarray(rec.out_ids).ravel()
         if ids.size != per_sample.shape[1]:
             raise ValueError(f'GroupFisherImportance: {rec.name} has '
@@ -158,8 +149,22 @@ class GroupFisherImportance(TaylorImportance):
         self._fisher = fisher.numpy()
         self._seen = seen.numpy() > 0
 
-    def observe(self):  # noqa: D102 (documented in TaylorImportance)
-        return _ClosingObserve(self, super().observe())
+    @contextmanager
+    def observe(self) -> Iterator['GroupFisherImportance']:
+        """See :meth:`TaylorImportance.observe`; the passes still open are
+        closed when the block ends (their backward passes are done then).
+
+        Yields:
+            GroupFisherImportance: The criterion.
+        """
+        self._calls = {}
+        try:
+            with super().observe() as criterion:
+                yield criterion
+        finally:
+            self._close_passes()
+            self._calls = {}
+            self._pass += 1
 
     # ---------------------------------------------------------- scores
     def _root_scores(self, dependency: ChannelDependency) -> RootScores:
@@ -173,24 +178,3 @@ class GroupFisherImportance(TaylorImportance):
         roots.values[:] = self._fisher
         roots.seen[:] = self._seen
         return roots
-
-
-class _ClosingObserve:
-    """``observe()`` of :class:`TaylorImportance` that also closes the
-    passes when the block ends (their backward passes are done then)."""
-
-    def __init__(self, criterion: GroupFisherImportance, inner) -> None:
-        self.criterion = criterion
-        self.inner = inner
-
-    def __enter__(self) -> GroupFisherImportance:
-        self.criterion._calls = {}
-        return self.inner.__enter__()
-
-    def __exit__(self, *exc) -> Optional[bool]:
-        try:
-            return self.inner.__exit__(*exc)
-        finally:
-            self.criterion._close_passes()
-            self.criterion._calls = {}
-            self.criterion._pass += 1

@@ -41,6 +41,31 @@ def default_loss(output: Any) -> torch.Tensor:
                     f'output of {shape}; pass loss_fn(output) -> scalar')
 
 
+def per_sample_sums(activation: torch.Tensor, grad: torch.Tensor,
+                    out_dim: int) -> np.ndarray:
+    """``sum over positions of activation * gradient`` per sample and
+    channel: the gradient of each sample's loss with respect to a mask on
+    each output channel.
+
+    Args:
+        activation (torch.Tensor): A layer's output.
+        grad (torch.Tensor): The loss gradient with respect to it.
+        out_dim (int): Its channel dim.
+
+    Returns:
+        np.ndarray: float64 of shape ``(samples, channels)``; a tensor
+        without a sample dim (channels first) counts as one sample.
+    """
+    product = activation.double() * grad.detach().double()
+    channel_dim = out_dim % product.dim()
+    if product.dim() >= 2 and channel_dim != 0:
+        moved = product.movedim(channel_dim, -1)
+        moved = moved.reshape(product.shape[0], -1,
+                              product.shape[channel_dim])
+        return moved.sum(1).cpu().numpy()
+    return sum_per_channel(product, channel_dim)[None]
+
+
 @TASK_UTILS.register_module()
 class TaylorImportance(BaseImportance):
     """First-order Taylor importance (Molchanov et al., ICLR 2017).
@@ -111,16 +136,7 @@ class TaylorImportance(BaseImportance):
 
     def _add(self, rec: LayerRecord, activation: torch.Tensor,
              grad: torch.Tensor) -> None:
-        product = activation.double() * grad.detach().double()
-        channel_dim = rec.out_dim % product.dim()
-        if product.dim() >= 2 and channel_dim != 0:
-            # per sample: sum over positions, then |.|, then sum samples
-            per_sample = product.movedim(channel_dim, -1)
-            per_sample = per_sample.reshape(product.shape[0], -1,
-                                            product.shape[channel_dim])
-            sums = per_sample.sum(1).abs().sum(0).cpu().numpy()
-        else:
-            sums = np.abs(sum_per_channel(product, channel_dim))
+        sums = np.abs(per_sample_sums(activation, grad, rec.out_dim)).sum(0)
         if rec.name == self._counted:
             self.num_batches += 1
         old = self._sums.get(rec.name)
