@@ -1,7 +1,7 @@
 """Iterative pruning while training: every few iterations the least
 important units go, until a cost target is reached; training goes on
 (fine-tuning) with the masks fixed."""
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -89,6 +89,7 @@ class ImportancePruningAlgorithm(BaseAlgorithm):
         self.pruned_iters = 0
         self._base = channel_costs(tool._model, tool.dependency, {})
         self._done = False
+        self._ratios: Optional[Tuple[int, Dict[str, float]]] = None
 
     # ------------------------------------------------------------ state
     def get_extra_state(self) -> Dict[str, Any]:
@@ -118,13 +119,18 @@ class ImportancePruningAlgorithm(BaseAlgorithm):
     # ------------------------------------------------------------ costs
     def cost_ratios(self) -> Dict[str, float]:
         """FLOPs and parameters of the current masks, as fractions of the
-        unpruned model's."""
+        unpruned model's (computed again only after a mask changed: the
+        pruner's change counter tells)."""
         pruner = self.pruner
-        now = channel_costs(pruner._model, pruner.dependency, pruner._masks)
-        return {
-            key: now[key] / self._base[key] if self._base[key] else 1.0
-            for key in ('flops', 'params')
-        }
+        version = pruner._changes[0]
+        if self._ratios is None or self._ratios[0] != version:
+            now = channel_costs(pruner._model, pruner.dependency,
+                                pruner._masks)
+            self._ratios = (version, {
+                key: now[key] / self._base[key] if self._base[key] else 1.0
+                for key in ('flops', 'params')
+            })
+        return dict(self._ratios[1])
 
     def _reached(self) -> bool:
         if not self.target:
