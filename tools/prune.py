@@ -72,9 +72,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmengine.runner import Runner
 
     from mmrazor.apis.config_compat import load_config
-    from mmrazor.apis.prune import (calibrate, data_driven, finetune_config,
-                                    kept_table, parse_target, plot_kept,
-                                    to_builtin, write_json_atomic)
+    from mmrazor.apis.prune import (calibrate, check_target, data_driven,
+                                    finetune_config, kept_table,
+                                    parse_target, plot_kept, to_builtin,
+                                    write_json_atomic)
     from mmrazor.models.pruners import (ImportancePruner, build_pruner,
                                         dump_channel_cfg)
     from mmrazor.models.task_modules import load_weights
@@ -100,8 +101,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             args.cost_normalization == 'none' else args.cost_normalization
     shape = tuple(args.input_shape or cfg.get('input_shape', None)
                   or (1, 3, 224, 224))
-    target = parse_target(args.target) if args.target else dict(
-        cfg.get('prune_target', None) or {})
+    target = parse_target(args.target) if args.target else check_target(
+        cfg.get('prune_target', None) or {}, f'{args.config}: prune_target')
     if not target:
         raise SystemExit('give --target (e.g. flops=0.5) or `prune_target` '
                          'in the config')

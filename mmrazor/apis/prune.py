@@ -3,7 +3,6 @@
 fine-tuning config)."""
 import copy
 import json
-import os
 import os.path as osp
 from typing import Any, Dict, Iterable, Optional, Sequence
 
@@ -12,6 +11,8 @@ import torch
 from mmengine.config import Config
 from mmengine.utils import ProgressBar
 from torch import nn
+
+from mmrazor.utils import atomic_write_bytes
 
 #: Keys of a prune target.
 TARGET_KEYS = ('flops', 'params', 'latency')
@@ -50,6 +51,33 @@ def parse_target(text: str) -> Dict[str, float]:
     if not target:
         raise ValueError(f'--target {text!r} names no cost')
     return target
+
+
+def check_target(target: Dict[str, Any], where: str) -> Dict[str, float]:
+    """Validate a prune target given as a mapping (a config's
+    ``prune_target``).
+
+    Args:
+        target (dict): E.g. ``dict(flops=0.5)``.
+        where (str): Where it comes from, for the message.
+
+    Returns:
+        dict[str, float]: The target.
+
+    Raises:
+        ValueError: An unknown key or a value outside (0, 1], named.
+    """
+    checked = {}
+    for key, value in dict(target).items():
+        if key not in TARGET_KEYS:
+            raise ValueError(f'{where}: key {key!r} is not one of '
+                             f'{list(TARGET_KEYS)}')
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0 < value <= 1:
+            raise ValueError(f'{where}: {key}={value!r} is not a kept '
+                             'fraction in (0, 1]')
+        checked[key] = float(value)
+    return checked
 
 
 def _loss_forward(model: nn.Module, batch: Any) -> Any:
@@ -183,11 +211,9 @@ def finetune_config(cfg: Config, subnet_path: str, checkpoint: str,
 
 
 def write_json_atomic(data: Dict[str, Any], path: str) -> None:
-    """Write JSON through a temporary file and a rename."""
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    """Write a JSON report atomically (``mmrazor.utils.atomic_write_bytes``).
+    """
+    atomic_write_bytes(json.dumps(data, indent=1).encode(), path)
 
 
 def to_builtin(value: Any) -> Any:

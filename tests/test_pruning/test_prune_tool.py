@@ -141,6 +141,9 @@ def test_unreachable_target_and_bad_pruner_name_the_problem(
     with pytest.raises(ValueError, match='cannot be reached'):
         run_prune([L1_CONFIG, ckpt, '--target', 'flops=0.001',
                    '--work-dir', str(tmp_path)])
+    with pytest.raises(ValueError, match="prune_target: key 'macs'"):
+        run_prune([L1_CONFIG, ckpt, '--work-dir', str(tmp_path),
+                   '--cfg-options', 'prune_target.macs=0.5'])
     with pytest.raises(SystemExit, match='ImportancePruner'):
         run_prune([L1_CONFIG, ckpt, '--work-dir', str(tmp_path),
                    '--cfg-options', 'pruner.type=StructurePruner'])
