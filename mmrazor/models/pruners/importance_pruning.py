@@ -208,11 +208,15 @@ class ImportancePruner(StructurePruner):
         self._apply(masks)
         return kept
 
-    def _ranking_scores(self, masks: Dict[str, np.ndarray]
+    def _ranking_scores(self,
+                        masks: Dict[str, np.ndarray],
+                        scores: Optional[Dict[str, np.ndarray]] = None
                         ) -> Dict[str, np.ndarray]:
-        """Normalised scores, divided by the cost of one unit of the group
-        under ``masks`` when ``cost_normalization`` is set."""
-        scores = self._scores_for(None, normalize=True)
+        """Normalised scores (read from the criterion unless given),
+        divided by the cost of one unit of the group under ``masks`` when
+        ``cost_normalization`` is set."""
+        if scores is None:
+            scores = self._scores_for(None, normalize=True)
         if self.cost_normalization is None:
             return scores
         costs = unit_costs(self._model, self._require(), masks,
@@ -490,8 +494,11 @@ class ImportancePruner(StructurePruner):
             raise ValueError(f'prune_step: num_chunks={num_chunks} < 1')
         masks = {k: v.copy() for k, v in self._masks.items()}
         removed: List[Tuple[str, int]] = []
+        # the weights do not change between chunks: score once, re-price
+        # the units under the masks of each chunk
+        plain = self._scores_for(None, normalize=True)
         for _ in range(num_chunks):
-            scores = self._ranking_scores(masks)
+            scores = self._ranking_scores(masks, plain)
             best: Optional[Tuple[float, str, np.ndarray]] = None
             for name, values in scores.items():
                 if self._unit(name).is_fixed:
