@@ -87,6 +87,10 @@ TYPE_RENAMES: Dict[str, Rename] = {
     Rename(
         'mmrazor.RazorDistributedDataParallel', "mmrazor's DDP wrapper "
         "calls the algorithm's own train_step (AutoSlim's sandwich)"),
+    'BigNASDDP':
+    Rename(
+        'mmrazor.RazorDistributedDataParallel', "mmrazor's DDP wrapper "
+        "calls the algorithm's own train_step (BigNAS' sandwich)"),
     'SubnetValLoop':
     Rename(
         'mmengine.ValLoop', "MMRazor 1.x's loop validated the widest "

@@ -12,6 +12,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmrazor.registry import MODELS
 from ..base import BaseAlgorithm
+from ..inplace_distill import (check_logits_layer, config_kind,
+                               logits_loss_of_configurable_distiller,
+                               refuse_extra_keys)
 
 ChannelCfg = Union[str, Path, Dict[str, Any]]
 
@@ -58,17 +61,11 @@ def sandwich_size(num_sample_training: Optional[int],
 
 
 def _kind(cfg: Any) -> str:
-    """The unscoped ``type`` of a config dict ('' when there is none)."""
-    return str(cfg.get('type', '')).split('.')[-1] if isinstance(
-        cfg, dict) else ''
+    return config_kind(cfg)
 
 
 def _refuse_extra_keys(what: str, cfg: dict, known: Sequence[str]) -> None:
-    """Raise naming the keys of ``cfg`` that are not in ``known``."""
-    extra = sorted(set(cfg) - set(known) - {'type', '_scope_'})
-    if extra:
-        raise ValueError(f'AutoSlim: {what} keys {extra} are not supported '
-                         f'(supported: {sorted(known)})')
+    refuse_extra_keys('AutoSlim', what, cfg, known)
 
 
 def pruner_of_1x_mutator(mutator: dict) -> Tuple[dict, Tuple[int, ...]]:
@@ -124,63 +121,6 @@ def pruner_of_1x_mutator(mutator: dict) -> Tuple[dict, Tuple[int, ...]]:
     pruner = dict(type='RatioPruner',
                   ratios=tuple(float(r) for r in args['candidate_choices']))
     return pruner, demo[1:]
-
-
-def _recorded_source(recorders: Any, side: str) -> Tuple[str, str]:
-    """``(name, source)`` of the one ``ModuleOutputs`` recorder of a side
-    of a ``ConfigurableDistiller`` config."""
-    if not isinstance(recorders, dict) or len(recorders) != 1:
-        raise ValueError(f'AutoSlim: the distiller needs one {side} '
-                         f'recorder, got {recorders!r}')
-    name, recorder = next(iter(recorders.items()))
-    if _kind(recorder) != 'ModuleOutputs' or 'source' not in recorder:
-        raise ValueError(f'AutoSlim: the {side} recorder {name!r} must be a '
-                         f'ModuleOutputs with a source, got {recorder!r}')
-    return name, recorder['source']
-
-
-def logits_loss_of_configurable_distiller(distiller: dict,
-                                          hint: str) -> Tuple[str, dict]:
-    """The module and the loss of a 1.x in-place distillation config.
-
-    Args:
-        distiller (dict): A ``ConfigurableDistiller`` config recording one
-            module's outputs as student and as teacher, with one loss whose
-            ``loss_forward_mappings`` read the student's and the teacher's.
-        hint (str): What to do instead, for error messages.
-
-    Returns:
-        tuple[str, dict]: The module path (e.g. ``'head.fc'``) and the
-        loss config.
-
-    Raises:
-        ValueError: The distiller is anything else.
-    """
-    student_name, student = _recorded_source(
-        distiller.get('student_recorders'), 'student')
-    teacher_name, teacher = _recorded_source(
-        distiller.get('teacher_recorders'), 'teacher')
-    if student != teacher:
-        raise ValueError('AutoSlim: the distiller must record one module as '
-                         f'student and teacher, got {student!r} and '
-                         f'{teacher!r}; {hint}')
-    losses = distiller.get('distill_losses') or {}
-    if len(losses) != 1:
-        raise ValueError('AutoSlim: the distiller must have one distill '
-                         f'loss, got {list(losses)}; {hint}')
-    loss_name, loss = next(iter(losses.items()))
-    mapping = (distiller.get('loss_forward_mappings') or {}).get(loss_name)
-    sides = sorted((m.get('recorder'), bool(m.get('from_student')))
-                   for m in (mapping or {}).values())
-    if sides != sorted([(student_name, True), (teacher_name, False)]):
-        raise ValueError(f'AutoSlim: loss_forward_mappings of {loss_name!r} '
-                         'must read the student recorder '
-                         f'{student_name!r} and the teacher recorder '
-                         f'{teacher_name!r}, got {mapping!r}; {hint}')
-    _refuse_extra_keys('distiller', distiller,
-                       ('student_recorders', 'teacher_recorders',
-                        'distill_losses', 'loss_forward_mappings'))
-    return student, dict(loss)
 
 
 @MODELS.register_module()
@@ -350,25 +290,11 @@ class AutoSlim(BaseAlgorithm):
         return loss
 
     def _check_logits_layer(self, path: str, hint: str) -> None:
-        """Refuse a distiller that reads another layer than the logits.
-
-        Args:
-            path (str): The module the distiller reads, e.g. ``'head.fc'``.
-            hint (str): What to do instead, for the message.
-
-        Raises:
-            ValueError: ``path`` is not the classifier's last linear layer.
-        """
+        """Refuse a distiller that reads another layer than the logits."""
         prefix = self.subnet_prefix.rstrip('.')
         model = self.architecture.get_submodule(prefix) if prefix else \
             self.architecture
-        linears = [name for name, m in model.named_modules()
-                   if isinstance(m, nn.Linear)]
-        if not linears or linears[-1] != path:
-            raise ValueError(f'AutoSlim: the distiller reads {path!r}, not '
-                             'the last linear layer of the classifier '
-                             f'({linears[-1] if linears else None!r}); '
-                             f'{hint}')
+        check_logits_layer(model, path, hint, 'AutoSlim')
 
     def _logits(self, data: dict, sync_grads: bool) -> torch.Tensor:
         return self._run_forward(

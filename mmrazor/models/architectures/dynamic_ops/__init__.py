@@ -4,10 +4,11 @@ from .dynamic_conv import DynamicConv2d
 from .dynamic_linear import DynamicLinear
 from .dynamic_norm import DynamicBatchNorm2d
 from .dynamic_sequential import DynamicSequential
+from .input_resizer import DynamicInputResizer, InputResizer
 from .utils import make_conv_module_dynamic, make_mb_block_dynamic
 
 __all__ = [
     'DynamicMixin', 'DynamicConv2d', 'DynamicLinear', 'DynamicBatchNorm2d',
     'mask_to_index', 'DynamicSequential', 'make_conv_module_dynamic',
-    'make_mb_block_dynamic'
+    'make_mb_block_dynamic', 'DynamicInputResizer', 'InputResizer'
 ]

@@ -1,0 +1,237 @@
+"""BigNAS (Yu et al., ECCV 2020): one weight-sharing supernet trained with
+the sandwich rule and in-place distillation, searched without retraining.
+"""
+import contextlib
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+
+import torch
+from mmengine.optim import OptimWrapper
+from torch import nn
+
+from mmrazor.registry import MODELS
+from ..inplace_distill import (check_logits_layer, last_linear_name,
+                               logits_loss_of_configurable_distiller)
+from .spos import SPOS, SubnetLike
+
+#: Subnets of one sandwich step, besides the random ones.
+_MAX, _MIN = 'max', 'min'
+
+
+class _Recorder:
+    """Keeps the last output of a module (forward hook)."""
+
+    def __init__(self) -> None:
+        self.output: Optional[torch.Tensor] = None
+
+    def __call__(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        self.output = output
+
+
+@contextlib.contextmanager
+def record_output(module: nn.Module) -> Iterator[_Recorder]:
+    """Record the output of ``module`` while the context is open."""
+    recorder = _Recorder()
+    handle = module.register_forward_hook(recorder)
+    try:
+        yield recorder
+    finally:
+        handle.remove()
+
+
+@MODELS.register_module()
+class BigNAS(SPOS):
+    """Train a weight-sharing supernet with the sandwich rule.
+
+    Every training step trains, on the same batch, the largest subnet on
+    the labels (the architecture's own loss), ``num_random_samples``
+    random subnets and the smallest subnet, each of them on the largest
+    subnet's logits of that step (in-place distillation, ``distill_loss``
+    between the logits layer's outputs). Their gradients accumulate and
+    one optimizer step follows (under DDP, gradients are all-reduced once,
+    with the last pass). Only the largest subnet gets drop-path and
+    dropout (``drop_path_rate``, ``backbone_dropout_stages``, through the
+    backbone's ``set_dropout``); the smaller ones train without.
+    Validation and the search see the subnet set afterwards: the largest.
+
+    Search (``tools/search.py``, an ``EvolutionSearcher`` with BatchNorm
+    re-calibration) and subnet export are those of :class:`SPOS`.
+
+    Args:
+        architecture (dict | nn.Module): The supernet classifier, e.g. a
+            ``SearchableImageClassifier`` with an ``AttentiveMobileNetV3``
+            backbone.
+        mutator (dict | nn.Module): Decides every mutable. Defaults to
+            ``NasMutator``.
+        distiller (dict, optional): The 1.x ``ConfigurableDistiller``
+            config recording the logits layer (``ModuleOutputs`` of, e.g.,
+            ``head.fc``) as student and teacher with one loss; its loss
+            becomes ``distill_loss``. Other distillers are refused.
+        distill_loss (dict | nn.Module): Loss between a subnet's and the
+            largest subnet's logits. Defaults to ``KLDivergence`` (tau 1).
+        num_random_samples (int): Random subnets per step. Defaults to 2.
+        drop_path_rate (float): Drop-path rate of the largest subnet.
+            Defaults to 0.2.
+        backbone_dropout_stages (Sequence[int]): Backbone stages whose
+            blocks get drop-path. Defaults to ``(6, 7)``.
+        fix_subnet (str | dict, optional): Train and evaluate this subnet
+            as a fixed model instead.
+        input_shape (tuple[int]): ``(C, H, W)`` for resource estimates.
+            Defaults to ``(3, 224, 224)``.
+        data_preprocessor (dict, optional): Defaults to the architecture's.
+        init_cfg (dict, optional): Initialisation config.
+        mutators (dict, optional): Older spelling of ``mutator`` (the 1.x
+            OFA config).
+        **kwargs: Other arguments of :class:`SPOS` (``bn_training_mode``,
+            ``latency_lut``).
+    """
+
+    def __init__(self,
+                 architecture: Union[dict, nn.Module],
+                 mutator: Union[dict, nn.Module] = dict(type='NasMutator'),
+                 distiller: Optional[dict] = None,
+                 distill_loss: Union[dict, nn.Module] = dict(
+                     type='KLDivergence', tau=1.0, loss_weight=1.0),
+                 num_random_samples: int = 2,
+                 drop_path_rate: float = 0.2,
+                 backbone_dropout_stages: Sequence[int] = (6, 7),
+                 fix_subnet: Optional[SubnetLike] = None,
+                 input_shape: Sequence[int] = (3, 224, 224),
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None,
+                 mutators: Optional[Union[dict, nn.Module]] = None,
+                 **kwargs: Any) -> None:
+        if mutators is not None:
+            mutator = mutators
+        super().__init__(
+            architecture,
+            mutator=mutator,
+            fix_subnet=fix_subnet,
+            input_shape=input_shape,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+            **kwargs)
+        if not isinstance(num_random_samples, int) or num_random_samples < 0:
+            raise ValueError('BigNAS num_random_samples must be an int >= 0, '
+                             f'got {num_random_samples!r}')
+        if not 0 <= drop_path_rate < 1:
+            raise ValueError('BigNAS drop_path_rate must be in [0, 1), got '
+                             f'{drop_path_rate!r}')
+        self.num_random_samples = num_random_samples
+        self.drop_path_rate = float(drop_path_rate)
+        self.backbone_dropout_stages = tuple(backbone_dropout_stages)
+        hint = ('BigNAS distils the largest subnet\'s logits in place: give '
+                'distill_loss=dict(type=..., ...) instead of distiller')
+        model = self._task_model()
+        if distiller is not None:
+            self.logits_layer, distill_loss = \
+                logits_loss_of_configurable_distiller(distiller, hint,
+                                                      'BigNAS')
+            check_logits_layer(model, self.logits_layer, hint, 'BigNAS')
+        else:
+            self.logits_layer = last_linear_name(model)
+            if not self.logits_layer:
+                raise ValueError('BigNAS: the architecture has no linear '
+                                 'logits layer to distil from')
+        self.distill_loss = MODELS.build(distill_loss) if isinstance(
+            distill_loss, dict) else distill_loss
+        backbone = getattr(model, 'backbone', None)
+        self._set_dropout_fn = getattr(backbone, 'set_dropout', None)
+        if self._set_dropout_fn is None and self.drop_path_rate > 0 \
+                and self.is_supernet:
+            raise ValueError(
+                f'BigNAS drop_path_rate={self.drop_path_rate}: the backbone '
+                f'{type(backbone).__name__} has no set_dropout(dropout_stages'
+                ', drop_path_rate); set drop_path_rate=0')
+
+    def _task_model(self) -> nn.Module:
+        prefix = self.subnet_prefix.rstrip('.')
+        return self.architecture.get_submodule(prefix) if prefix else \
+            self.architecture
+
+    def _set_dropout(self, on: bool) -> None:
+        if self._set_dropout_fn is not None:
+            self._set_dropout_fn(
+                dropout_stages=self.backbone_dropout_stages,
+                drop_path_rate=self.drop_path_rate if on else 0.0)
+
+    def _set_subnet(self, kind: str) -> None:
+        if kind == _MAX:
+            self.mutator.set_max_choices()
+        elif kind == _MIN:
+            self.mutator.set_min_choices()
+        else:
+            self.sample_subnet()
+
+    def sandwich(self) -> List[str]:
+        """The subnets of one step, in training order.
+
+        Returns:
+            list[str]: ``'max'``, ``'random1'`` ... and ``'min'``.
+        """
+        return [_MAX] + [f'random{i + 1}' for i in range(
+            self.num_random_samples)] + [_MIN]
+
+    def loss(self, inputs: torch.Tensor, data_samples=None) -> dict:
+        """Losses of the current subnet (no sampling: the sandwich of
+        :meth:`train_step` sets the subnets).
+
+        Args:
+            inputs (torch.Tensor): The batch.
+            data_samples (list, optional): The annotations.
+
+        Returns:
+            dict: The architecture's losses.
+        """
+        return self.architecture(inputs, data_samples, mode='loss')
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+        """One sandwich-rule step (a plain step for a fixed subnet).
+
+        Args:
+            data (dict | tuple | list): A batch from the dataloader.
+            optim_wrapper (OptimWrapper): The optimizer wrapper.
+
+        Returns:
+            dict: Every subnet's loss (``max.loss``, ``random1.loss``, ...,
+            ``min.loss``) and their sum ``loss``, for logging.
+        """
+        if not self.is_supernet:
+            return super().train_step(data, optim_wrapper)
+        data = self.data_preprocessor(data, True)
+        batch = dict(inputs=data['inputs'], data_samples=data['data_samples'])
+        logits_layer = self._task_model().get_submodule(self.logits_layer)
+        log: Dict[str, torch.Tensor] = {}
+        kinds = self.sandwich()
+        soft_targets = None
+        try:
+            for i, kind in enumerate(kinds):
+                self._set_subnet(kind)
+                self._set_dropout(kind == _MAX)
+                sync = i == len(kinds) - 1
+                with optim_wrapper.optim_context(self):
+                    if kind == _MAX:
+                        with record_output(logits_layer) as teacher:
+                            losses = self._run_forward(
+                                batch, mode='loss', sync_grads=sync)
+                        loss, parsed = self.parse_losses(losses)
+                        soft_targets = teacher.output.detach()
+                        log.update({f'max.{k}': v
+                                    for k, v in parsed.items()
+                                    if k != 'loss'})
+                    else:
+                        with record_output(logits_layer) as student:
+                            self._run_forward(
+                                batch, mode='tensor', sync_grads=sync)
+                        loss = self.distill_loss(student.output,
+                                                 soft_targets)
+                optim_wrapper.backward(loss)
+                log[f'{kind}.loss'] = loss.detach()
+            if optim_wrapper.should_update():
+                optim_wrapper.step()
+                optim_wrapper.zero_grad()
+        finally:
+            self._set_dropout(False)
+            self.mutator.set_max_choices()
+        log['loss'] = sum(v for k, v in log.items() if k.endswith('.loss'))
+        return log

@@ -1,0 +1,143 @@
+"""BigNAS's sandwich step against the same step written out by hand."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.optim import OptimWrapper
+from mmpretrain.structures import DataSample
+from torch import nn
+
+from mmrazor.models.algorithms import BigNAS
+from mmrazor.models.architectures import SearchableImageClassifier
+from mmrazor.models.architectures.dynamic_ops import DynamicConv2d
+from mmrazor.models.mutables import OneShotMutableChannel, OneShotMutableValue
+
+
+class KernelWidthBackbone(nn.Module):
+    """A 5x5 conv whose kernel (3 or 5) and width (4 or 8) are searched,
+    then ReLU; it records the drop-path rates it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = DynamicConv2d(3, 8, 5, padding=2)
+        self.kernel = OneShotMutableValue([3, 5], alias='backbone.kernel')
+        self.last_mutable_channels = OneShotMutableChannel(
+            8, [4, 8], candidate_mode='number', alias='backbone.width')
+        self.conv.register_mutable_attr('kernel_size', self.kernel)
+        self.conv.register_mutable_attr('out_channels',
+                                        self.last_mutable_channels)
+        self.dropout_calls = []
+
+    def set_dropout(self, dropout_stages, drop_path_rate):
+        self.dropout_calls.append((tuple(dropout_stages), drop_path_rate))
+
+    def forward(self, x):
+        return (F.relu(self.conv(x)), )
+
+
+def build_supernet():
+    torch.manual_seed(0)
+    return SearchableImageClassifier(
+        backbone=KernelWidthBackbone(),
+        neck=dict(type='mmrazor.SqueezeMeanPoolingWithDropout',
+                  drop_ratio=0.0),
+        head=dict(type='mmrazor.DynamicLinearClsHead', num_classes=3,
+                  in_channels=8, loss=dict(type='mmpretrain.CrossEntropyLoss')),
+        input_resizer_cfg=dict(input_sizes=[[8, 8], [12, 12]]),
+        connect_head=dict(
+            connect_with_backbone='backbone.last_mutable_channels'),
+        data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'))
+
+
+DISTILLER = dict(
+    type='ConfigurableDistiller',
+    teacher_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
+    student_recorders=dict(fc=dict(type='ModuleOutputs', source='head.fc')),
+    distill_losses=dict(loss_kl=dict(type='KLDivergence', tau=1,
+                                     loss_weight=1)),
+    loss_forward_mappings=dict(loss_kl=dict(
+        preds_S=dict(recorder='fc', from_student=True),
+        preds_T=dict(recorder='fc', from_student=False))))
+
+
+def batch():
+    torch.manual_seed(1)
+    inputs = torch.rand(4, 3, 12, 12) * 255
+    labels = [0, 1, 2, 1]
+    return dict(inputs=list(inputs),
+                data_samples=[DataSample().set_gt_label(y) for y in labels])
+
+
+def logits_by_hand(net, x, size, kernel, width):
+    """The supernet's logits for one subnet, with torch functions."""
+    x = F.interpolate(x, size=(size, size), mode='bicubic',
+                      align_corners=False)
+    w = net.backbone.conv.weight[:width]
+    crop = (5 - kernel) // 2
+    w = w[:, :, crop:crop + kernel, crop:crop + kernel]
+    y = F.relu(F.conv2d(x, w, net.backbone.conv.bias[:width],
+                        padding=kernel // 2))
+    fc = net.head.fc
+    return y.mean((2, 3)) @ fc.weight[:, :width].t() + fc.bias
+
+
+def test_sandwich_step_equals_the_step_written_out():
+    algo = BigNAS(build_supernet(), distiller=DISTILLER,
+                  num_random_samples=0, drop_path_rate=0.1,
+                  backbone_dropout_stages=[1])
+    reference = copy.deepcopy(algo.architecture)
+    optim = OptimWrapper(torch.optim.SGD(algo.parameters(), lr=1.0))
+    log = algo.train_step(batch(), optim)
+    assert set(log) == {'max.loss', 'min.loss', 'loss'}
+
+    # by hand: CE of the largest subnet + KL(min || max.detach())
+    data = reference.data_preprocessor(batch(), True)
+    x = data['inputs']
+    y = torch.tensor([0, 1, 2, 1])
+    big = logits_by_hand(reference, x, 12, 5, 8)
+    small = logits_by_hand(reference, x, 8, 3, 4)
+    teacher = big.detach()
+    kl = (F.softmax(teacher, 1) *
+          (F.log_softmax(teacher, 1) - F.log_softmax(small, 1))).sum(1).mean()
+    total = F.cross_entropy(big, y) + kl
+    total.backward()
+    torch.testing.assert_close(log['max.loss'],
+                               F.cross_entropy(big, y).detach())
+    torch.testing.assert_close(log['min.loss'], kl.detach())
+    for (name, p), (_, q) in zip(algo.architecture.named_parameters(),
+                                 reference.named_parameters()):
+        torch.testing.assert_close(p.detach(), (q - q.grad).detach(),
+                                   msg=name)
+    # drop-path only for the largest subnet, off after the step
+    calls = algo.architecture.backbone.dropout_calls
+    assert calls[:3] == [((1, ), 0.1), ((1, ), 0.0), ((1, ), 0.0)]
+    # validation sees the largest subnet
+    assert algo.architecture.input_resizer.active_shape == (12, 12)
+    assert algo.architecture.backbone.kernel.current_choice == 5
+
+
+def test_random_subnets_are_trained_and_logged():
+    algo = BigNAS(build_supernet(), num_random_samples=2, drop_path_rate=0)
+    optim = OptimWrapper(torch.optim.SGD(algo.parameters(), lr=0.1))
+    log = algo.train_step(batch(), optim)
+    assert set(log) == {'max.loss', 'random1.loss', 'random2.loss',
+                        'min.loss', 'loss'}
+    torch.testing.assert_close(
+        log['loss'], log['max.loss'] + log['random1.loss'] +
+        log['random2.loss'] + log['min.loss'])
+
+
+def test_distiller_reading_another_layer_is_refused():
+    bad = copy.deepcopy(DISTILLER)
+    bad['teacher_recorders']['fc']['source'] = 'neck'
+    bad['student_recorders']['fc']['source'] = 'neck'
+    with pytest.raises(ValueError, match="reads 'neck'"):
+        BigNAS(build_supernet(), distiller=bad)
+
+
+def test_drop_path_needs_a_backbone_that_sets_it():
+    supernet = build_supernet()
+    supernet.backbone.set_dropout = None  # a backbone without it
+    with pytest.raises(ValueError, match='set_dropout'):
+        BigNAS(supernet, drop_path_rate=0.2)
