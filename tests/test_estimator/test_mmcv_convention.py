@@ -326,3 +326,29 @@ def test_rules_follow_subclasses_and_counter_names():
     assert rule_of(nn.Identity()) is None
     # same padding: 8x8 outputs, bias included
     assert flops(conv)['flops'] == 8 * 8 * 8 * 27 + 8 * 8 * 8
+
+
+class TinyAttention(nn.Module):
+    """Single-head self-attention: two linear layers, the products
+    ``q @ k^T`` and ``attn @ v`` in its own forward."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.proj = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        return self.proj(attn @ v)
+
+
+def test_products_outside_layers_are_not_mmcv_flops():
+    # 5 tokens of 4 dims: mmcv hooks the two linear layers only
+    n, d = 5, 4
+    layers = n * d * 3 * d + n * d * d
+    products = n * n * d + n * n * d  # q @ k^T, attn @ v
+    result = flops(TinyAttention(d), shape=(1, n, d))
+    assert result['flops'] == layers
+    # the MACs (our convention) keep the products
+    assert result['macs'] == layers + products

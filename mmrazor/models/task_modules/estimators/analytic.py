@@ -193,4 +193,42 @@ def _register_builtin() -> None:
     ):
         _ANALYTIC.setdefault(cls, (macs_fn, params_fn))
     _INACTIVE.setdefault(DynamicSequential, _sequential_inactive)
+    _register_transformer_ops()
     _BUILTIN_REGISTERED = True
+
+
+def _layernorm_params(module: nn.Module) -> int:
+    width = module.active_num_features
+    return (width if module.weight is not None else 0) + \
+        (width if module.bias is not None else 0)
+
+
+def _token_embed_params(module: nn.Module) -> int:
+    # class token + position embedding of (num_patches + 1) tokens
+    return (module.num_patches + 2) * module.active_embed_dims
+
+
+def _rel_pos_params(module: nn.Module) -> int:
+    rows = 2 * module.max_relative_position + 2
+    return 2 * rows * module.active_head_dims
+
+
+def _keeps_all_children(module: nn.Module) -> List[str]:
+    return []
+
+
+def _register_transformer_ops() -> None:
+    """The dynamic transformer ops (AutoFormer): leaves without MACs of
+    their own (norms, embeddings; attention products are counted where
+    they run) and containers that keep all their children."""
+    from mmrazor.models.architectures.dynamic_ops import (
+        DynamicClsTokenPosEmbed, DynamicLayerNorm, DynamicMultiheadAttention,
+        DynamicPatchEmbed, DynamicRelativePosition2D)
+    for cls, params_fn in (
+        (DynamicLayerNorm, _layernorm_params),
+        (DynamicClsTokenPosEmbed, _token_embed_params),
+        (DynamicRelativePosition2D, _rel_pos_params),
+    ):
+        _ANALYTIC.setdefault(cls, (_norm_macs, params_fn))
+    for cls in (DynamicMultiheadAttention, DynamicPatchEmbed):
+        _INACTIVE.setdefault(cls, _keeps_all_children)

@@ -16,14 +16,17 @@ LeakyReLU
 max/avg pooling (adaptive     ``numel(input)``
 too)
 upsample                      ``numel(output)``
-anything else                 nothing (matrix products outside modules are
-                              still counted as MACs by the estimator)
+anything else                 nothing, not even matrix products run outside
+                              these layers (attention's ``q @ k^T`` and
+                              ``attn @ v``): mmcv hooks layers only
 ============================  =============================================
 
-So ``mmcv FLOPs = MACs + extra`` where *extra* holds only element-wise terms.
+So ``mmcv FLOPs = MACs + extra`` where *extra* holds the element-wise terms
+minus the MACs of products that ran outside convolution and linear layers.
 :func:`collect_extras` gets the extra terms from forward hooks on the modules
-that really run in one forward pass: for a supernet only the chosen
-candidates run, so the extras follow the current subnet.
+that really run in one forward pass (and a dispatcher-level counter for the
+products outside those layers): for a supernet only the chosen candidates
+run, so the extras follow the current subnet.
 
 A rule applies to a module whose type is, or derives from, the rule's types
 (mmcv matches exact types only): the dynamic ops of a supernet and the mmcv
@@ -40,6 +43,8 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.nn.modules.pooling import (_AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd,
                                       _AvgPoolNd, _MaxPoolNd)
+
+from .counter import OpCounter, track_modules
 
 #: ``(module, input tensor, output tensor) -> extra FLOPs of one call``.
 ExtraFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], int]
@@ -150,7 +155,9 @@ class Extras:
     """What mmcv counts beyond the MACs, found in one forward pass.
 
     Attributes:
-        by_module (dict): Module name -> extra FLOPs of its own calls.
+        by_module (dict): Module name -> extra FLOPs of its own calls
+            (negative for the MACs of products run directly in a module
+            that mmcv does not count, e.g. an attention's matmuls).
         disabled (list): Names of the running modules whose counter is
             disabled and whose MACs must be removed from the total (only
             families with ``has_macs``).
@@ -241,6 +248,19 @@ class _Collector:
         return hook
 
 
+class _MacsOutsideLayers(OpCounter):
+    """Counts the MACs of products that run outside every layer a rule
+    counts (``collector.depth == 0``), by innermost running module."""
+
+    def __init__(self, collector: _Collector) -> None:
+        super().__init__()
+        self.collector = collector
+
+    def _record(self, macs: int, uncounted: Optional[str]) -> None:
+        if uncounted is None and macs and self.collector.depth == 0:
+            super()._record(macs, None)
+
+
 def collect_extras(model: nn.Module,
                    run: Callable[[], Any],
                    disabled_counters: Iterable[str] = ()) -> Extras:
@@ -258,8 +278,15 @@ def collect_extras(model: nn.Module,
     """
     collector = _Collector(disabled_counters)
     collector.install(model)
+    outside = _MacsOutsideLayers(collector)
     try:
-        run()
+        with track_modules(model, outside), outside:
+            run()
     finally:
         collector.remove()
-    return collector.extras
+    extras = collector.extras
+    for name, bucket in outside.by_module.items():
+        if bucket.macs:
+            extras.by_module[name] = extras.by_module.get(name, 0) - \
+                bucket.macs
+    return extras
