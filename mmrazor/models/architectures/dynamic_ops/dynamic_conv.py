@@ -177,12 +177,28 @@ class DynamicConv2d(nn.Conv2d, DynamicMixin):
                                          device, per_group=True)
         weight = take(take(self.weight, out_index, 0), in_index, 1)
         bias = take(self.bias, out_index, 0)
+        weight = self._active_kernel(weight)
+        return weight, bias, self.active_padding, self.active_groups
+
+    def _active_kernel(self, weight: torch.Tensor) -> torch.Tensor:
+        """The kernel of the active size from the channel-sliced full
+        kernel ``weight``: its centre crop. Subclasses (e.g. OFA's kernel
+        transformation) override this.
+
+        Args:
+            weight (Tensor): Shape ``(out, in / groups, K, K)``, ``K`` the
+                built kernel size.
+
+        Returns:
+            Tensor: Shape ``(out, in / groups, k, k)``, ``k`` the active
+            kernel size.
+        """
         k = self.active_kernel_size[0]
         full = self.kernel_size[0]
-        if k != full:
-            start = (full - k) // 2
-            weight = weight[:, :, start:start + k, start:start + k]
-        return weight, bias, self.active_padding, self.active_groups
+        if k == full:
+            return weight
+        start = (full - k) // 2
+        return weight[:, :, start:start + k, start:start + k]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not len(self.mutable_attrs):
