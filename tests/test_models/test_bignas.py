@@ -141,3 +141,68 @@ def test_drop_path_needs_a_backbone_that_sets_it():
     supernet.backbone.set_dropout = None  # a backbone without it
     with pytest.raises(ValueError, match='set_dropout'):
         BigNAS(supernet, drop_path_rate=0.2)
+
+
+def test_elastic_dims_keep_the_others_largest():
+    # only the kernel varies: the smallest subnet keeps width 8 and 12px
+    algo = BigNAS(build_supernet(), num_random_samples=0, drop_path_rate=0,
+                  elastic_dims=['kernel'])
+    reference = copy.deepcopy(algo.architecture)
+    optim = OptimWrapper(torch.optim.SGD(algo.parameters(), lr=1.0))
+    log = algo.train_step(batch(), optim)
+    x = reference.data_preprocessor(batch(), True)['inputs']
+    teacher = logits_by_hand(reference, x, 12, 5, 8).detach()
+    small = logits_by_hand(reference, x, 12, 3, 8)
+    kl = (F.softmax(teacher, 1) *
+          (F.log_softmax(teacher, 1) - F.log_softmax(small, 1))).sum(1).mean()
+    torch.testing.assert_close(log['min.loss'], kl.detach())
+    with pytest.raises(ValueError, match="'depth'"):
+        algo.set_elastic_dims(['depth'])
+
+
+def test_attentive_sampling_trains_the_worst_candidate():
+    import random
+    algo = BigNAS(build_supernet(), num_random_samples=1, drop_path_rate=0,
+                  attentive_sampling=dict(mode='worst', num_candidates=4))
+    data = algo.data_preprocessor(batch(), True)
+    labels = torch.tensor([0, 1, 2, 1])
+    random.seed(3)
+    picked = algo._attentive_choice(data)
+    # the same candidates, scored by hand
+    random.seed(3)
+    candidates = [algo._choices('random') for _ in range(4)]
+    net = algo.architecture
+
+    def loss_of(choice):
+        size = choice['input_shape'][0]
+        return float(F.cross_entropy(logits_by_hand(
+            net, data['inputs'], size, choice['backbone.kernel'],
+            choice['backbone.width']), labels))
+
+    assert picked == max(candidates, key=loss_of)
+    with pytest.raises(ValueError, match="mode='random'"):
+        BigNAS(build_supernet(), attentive_sampling=dict(mode='random'))
+
+
+def test_progressive_shrinking_hook_sets_the_phase():
+    from types import SimpleNamespace
+
+    from mmrazor.core.hooks import ProgressiveShrinkingHook
+    algo = BigNAS(build_supernet(), drop_path_rate=0)
+    hook = ProgressiveShrinkingHook(phases=[
+        dict(begin_epoch=0, elastic_dims=[]),
+        dict(begin_epoch=2, elastic_dims=['kernel']),
+        dict(begin_epoch=4, elastic_dims=['kernel', 'width']),
+    ])
+    seen = []
+    for epoch in range(5):
+        hook.before_train_epoch(SimpleNamespace(model=algo, epoch=epoch))
+        seen.append(algo.elastic_dims)
+    assert seen == [(), (), ('kernel', ), ('kernel', ),
+                    ('kernel', 'width')]
+    # phase 0: every subnet of a step is the largest
+    hook.before_train_epoch(SimpleNamespace(model=algo, epoch=0))
+    assert algo._choices('min') == algo._choices('max')
+    with pytest.raises(ValueError, match='epoch 0'):
+        ProgressiveShrinkingHook(
+            phases=[dict(begin_epoch=1, elastic_dims=[])])

@@ -1,9 +1,11 @@
 """``sub_model``: build a supernet and fix it to a subnet, as MMRazor 1.x
 configs ask with ``model = dict(type='mmrazor.sub_model', cfg=supernet,
 fix_subnet='SUBNET.yaml')``."""
+import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
+from mmengine.logging import print_log
 from torch import nn
 
 from mmrazor.registry import MODELS
@@ -38,7 +40,8 @@ def sub_model(cfg: Union[dict, nn.Module],
               prefix: str = '',
               extra_prefix: str = '',
               init_weight_from_supernet: bool = False,
-              init_cfg: Optional[dict] = None) -> nn.Module:
+              init_cfg: Optional[dict] = None,
+              **inherited: Any) -> nn.Module:
     """Build the supernet ``cfg`` and fix every mutable of it to
     ``fix_subnet``.
 
@@ -62,12 +65,23 @@ def sub_model(cfg: Union[dict, nn.Module],
         init_cfg (dict, optional): The subnet's initialisation, e.g.
             ``dict(type='Pretrained', checkpoint=..., prefix='architecture.')``
             for a checkpoint of the algorithm that trained it.
+        **inherited: Arguments of the supernet's algorithm that a 1.x
+            subnet config inherits from its base ``model`` (e.g. BigNAS's
+            ``architecture``, ``distiller``, ``drop_path_rate``): they
+            configure training the supernet, not the subnet, and are
+            ignored (named in a log line).
 
     Returns:
         nn.Module: The fixed subnet.
     """
     from mmrazor.structures import export_fix_subnet, load_fix_subnet
     check_sub_model_args(mode, extra_prefix)
+    if inherited:
+        print_log(
+            'sub_model ignores the supernet algorithm\'s arguments its '
+            f'config inherited: {sorted(inherited)}',
+            logger='current',
+            level=logging.INFO)
     model = cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
     if init_weight_from_supernet:
         model.init_weights()

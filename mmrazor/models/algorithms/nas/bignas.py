@@ -2,11 +2,14 @@
 the sandwich rule and in-place distillation, searched without retraining.
 """
 import contextlib
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+import functools
+from typing import (Any, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 from mmengine.optim import OptimWrapper
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmrazor.registry import MODELS
 from ..inplace_distill import (check_logits_layer, last_linear_name,
@@ -15,6 +18,32 @@ from .spos import SPOS, SubnetLike
 
 #: Subnets of one sandwich step, besides the random ones.
 _MAX, _MIN = 'max', 'min'
+_ATTENTIVE_MODES = ('best', 'worst')
+
+
+def _dim_of(key: str) -> str:
+    """The dimension a subnet key decides: its last dotted part
+    (``'backbone.layers.2.0.kernel_size'`` -> ``'kernel_size'``)."""
+    return key.rsplit('.', 1)[-1]
+
+
+def _check_attentive(cfg: Optional[Dict[str, Any]]
+                     ) -> Optional[Dict[str, Any]]:
+    if cfg is None:
+        return None
+    unknown = set(cfg) - {'mode', 'num_candidates'}
+    if unknown:
+        raise ValueError(f'BigNAS attentive_sampling: unknown key(s) '
+                         f'{sorted(unknown)}; known: mode, num_candidates')
+    mode = cfg.get('mode', 'worst')
+    if mode not in _ATTENTIVE_MODES:
+        raise ValueError(f'BigNAS attentive_sampling.mode={mode!r} must be '
+                         f'one of {_ATTENTIVE_MODES}')
+    count = cfg.get('num_candidates', 4)
+    if not isinstance(count, int) or count < 1:
+        raise ValueError('BigNAS attentive_sampling.num_candidates must be '
+                         f'an int >= 1, got {count!r}')
+    return dict(mode=mode, num_candidates=count)
 
 
 class _Recorder:
@@ -28,6 +57,26 @@ class _Recorder:
 
 
 @contextlib.contextmanager
+def frozen_bn_statistics(model: nn.Module) -> Iterator[None]:
+    """Restore the running statistics of every batch norm of ``model``
+    when the context closes (forward passes that only rank subnets must
+    not move them)."""
+    saved = [(m, m.running_mean.clone(), m.running_var.clone(),
+              m.num_batches_tracked.clone())
+             for m in model.modules()
+             if isinstance(m, _BatchNorm) and m.track_running_stats
+             and m.running_mean is not None]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, mean, var, count in saved:
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+
+
+@contextlib.contextmanager
 def record_output(module: nn.Module) -> Iterator[_Recorder]:
     """Record the output of ``module`` while the context is open."""
     recorder = _Recorder()
@@ -36,6 +85,67 @@ def record_output(module: nn.Module) -> Iterator[_Recorder]:
         yield recorder
     finally:
         handle.remove()
+
+
+def blocks_with_drop_path(backbone: nn.Module) -> Optional[List[nn.Module]]:
+    """The stages of a backbone whose blocks can drop paths, as MMRazor 1.x
+    found them: ``backbone.layers`` without its last layer, every stage a
+    sequence of blocks with a ``drop_path`` attribute.
+
+    Args:
+        backbone (nn.Module): The supernet's backbone.
+
+    Returns:
+        list[nn.Module] | None: The stages, or None when the backbone is
+        not built that way.
+    """
+    layers = getattr(backbone, 'layers', None)
+    if not isinstance(layers, (nn.ModuleList, nn.Sequential)) or \
+            len(layers) < 2:
+        return None
+    stages = list(layers)[:-1]
+    if not all(isinstance(stage, nn.Sequential) for stage in stages):
+        return None
+    if not any(hasattr(block, 'drop_path') for stage in stages
+               for block in stage):
+        return None
+    return stages
+
+
+def set_stage_drop_path(stages: Sequence[nn.Module],
+                        dropout_stages: Sequence[int],
+                        drop_path_rate: float) -> None:
+    """Set the drop-path rates of the blocks of ``dropout_stages`` as
+    MMRazor 1.x's ``set_dropout`` did: stages counted from 1, the rate of a
+    block growing linearly with its index among all blocks
+    (``drop_path_rate * index / number of blocks``); other blocks keep
+    theirs.
+
+    Args:
+        stages (Sequence[nn.Module]): See :func:`blocks_with_drop_path`.
+        dropout_stages (Sequence[int]): Stages (from 1) to set.
+        drop_path_rate (float): The largest rate; 0 turns drop-path off.
+    """
+    from mmcv.cnn.bricks.drop import DropPath
+    blocks = [b for stage in stages for b in stage if hasattr(b, 'drop_path')]
+    total = len(blocks)
+    seen = 0
+    for index, stage in enumerate(stages, start=1):
+        in_stage = [b for b in stage if hasattr(b, 'drop_path')]
+        if index in dropout_stages:
+            for offset, block in enumerate(in_stage):
+                rate = drop_path_rate * (seen + offset) / total
+                block.drop_path = DropPath(rate) if rate > 0 else \
+                    nn.Identity()
+        seen += len(in_stage)
+
+
+def _set_dropout_of_stages(backbone: nn.Module, dropout_stages: Sequence[int],
+                          drop_path_rate: float) -> None:
+    """``set_dropout`` for a backbone without one (see
+    :func:`set_stage_drop_path`)."""
+    set_stage_drop_path(blocks_with_drop_path(backbone), dropout_stages,
+                        drop_path_rate)
 
 
 @MODELS.register_module()
@@ -81,6 +191,19 @@ class BigNAS(SPOS):
         init_cfg (dict, optional): Initialisation config.
         mutators (dict, optional): Older spelling of ``mutator`` (the 1.x
             OFA config).
+        elastic_dims (Sequence[str], optional): The dimensions that vary
+            between the subnets of a step, by the last part of their
+            subnet keys (``'kernel_size'``, ``'depth'``, ``'expand_ratio'``
+            (also matching ``expand_ratio_se``), ``'out_channels'``,
+            ``'input_shape'``, ...); the others stay at their largest
+            choice. None: all vary. Once-for-All's progressive shrinking
+            widens it phase by phase (``ProgressiveShrinkingHook``).
+        attentive_sampling (dict, optional): AttentiveNAS (Wang et al.,
+            CVPR 2021): each random subnet of a step is the best or the
+            worst of ``num_candidates`` random candidates, ranked by their
+            loss on the step's batch (no gradient):
+            ``dict(mode='worst' | 'best', num_candidates=k)``. None:
+            uniform sampling (BigNAS).
         **kwargs: Other arguments of :class:`SPOS` (``bn_training_mode``,
             ``latency_lut``).
     """
@@ -99,6 +222,8 @@ class BigNAS(SPOS):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
                  mutators: Optional[Union[dict, nn.Module]] = None,
+                 elastic_dims: Optional[Sequence[str]] = None,
+                 attentive_sampling: Optional[Dict[str, Any]] = None,
                  **kwargs: Any) -> None:
         if mutators is not None:
             mutator = mutators
@@ -117,6 +242,10 @@ class BigNAS(SPOS):
             raise ValueError('BigNAS drop_path_rate must be in [0, 1), got '
                              f'{drop_path_rate!r}')
         self.num_random_samples = num_random_samples
+        self.elastic_dims: Optional[Tuple[str, ...]] = None
+        if elastic_dims is not None:
+            self.set_elastic_dims(elastic_dims)
+        self.attentive_sampling = _check_attentive(attentive_sampling)
         self.drop_path_rate = float(drop_path_rate)
         self.backbone_dropout_stages = tuple(backbone_dropout_stages)
         hint = ('BigNAS distils the largest subnet\'s logits in place: give '
@@ -136,6 +265,12 @@ class BigNAS(SPOS):
             distill_loss, dict) else distill_loss
         backbone = getattr(model, 'backbone', None)
         self._set_dropout_fn = getattr(backbone, 'set_dropout', None)
+        stages = blocks_with_drop_path(backbone) if \
+            self._set_dropout_fn is None and backbone is not None else None
+        if stages is not None:
+            # not kept as a list attribute: the stages are submodules
+            self._set_dropout_fn = functools.partial(
+                _set_dropout_of_stages, backbone)
         if self._set_dropout_fn is None and self.drop_path_rate > 0 \
                 and self.is_supernet:
             raise ValueError(
@@ -154,13 +289,70 @@ class BigNAS(SPOS):
                 dropout_stages=self.backbone_dropout_stages,
                 drop_path_rate=self.drop_path_rate if on else 0.0)
 
-    def _set_subnet(self, kind: str) -> None:
+    def set_elastic_dims(self, dims: Optional[Sequence[str]]) -> None:
+        """Choose the dimensions that vary between subnets (None: all).
+
+        Args:
+            dims (Sequence[str], optional): Last parts of subnet keys.
+
+        Raises:
+            ValueError: A dimension matches no decision of the supernet.
+        """
+        if dims is None:
+            self.elastic_dims = None
+            return
+        dims = tuple(dims)
+        if self.is_supernet:
+            known = {_dim_of(key) for key in self.mutator.search_groups}
+            unknown = [d for d in dims if not any(
+                k == d or k.startswith(d + '_') for k in known)]
+            if unknown:
+                raise ValueError(f'BigNAS elastic_dims {unknown} match no '
+                                 f'decision; the dimensions are '
+                                 f'{sorted(known)}')
+        self.elastic_dims = dims
+
+    def _is_elastic(self, key: str) -> bool:
+        if self.elastic_dims is None:
+            return True
+        dim = _dim_of(key)
+        return any(dim == d or dim.startswith(d + '_')
+                   for d in self.elastic_dims)
+
+    def _choices(self, kind: str) -> Dict[str, Any]:
+        """Choices of ``kind`` ('max', 'min', 'random') for the elastic
+        dimensions, the largest for the others."""
+        largest = self.mutator.sample_choices('max')
         if kind == _MAX:
-            self.mutator.set_max_choices()
-        elif kind == _MIN:
-            self.mutator.set_min_choices()
-        else:
-            self.sample_subnet()
+            return largest
+        wanted = self.mutator.sample_choices(
+            'min' if kind == _MIN else 'random')
+        return {key: wanted[key] if self._is_elastic(key) else value
+                for key, value in largest.items()}
+
+    def _set_subnet(self, kind: str, batch: Optional[dict] = None) -> None:
+        if kind in (_MAX, _MIN) or self.attentive_sampling is None \
+                or batch is None:
+            self.mutator.set_choices(self._choices(
+                kind if kind in (_MAX, _MIN) else 'random'))
+            return
+        self.mutator.set_choices(self._attentive_choice(batch))
+
+    def _attentive_choice(self, batch: dict) -> Dict[str, Any]:
+        """The best or worst of ``num_candidates`` random subnets by their
+        loss on ``batch`` (AttentiveNAS)."""
+        mode = self.attentive_sampling['mode']
+        scored = []
+        with torch.no_grad(), frozen_bn_statistics(self.architecture):
+            for _ in range(self.attentive_sampling['num_candidates']):
+                choices = self._choices('random')
+                self.mutator.set_choices(choices)
+                losses = self.architecture(
+                    batch['inputs'], batch['data_samples'], mode='loss')
+                loss, _ = self.parse_losses(losses)
+                scored.append((float(loss), choices))
+        pick = max if mode == 'worst' else min
+        return pick(scored, key=lambda item: item[0])[1]
 
     def sandwich(self) -> List[str]:
         """The subnets of one step, in training order.
@@ -206,8 +398,8 @@ class BigNAS(SPOS):
         soft_targets = None
         try:
             for i, kind in enumerate(kinds):
-                self._set_subnet(kind)
                 self._set_dropout(kind == _MAX)
+                self._set_subnet(kind, batch)
                 sync = i == len(kinds) - 1
                 with optim_wrapper.optim_context(self):
                     if kind == _MAX:
@@ -232,6 +424,6 @@ class BigNAS(SPOS):
                 optim_wrapper.zero_grad()
         finally:
             self._set_dropout(False)
-            self.mutator.set_max_choices()
+            self.mutator.set_choices(self._choices(_MAX))
         log['loss'] = sum(v for k, v in log.items() if k.endswith('.loss'))
         return log
