@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmcv.cnn import ConvModule, build_conv_layer
+from mmcv.cnn.bricks.drop import DropPath
 from mmengine.model import BaseModule, constant_init
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -114,6 +115,13 @@ class SearchableMBBlock(MBBlock):
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shortcut = shortcut
+
+    @property
+    def has_residual(self) -> bool:
+        """Whether the block adds a shortcut (AttentiveNAS) or its input
+        (stride 1, equal full widths) to its residual branch: only then
+        can drop-path drop that branch."""
+        return self.shortcut is not None or self.with_res_shortcut
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
@@ -523,6 +531,64 @@ class AttentiveMobileNetV3(BaseModule):
     def last_mutable_channels(self) -> OneShotMutableChannel:
         """Width mutable of the backbone output (``last_channels``)."""
         return self.mutables[_alias_key(KEY_PREFIX + 'last_channels')]
+
+    # ------------------------------------------------------------ dropout
+    def set_dropout(self, dropout_stages: Sequence[int],
+                    drop_path_rate: float) -> None:
+        """Set the stochastic depth (drop-path) of the blocks of some
+        stages, as MMRazor 1.x's ``set_dropout`` (BigNAS calls it before
+        each subnet of a step: the rate for the largest, 0 for the others).
+
+        Stages are numbered from 1 (``layers[0]`` is stage 1); number
+        ``num_stages + 1`` is the last layer, which has no blocks (the OFA
+        config of 1.x lists it: ``backbone_dropout_stages=[6, 7]`` for 6
+        stages), so it changes nothing. Block ``b`` of the backbone (0-based
+        over all built blocks of all stages, whatever the searched depth)
+        gets the rate ``drop_path_rate * b / number of blocks``, growing
+        with depth; it drops the residual branch of whole samples while
+        training (``mmcv``'s ``DropPath``; nothing in eval mode). A block
+        without a residual (OFA blocks changing the stride or the width)
+        gets none. Blocks of other stages keep their rate. The backbone
+        has no dropout of its own to set (1.x's neck holds it).
+
+        Args:
+            dropout_stages (Sequence[int]): Stages (from 1) to set.
+            drop_path_rate (float): The rate of the last block, in
+                ``[0, 1)``; 0 turns drop-path off in those stages.
+
+        Raises:
+            ValueError: A stage is not an int in ``[1, num_stages + 1]``,
+                or the rate is not in ``[0, 1)``.
+        """
+        if isinstance(drop_path_rate, bool) or not isinstance(
+                drop_path_rate, (int, float)) or \
+                not 0 <= drop_path_rate < 1:
+            raise ValueError('set_dropout: drop_path_rate must be a number '
+                             f'in [0, 1), got {drop_path_rate!r}')
+        if isinstance(dropout_stages, (str, bytes)) or not isinstance(
+                dropout_stages, Sequence):
+            raise ValueError('set_dropout: dropout_stages must be a list of '
+                             f'stage numbers, got {dropout_stages!r}')
+        for stage in dropout_stages:
+            if isinstance(stage, bool) or not isinstance(stage, int) or \
+                    not 1 <= stage <= self.num_stages + 1:
+                raise ValueError(
+                    f'set_dropout: dropout_stages entry {stage!r} is not a '
+                    f'stage number in [1, {self.num_stages + 1}] (stages '
+                    f'from 1, {self.num_stages + 1} = the last layer)')
+        stages = list(self.layers)[:self.num_stages]
+        total = sum(len(stage) for stage in stages)
+        index = 0
+        for number, stage in enumerate(stages, start=1):
+            for block in stage:
+                if number in dropout_stages:
+                    rate = float(drop_path_rate) * index / total
+                    if not block.has_residual:
+                        rate = 0.0
+                    block.drop_path_rate = rate
+                    block.drop_path = DropPath(rate) if rate > 0 \
+                        else nn.Identity()
+                index += 1
 
     # ------------------------------------------------------------ running
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:

@@ -175,6 +175,16 @@ def _norm_params(module: nn.Module) -> int:
     return 2 * module.active_num_features if module.affine else 0
 
 
+def _shortcut_macs(module: nn.Module, out_shape: Sequence[int]) -> int:
+    # the 1x1 conv runs (and exists in the export) only while the active
+    # widths differ; its output is the shortcut's output
+    return _conv_macs(module.conv, out_shape) if module.with_conv else 0
+
+
+def _shortcut_params(module: nn.Module) -> int:
+    return _conv_params(module.conv) if module.with_conv else 0
+
+
 _BUILTIN_REGISTERED = False
 
 
@@ -182,14 +192,16 @@ def _register_builtin() -> None:
     """Register mmrazor's dynamic ops (lazily, at first use, so that
     importing the estimator never imports the architectures)."""
     global _BUILTIN_REGISTERED
-    from mmrazor.models.architectures.dynamic_ops import (DynamicBatchNorm2d,
-                                                          DynamicConv2d,
-                                                          DynamicLinear,
-                                                          DynamicSequential)
+    from mmrazor.models.architectures.dynamic_ops import (
+        DynamicBatchNorm2d, DynamicConv2d, DynamicLinear, DynamicSequential,
+        DynamicShortcutLayer)
     for cls, macs_fn, params_fn in (
         (DynamicConv2d, _conv_macs, _conv_params),
         (DynamicLinear, _linear_macs, _linear_params),
         (DynamicBatchNorm2d, _norm_macs, _norm_params),
+        # a leaf: its conv is not in the subnet while the widths agree,
+        # and its static form holds a converted copy of the conv
+        (DynamicShortcutLayer, _shortcut_macs, _shortcut_params),
     ):
         _ANALYTIC.setdefault(cls, (macs_fn, params_fn))
     _INACTIVE.setdefault(DynamicSequential, _sequential_inactive)

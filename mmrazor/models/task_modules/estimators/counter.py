@@ -19,6 +19,8 @@ from typing import (Any, Callable, Dict, Iterator, List, Optional, Set,
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.weak import WeakIdKeyDictionary
 
 from .op_counters import DATA_MOVEMENT_OPS, OP_COUNTERS
 
@@ -67,7 +69,10 @@ class OpCounter(TorchDispatchMode):
 
     Operators of :data:`OP_COUNTERS` add their MACs; operators of
     :data:`DATA_MOVEMENT_OPS` are ignored; every other operator is recorded
-    as uncounted (name and number of calls).
+    as uncounted (name and number of calls). Operators whose tensor
+    operands are all *weight-only* (see :meth:`is_weight_only`) are
+    ignored too: they transform weights, not the input, and are no
+    inference cost (an exported model stores their result).
 
     Ops are attributed to the innermost module running (the last name on
     :attr:`stack`, maintained by :func:`track_modules`); sum a module's
@@ -91,10 +96,52 @@ class OpCounter(TorchDispatchMode):
         self.units: Dict[str, CountBucket] = defaultdict(CountBucket)
         self.stack: List[str] = []
         self.unit: Optional[str] = None
+        # tensors computed from parameters / constants only
+        self._weight_only: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+    def is_weight_only(self, value: Any) -> bool:
+        """Whether ``value`` is a tensor derived from weights only: a
+        parameter, or the output of an operator (seen by this counter)
+        whose tensor operands were all weight-only, or that had none (a
+        tensor created from constants).
+
+        Args:
+            value: Anything (non-tensors are not weight-only).
+
+        Returns:
+            bool: True for a weight-only tensor.
+        """
+        if not isinstance(value, torch.Tensor):
+            return False
+        if isinstance(value, nn.Parameter) or value in self._weight_only:
+            return True
+        base = value._base
+        return base is not None and (isinstance(base, nn.Parameter)
+                                     or base in self._weight_only)
+
+    def _track_weight_only(self, args: Tuple, kwargs: Dict,
+                           out: Any) -> bool:
+        """Mark the outputs of a call weight-only when its operands are;
+        returns whether they are."""
+        operands = [
+            v for v in tree_flatten((args, kwargs))[0]
+            if isinstance(v, torch.Tensor)
+        ]
+        weight_only = all(self.is_weight_only(v) for v in operands)
+        for value in tree_flatten(out)[0]:
+            if not isinstance(value, torch.Tensor):
+                continue
+            if weight_only:
+                self._weight_only[value] = True
+            else:  # e.g. an in-place op writing the input into a weight
+                self._weight_only.pop(value, None)
+        return weight_only
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if self._track_weight_only(args, kwargs, out):
+            return out  # a computation on weights alone
         packet = func.overloadpacket
         count_fn = OP_COUNTERS.get(packet)
         if count_fn is not None:

@@ -404,7 +404,9 @@ class ResourceEstimator:
     ``macs`` says so explicitly. Counted: convolutions, linear layers and all
     matrix products (``mm``/``addmm``/``bmm``/``baddbmm``/``matmul``,
     ``einsum`` through its decomposition, fused scaled-dot-product and
-    multi-head attention kernels). Not counted, and reported under
+    multi-head attention kernels), of the input: computations on weights
+    alone (e.g. Once-for-All's kernel transformation) are no inference cost
+    and are neither counted nor reported. Not counted, and reported under
     ``uncounted`` with their number of calls: normalisation, activations,
     element-wise arithmetic, pooling and softmax — as in the published
     tables of torchvision and OpenMMLab.
@@ -1188,19 +1190,18 @@ class _PlanCounter(OpCounter):
         self.weight_bound = True
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        # before the call: it may mark its outputs weight-only
         if self.unit is None and self.weight_bound and \
                 func.overloadpacket in OP_COUNTERS:
-            if not any(_is_weight(a) for a in args):
+            weights = [
+                self.is_weight_only(a) for a in args
+                if isinstance(a, torch.Tensor)
+            ]
+            # a product of weights alone is not counted; one of
+            # activations alone (attention) follows the channel choices
+            if not all(weights) and not any(weights):
                 self.weight_bound = False
         return super().__torch_dispatch__(func, types, args, kwargs)
-
-
-def _is_weight(value: Any) -> bool:
-    if isinstance(value, nn.Parameter):
-        return True
-    base = getattr(value, '_base', None) if isinstance(
-        value, torch.Tensor) else None
-    return isinstance(base, nn.Parameter)
 
 
 def time_function(fn: Callable[[], Any], warmup: int, runs: int,
