@@ -15,7 +15,10 @@ def search_loop_cfg(cfg: Config,
     Candidates are scored on ``val_dataloader`` with ``val_evaluator``;
     BatchNorm is re-calibrated on ``train_dataloader`` when the searcher's
     ``calib_batches`` > 0. An optional ``search_loop=dict(...)`` entry of
-    the config overrides any of these.
+    the config overrides any of these. A 1.x search config, whose
+    ``train_cfg`` became a ``SearchLoop`` (see
+    :func:`~mmrazor.apis.config_compat.v1.translate_search_loop`), gives
+    that loop as it is.
 
     Args:
         cfg (Config): A config holding ``searcher=dict(type=...)``.
@@ -29,11 +32,19 @@ def search_loop_cfg(cfg: Config,
         KeyError: The config lacks ``searcher`` or a loader or evaluator
             the loop needs.
     """
+    if resume_from is None and cfg.get('resume_search', False):
+        resume_from = 'auto'
+    train_cfg = cfg.get('train_cfg') or {}
+    if 'searcher' not in cfg and isinstance(train_cfg, dict) and \
+            str(train_cfg.get('type', '')).split('.')[-1] == 'SearchLoop':
+        # a 1.x search config (its EvolutionSearchLoop translated)
+        loop_cfg = dict(train_cfg)
+        if resume_from is not None:
+            loop_cfg['resume_from'] = resume_from
+        return loop_cfg
     if 'searcher' not in cfg:
         raise KeyError('the config has no `searcher=dict(type=...)` entry; '
                        'see configs/nas/spos/*search*.py')
-    if resume_from is None and cfg.get('resume_search', False):
-        resume_from = 'auto'
     loop_cfg = dict(
         type='SearchLoop',
         dataloader=cfg.get('val_dataloader'),

@@ -40,6 +40,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.fileio import load
 from mmengine.logging import print_log
 
+from .v1_augment import translate_1x_augments
 from .bases import (BaseConfigNotFoundError, package_config_dirs,
                     package_of_scope, resolve_base, sibling_config_bases)
 
@@ -93,10 +94,13 @@ TYPE_RENAMES: Dict[str, Rename] = {
         "calls the algorithm's own train_step (BigNAS' sandwich)"),
     'SubnetValLoop':
     Rename(
-        'mmengine.ValLoop', "MMRazor 1.x's loop validated the widest "
-        'and the narrowest subnet of a one-shot supernet; mmrazor has no '
-        'such loop, and AutoSlim validates with the widest network, so '
-        'only that one is evaluated'),
+        'mmrazor.CalibratedValLoop', "MMRazor 1.x's loop re-calibrated "
+        'BatchNorm on `calibrate_sample_num` training samples (4096 by '
+        'default), then validated the widest and the narrowest subnet of a '
+        'one-shot supernet (or the fixed subnet with '
+        '`evaluate_fixed_subnet=True`); mmrazor\'s loop re-calibrates the '
+        'same way and validates the current subnet: the widest after a '
+        'BigNAS / AutoSlim step, or the fixed one'),
     'SlimmableNetworkDDP':
     Rename(
         'mmrazor.RazorDistributedDataParallel', "mmrazor's DDP wrapper "
@@ -287,6 +291,149 @@ def translate_darts_loop(cfg: Config, log: Counter) -> None:
     cfg.runner_type = MULTI_LOADER_RUNNER
     log[f'train_cfg.type {train_cfg["type"]} -> {MULTI_LOADER_RUNNER} with '
         'train_dataloader=[train_dataloader, mutator_dataloader]'] += 1
+
+
+#: MMRazor 1.x's search loop (a train loop, run by ``tools/train.py`` with
+#: ``load_from``) and the loop replacing it.
+SEARCH_LOOP_1X = 'EvolutionSearchLoop'
+SEARCH_LOOP = 'mmrazor.SearchLoop'
+#: Arguments of the 1.x loop -> those of ``EvolutionSearcher``.
+SEARCH_ARGS_1X: Dict[str, str] = {
+    'max_epochs': 'max_epoch',
+    'num_candidates': 'candidate_pool_size',
+    'top_k': 'candidate_top_k',
+    'num_mutation': 'num_mutation',
+    'num_crossover': 'num_crossover',
+    'mutate_prob': 'mutate_prob',
+    'score_key': 'score_key',
+}
+#: Arguments of the 1.x loop accepted only with their 1.x default, and why.
+SEARCH_DEFAULTS_1X: Dict[str, tuple] = {
+    'crossover_prob': (0.5, "mmrazor's crossover takes each decision from "
+                       'either parent with probability 0.5'),
+    'estimator_cfg': (None, 'resources are counted by the algorithm '
+                      '(multiply-adds and parameters of the current subnet)'),
+    'predictor_cfg': (None, 'mmrazor scores every candidate on the data; '
+                      'it has no metric predictor'),
+    'init_candidates': (None, 'the first population is sampled at random'),
+}
+#: 1.x resource units (its estimator's default ``units='M'``).
+RESOURCE_UNITS_1X = {'flops': 1e6, 'params': 1e6, 'latency': 1.0}
+
+
+def searcher_constraints(ranges: Any, where: str) -> Dict[str, float]:
+    """``constraints`` of ``EvolutionSearcher`` for 1.x's
+    ``constraints_range=dict(flops=(0., 330.))``.
+
+    Args:
+        ranges (dict): Resource -> ``(low, high)``; flops and params in
+            millions (1.x's default units), latency in ms.
+        where (str): Where it is, for errors.
+
+    Returns:
+        dict: Resource -> upper bound in counts, e.g. ``{'flops': 330e6}``.
+
+    Raises:
+        ValueError: A resource 1.x could not mean, a range that is not
+            ``(low, high)``, or a lower bound > 0 (the searcher bounds
+            resources from above only).
+    """
+    if not isinstance(ranges, dict):
+        raise ValueError(f'{where}: constraints_range must be a dict of '
+                         f'resource -> (low, high), got {ranges!r}')
+    constraints = {}
+    for name, bounds in ranges.items():
+        if name not in RESOURCE_UNITS_1X:
+            raise ValueError(f'{where}: constraints_range key {name!r} is '
+                             'not a resource mmrazor counts (known: '
+                             f'{sorted(RESOURCE_UNITS_1X)})')
+        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+            raise ValueError(f'{where}: constraints_range {name}={bounds!r} '
+                             'must be (low, high)')
+        low, high = bounds
+        if low > 0:
+            raise ValueError(
+                f'{where}: constraints_range {name}={tuple(bounds)!r}: a '
+                'lower bound > 0 cannot be honoured (mmrazor\'s '
+                'EvolutionSearcher bounds resources from above only); set '
+                'it to 0')
+        constraints[name] = float(high) * RESOURCE_UNITS_1X[name]
+    return constraints
+
+
+def translate_search_loop(cfg: Config, log: Counter) -> None:
+    """Replace MMRazor 1.x's ``EvolutionSearchLoop`` train loop.
+
+    ``train_cfg`` becomes a :class:`~mmrazor.core.loops.SearchLoop` over an
+    ``EvolutionSearcher`` (its arguments renamed by
+    :data:`SEARCH_ARGS_1X`, ``constraints_range`` by
+    :func:`searcher_constraints`), scoring on the loop's ``dataloader`` and
+    ``evaluator``. ``calibrate_sample_num`` > 0 re-calibrates BatchNorm of
+    each candidate on that many samples of ``calibrate_dataloader`` (1.x's
+    argument) or else of the config's ``train_dataloader`` (1.x read the
+    loop's own data, the validation set, through the runner's train
+    loader). The search runs as 1.x ran it, with ``tools/train.py CONFIG
+    --cfg-options load_from=SUPERNET``, or with ``tools/search.py CONFIG
+    SUPERNET``.
+
+    Args:
+        cfg (Config): Changed in place.
+        log (Counter): Renames done so far, added to.
+
+    Raises:
+        KeyError: The loop lacks ``dataloader`` or ``evaluator``.
+        ValueError: An argument that cannot be honoured, named.
+    """
+    train_cfg = cfg.get('train_cfg')
+    if not isinstance(train_cfg, dict) or \
+            split_type(str(train_cfg.get('type')))[1] != SEARCH_LOOP_1X:
+        return
+    where = f'train_cfg of type {train_cfg["type"]!r} in {cfg.filename}'
+    loop = dict(train_cfg)
+    loop.pop('type')
+    for key in ('dataloader', 'evaluator'):
+        if key not in loop:
+            raise KeyError(f'{where} has no {key}')
+    searcher: Dict[str, Any] = dict(type='EvolutionSearcher')
+    for old, new in SEARCH_ARGS_1X.items():
+        if old in loop:
+            searcher[new] = loop.pop(old)
+    for key, (default, why) in SEARCH_DEFAULTS_1X.items():
+        value = loop.pop(key, default)
+        if value != default:
+            raise ValueError(f'{where}: {key}={value!r} cannot be honoured '
+                             f'({why}); only {key}={default!r} is')
+    searcher['constraints'] = searcher_constraints(
+        loop.pop('constraints_range', dict(flops=(0., 330.))), where)
+    calib_loader = loop.pop('calibrate_dataloader', None) or \
+        cfg.get('train_dataloader')
+    sample_num = loop.pop('calibrate_sample_num', -1)
+    if not isinstance(sample_num, int) or isinstance(sample_num, bool):
+        raise ValueError(f'{where}: calibrate_sample_num must be an int, '
+                         f'got {sample_num!r}')
+    if sample_num > 0:
+        if calib_loader is None:
+            raise ValueError(f'{where}: calibrate_sample_num={sample_num} '
+                             'needs calibrate_dataloader or a '
+                             'train_dataloader in the config')
+        batch = calib_loader.get('batch_size', 1) if isinstance(
+            calib_loader, dict) else getattr(calib_loader, 'batch_size', 1)
+        searcher['calib_batches'] = -(-sample_num // max(int(batch), 1))
+    # 1.x kept its search checkpoints; here the state is one JSON file
+    loop.pop('max_keep_ckpts', None)
+    new_loop = dict(
+        type=SEARCH_LOOP,
+        dataloader=loop.pop('dataloader'),
+        evaluator=loop.pop('evaluator'),
+        searcher=searcher,
+        calib_dataloader=calib_loader,
+        resume_from=loop.pop('resume_from', None))
+    if loop:
+        raise ValueError(f'{where}: keys {sorted(loop)} are not arguments of '
+                         "1.x's EvolutionSearchLoop that mmrazor can honour")
+    cfg.train_cfg = new_loop
+    log[f'train_cfg.type {train_cfg["type"]} -> {SEARCH_LOOP} with '
+        f'searcher {searcher}'] += 1
 
 
 CFG_PATH_KEYS = ('cfg_path', 'pretrained', 'model')
@@ -503,9 +650,11 @@ def translate_1x(cfg: Config) -> Config:
     """
     log: Counter = Counter()
     rename_default_scope(cfg, log)
+    translate_1x_augments(cfg, log)
     for key in list(cfg.keys()):
         rename_tree(cfg[key], log)
     translate_darts_loop(cfg, log)
+    translate_search_loop(cfg, log)
     if isinstance(cfg.get('model'), dict) and cfg.filename:
         expand_cfg_paths(cfg.model, cfg.filename, log)
     locate_subnet_files(cfg, log)

@@ -226,6 +226,29 @@ class SearchLoop(BaseLoop):
                 metrics[old] = metrics[new]
         return metrics
 
+    # A search config of MMRazor 1.x runs its search as `train_cfg` (with
+    # `tools/train.py` and `load_from`): mmengine's runner and hooks then
+    # read these attributes of its train loop.
+    @property
+    def max_epochs(self) -> int:
+        """Epochs of the searcher (1 for a searcher without epochs)."""
+        return int(getattr(self.searcher, 'max_epoch', 1))
+
+    @property
+    def max_iters(self) -> int:
+        """No training iterations: 0."""
+        return 0
+
+    @property
+    def epoch(self) -> int:
+        """No training epochs: 0."""
+        return 0
+
+    @property
+    def iter(self) -> int:
+        """No training iterations: 0."""
+        return 0
+
     def run(self) -> Any:
         """Run (or resume) the search.
 

@@ -1,5 +1,7 @@
 """One mutator over every kind of searchable mutable (the 1.x ``NasMutator``).
 """
+import copy
+import random
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -180,6 +182,70 @@ class NasMutator(DifferentiableMutator):
     def set_min_choices(self) -> None:
         """Set every decision to its smallest choice."""
         self.set_choices(self.min_choices)
+
+    # ------------------------------------------- the searchers' interface
+    def sample_subnet(self, searching: bool = False) -> ChoicesType:
+        """A random subnet ``{key: choice}`` (not applied), as the
+        searchers (``EvolutionSearcher``) ask a mutator for one.
+
+        Args:
+            searching (bool): Unused: every decision is sampled the same
+                way in training and in search. Kept for the searchers'
+                call.
+
+        Returns:
+            dict: ``{key: choice}``.
+        """
+        return self.sample_choices('random')
+
+    def set_subnet(self, subnet: Dict[str, Any]) -> None:
+        """Apply a subnet (``{key: choice}``, or ``{key: {'chosen':
+        choice}}`` as subnet files store it).
+
+        Args:
+            subnet (dict): A choice for every decision.
+        """
+        self.set_choices(subnet)
+
+    def mutation(self, subnet: Dict[str, Any],
+                 prob: float = 0.1) -> ChoicesType:
+        """A copy of ``subnet`` where each decision is sampled anew with
+        probability ``prob``.
+
+        Args:
+            subnet (dict): ``{key: choice}``.
+            prob (float): Probability per decision. Defaults to 0.1.
+
+        Returns:
+            dict: The child.
+        """
+        flat = self._unwrap(subnet)
+        return {
+            key: self.sample_choice_of(key)
+            if random.random() < prob else copy.deepcopy(choice)
+            for key, choice in flat.items()
+        }
+
+    def crossover(self, subnet1: Dict[str, Any],
+                  subnet2: Dict[str, Any]) -> ChoicesType:
+        """A child taking each decision from either parent with equal odds.
+
+        Args:
+            subnet1 (dict): ``{key: choice}``.
+            subnet2 (dict): ``{key: choice}``, the same keys.
+
+        Returns:
+            dict: The child.
+        """
+        first, second = self._unwrap(subnet1), self._unwrap(subnet2)
+        if set(first) != set(second):
+            raise KeyError('the parents differ in decisions '
+                           f'{sorted(set(first) ^ set(second))}')
+        return {
+            key: copy.deepcopy(first[key] if random.random() < 0.5 else
+                               second[key])
+            for key in first
+        }
 
     # ------------------------------------------------------ subnet files
     def dump_subnet(self, path: Optional[Union[str, Path]] = None
