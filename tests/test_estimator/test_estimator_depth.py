@@ -2,7 +2,7 @@
 (FLOPs and parameters) equals the count of the exported static model, and
 does not depend on what was estimated or chosen before."""
 import random
-from typing import Dict, List, Union
+from typing import Dict, List, Tuple, Union
 
 import pytest
 import torch
@@ -232,3 +232,46 @@ def test_unregistered_container_is_read_through_its_export():
         assert result['flops'] == layers * 16 * 16
         assert result['params'] == layers * 20
         assert result == exported_count(estimator, model)
+
+
+def _depth_net(widths: List[int]) -> Tuple[DynamicSequential,
+                                           OneShotMutableValue]:
+    """1x1 convs from 3 channels through ``widths``, the depth searched."""
+    ins = [3] + widths[:-1]
+    seq = DynamicSequential(
+        *[nn.Conv2d(cin, cout, 1) for cin, cout in zip(ins, widths)])
+    depth = OneShotMutableValue(list(range(1, len(widths) + 1)))
+    seq.register_mutable_attr('depth', depth)
+    return seq, depth
+
+
+def test_depth_traced_once_at_the_largest():
+    """Blocks keeping their input's shape: one trace, at the largest depth,
+    serves every depth."""
+    seq, depth = _depth_net([4, 4, 4])
+    est = ResourceEstimator(input_shape=(1, 3, 4, 4))
+    for d in (2, 1, 3, 2):
+        depth.current_choice = d
+        got = est.estimate(seq)
+        ref = est.count_static(seq[:d])
+        assert (got['macs'], got['params'], got['uncounted']) == (
+            ref['macs'], ref['params'], ref['uncounted']), d
+    entry, structure = est._structure(seq)
+    assert structure.depth_mutables == [depth]
+    assert len(entry['plans']) == 1
+    assert depth.current_choice == 2  # restored after the trace
+
+
+def test_depth_of_shape_changing_blocks_is_keyed():
+    """A block the depth drops changes its input's shape: the depth is
+    part of the plan key again (one trace per depth), still exact."""
+    seq, depth = _depth_net([4, 5, 6])
+    est = ResourceEstimator(input_shape=(1, 3, 4, 4))
+    for d in (2, 1, 3, 2):
+        depth.current_choice = d
+        got = est.estimate(seq)
+        ref = est.count_static(seq[:d])
+        assert (got['macs'], got['params']) == (ref['macs'], ref['params'])
+    entry, structure = est._structure(seq)
+    assert structure.depth_mutables == []
+    assert len(entry['plans']) == 3

@@ -253,3 +253,40 @@ def test_small_autoformer_matches_static():
         _choose(mutator, which)
         got = _supernet_estimate(est, net)
         assert got == _static_reference(net, shape), which
+
+
+@needs_ref
+@pytest.mark.parametrize('space', list(SPACES))
+def test_random_candidates_run_no_forward_pass(supernets, space):
+    """After the first estimate (which traces each searched resolution at
+    the largest depths), random candidates of any depth and resolution are
+    estimated without a forward pass, and equal their exported subnet."""
+    net, mutator = supernets[space]
+    shape = (1, 3, SIZE, SIZE)
+    est = ResourceEstimator(input_shape=shape)
+    _choose(mutator, 'max')
+    est.estimate(net)
+    plans = len(est._structure(net)[0]['plans'])
+    assert plans == len(RESOLUTIONS)
+    calls = []
+    handle = net.register_forward_pre_hook(lambda *args: calls.append(1))
+    seeds = range(10, 16)
+    try:
+        results = {}
+        for seed in seeds:
+            _choose(mutator, seed)
+            results[seed] = est.estimate(net)
+    finally:
+        handle.remove()
+    assert not calls
+    assert len(est._structure(net)[0]['plans']) == plans
+    depths = set()
+    for seed in seeds:
+        _choose(mutator, seed)
+        depths.add(tuple(m.active_depth for m in net.modules()
+                         if hasattr(m, 'active_depth')))
+        ref = _static_reference(net, shape)
+        got = results[seed]
+        assert (got['macs'], got['params'], got['uncounted']) == (
+            ref['macs'], ref['params'], ref['uncounted']), seed
+    assert len(depths) > 1  # several depths were estimated

@@ -16,7 +16,8 @@ likewise read from its ``active_*`` attributes (see
 :func:`register_inactive_children`).
 """
 import math
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type
+from typing import (Callable, Dict, List, Optional, Sequence, Set, Tuple,
+                    Type)
 
 from torch import nn
 
@@ -29,6 +30,8 @@ InactiveFn = Callable[[nn.Module], List[str]]
 
 _ANALYTIC: Dict[Type[nn.Module], Tuple[MacsFn, ParamsFn]] = {}
 _INACTIVE: Dict[Type[nn.Module], InactiveFn] = {}
+#: containers dropping trailing children that keep their input's shape
+_TRAILING: Set[Type[nn.Module]] = set()
 
 
 def _numel(shape: Sequence[int]) -> int:
@@ -67,7 +70,8 @@ def analytic_cost_of(module: nn.Module
 
 
 def register_inactive_children(cls: Type[nn.Module],
-                               inactive_fn: InactiveFn) -> None:
+                               inactive_fn: InactiveFn,
+                               trailing: bool = False) -> None:
     """Declare which children a dynamic container class drops from the
     current subnet (e.g. the blocks beyond a searched depth).
 
@@ -77,8 +81,29 @@ def register_inactive_children(cls: Type[nn.Module],
             (relative to ``module``, as in ``module.named_modules()``;
             usually children) of the sub-modules that neither run nor
             belong to the exported model for the current choice.
+        trailing (bool): Whether the container runs its children one after
+            the other and drops only the last ones, with its mutables at
+            their largest choices keeping them all (a searched depth). The
+            estimator then traces it once at the largest depth and takes
+            the dropped children out of that trace, when each child it can
+            drop gives an output of its input's shape. Defaults to False.
     """
     _INACTIVE[cls] = inactive_fn
+    if trailing:
+        _TRAILING.add(cls)
+    else:
+        _TRAILING.discard(cls)
+
+
+def drops_trailing_children(module: nn.Module) -> bool:
+    """Whether ``module`` is a container registered with
+    ``trailing=True`` (see :func:`register_inactive_children`)."""
+    if inactive_children_of(module) is None:
+        return False
+    for cls in type(module).__mro__:
+        if cls in _INACTIVE:
+            return cls in _TRAILING
+    return False
 
 
 def inactive_children_of(module: nn.Module) -> Optional[InactiveFn]:
@@ -204,7 +229,9 @@ def _register_builtin() -> None:
         (DynamicShortcutLayer, _shortcut_macs, _shortcut_params),
     ):
         _ANALYTIC.setdefault(cls, (macs_fn, params_fn))
-    _INACTIVE.setdefault(DynamicSequential, _sequential_inactive)
+    if DynamicSequential not in _INACTIVE:
+        _INACTIVE[DynamicSequential] = _sequential_inactive
+        _TRAILING.add(DynamicSequential)
     _register_transformer_ops()
     _BUILTIN_REGISTERED = True
 

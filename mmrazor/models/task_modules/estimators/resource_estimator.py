@@ -24,10 +24,24 @@ splits the model into
 The static part does not depend on module choices (all candidates of a
 module mutable must give outputs of one shape; this is checked). When the
 model also holds value/channel mutables that are not only read by dynamic
-ops (e.g. a searchable depth), the static part is cached per choice of
-those (always on the mutables of dynamic containers); it is also keyed on
-the channel choices when it holds activation-by-activation products
-(attention), whose size can follow channels. Anything that cannot be split
+ops (e.g. a searched input resolution), the static part is cached per
+choice of those (always on the mutables of dynamic containers); it is also
+keyed on the channel choices when it holds activation-by-activation
+products (attention), whose size can follow channels. When those mutables
+have few choices together (``_EAGER_PLANS``), the first estimate traces
+them all.
+
+Searched depths (containers registered ``trailing``, e.g.
+``DynamicSequential``, whose depth mutable nothing else reads) are not
+part of that key: the pass runs at the largest depths and records the
+static costs under each child a smaller depth drops, which are then
+subtracted. This holds only when every such child gives an output of its
+input's shape (checked in the pass; otherwise the depths are keyed like
+the other mutables). The costs of dynamic units are cached per choice of
+their source mutables, and computed for all those choices with each plan
+(``_PREFILL_CHOICES``), so that a new candidate is only look-ups.
+
+Anything that cannot be split
 safely (nested mutables inside a candidate, a mutable whose cost in the
 pass differs from its candidate counted alone) makes the estimator count
 the whole model in a forward pass each time, which is always correct, only
@@ -40,10 +54,12 @@ mmcv convention: the MACs above (cached as usual) plus the element-wise
 terms of :mod:`.mmcv_convention`, collected by hooks in one forward pass of
 the current subnet.
 """
+import itertools
 import time
 import weakref
 from collections import Counter, defaultdict
-from typing import (Any, Callable, Dict, FrozenSet, Iterable, List,
+from contextlib import contextmanager
+from typing import (Any, Callable, Dict, FrozenSet, Iterable, Iterator, List,
                     Optional, Sequence, Set, Tuple, Union)
 
 import torch
@@ -51,7 +67,8 @@ from torch import nn
 
 from mmrazor.registry import TASK_UTILS
 from mmrazor.structures import Searchable, is_decision
-from .analytic import InactiveFn, analytic_cost_of, inactive_children_of
+from .analytic import (InactiveFn, analytic_cost_of, drops_trailing_children,
+                       inactive_children_of)
 from .counter import (CountBucket, OpCounter, build_from_spec, count_call,
                       spec_key, tensor_spec, track_modules)
 from .compat_1x import (FlopsParamsCfg, LatencyCfg, TIME_SCALES, convert,
@@ -189,9 +206,14 @@ class _Unit:
             ``'dynamic'`` (dynamic op with analytic costs).
         cache (dict): ``(choice, input key) -> (CountBucket, by_module)``
             of module units (valid for any plan: keyed by the input).
-        params_cache (dict): Choice -> parameters of that candidate.
+        params_cache (dict): Choice -> parameters of that candidate (module
+            units), or :meth:`choice_key` -> active parameters (dynamic
+            units).
         analytic (tuple, optional): MACs and params functions of a dynamic
             unit.
+        sources (list): The source mutables of every mutable attribute of
+            a dynamic unit and of its sub-modules: its active sizes, hence
+            its costs for given output sizes, follow their choices.
     """
 
     def __init__(self, name: str, module: nn.Module, kind: str) -> None:
@@ -199,9 +221,30 @@ class _Unit:
         self.module = module
         self.kind = kind
         self.cache: Dict[Any, Tuple[CountBucket, Dict[str, CountBucket]]] = {}
-        self.params_cache: Dict[str, int] = {}
+        self.params_cache: Dict[Any, int] = {}
         self.analytic = analytic_cost_of(module) if kind == 'dynamic' \
             else None
+        self.sources = _source_mutables(module) if kind == 'dynamic' \
+            else []
+
+    def choice_key(self) -> Tuple:
+        """The current choices of :attr:`sources`."""
+        return tuple(_hashable(m.current_choice) for m in self.sources)
+
+
+def _source_mutables(module: nn.Module) -> List[nn.Module]:
+    """The source mutables (derived ones expanded) of the mutable
+    attributes of ``module`` and of its sub-modules, each once."""
+    result: List[nn.Module] = []
+    seen: Set[int] = set()
+    for sub in module.modules():
+        for mutable in getattr(sub, 'mutable_attrs', {}).values():
+            for m in (mutable.source_mutables if getattr(
+                    mutable, 'derived', False) else [mutable]):
+                if id(m) not in seen:
+                    seen.add(id(m))
+                    result.append(m)
+    return result
 
 
 class _UnitState:
@@ -215,6 +258,8 @@ class _UnitState:
             (those of the plain op it stands for).
         overhead (dict): Uncounted ops of a module unit itself (e.g. the
             sum of several chosen outputs), by number of chosen candidates.
+        macs (dict): :meth:`_Unit.choice_key` -> MACs of the calls of a
+            dynamic unit.
     """
 
     def __init__(self) -> None:
@@ -222,6 +267,7 @@ class _UnitState:
         self.inputs: List[Any] = []
         self.uncounted: Counter = Counter()
         self.overhead: Dict[int, Counter] = {}
+        self.macs: Dict[Tuple, int] = {}
 
 
 class _Structure:
@@ -275,6 +321,11 @@ class _Structure:
         # (parent, attribute, module) of every unit and top static module,
         # to notice a model changed in place (see :meth:`is_stale`)
         self.links: List[Tuple[nn.Module, str, nn.Module]] = []
+        # where each mutable outside dynamic ops is registered
+        mutable_paths: Dict[int, List[str]] = defaultdict(list)
+        # paths of mutables in plain ``nn.ModuleDict``/``nn.ModuleList``
+        # registries (e.g. a backbone's ``mutables``), which read nothing
+        registries: Set[str] = set()
 
         def visit(module: nn.Module, name: str) -> None:
             for child_name, child in module.named_children():
@@ -299,6 +350,12 @@ class _Structure:
                 structural.extend(sources_of(module))
             if is_decision(module) and not hasattr(module, 'candidates'):
                 found_mutables.append(module)
+                mutable_paths[id(module)].append(name)
+            for child_name, child in module.named_children():
+                path = _join(name, child_name)
+                if type(module) in (nn.ModuleDict, nn.ModuleList) and \
+                        is_decision(child) and _attr_owner(path) is None:
+                    registries.add(path)
             for child_name, child in module.named_children():
                 visit(child, _join(name, child_name))
 
@@ -309,6 +366,18 @@ class _Structure:
             if id(m) not in keyed:
                 keyed.add(id(m))
                 self.free_mutables.append(m)
+        for paths in mutable_paths.values():
+            paths[:] = [p for p in paths if p not in registries]
+        self.depth_mutables = _depth_mutables(self.containers, mutable_paths,
+                                              found_mutables, seen_dyn)
+        depth_ids = {id(m) for m in self.depth_mutables}
+        # the plan key: free mutables but the depths traced at their largest
+        self.key_mutables = [
+            m for m in self.free_mutables if id(m) not in depth_ids
+        ]
+        self.trailing = [(name, module, fn)
+                         for name, module, fn in self.containers
+                         if _only_depths(module, depth_ids)]
         # params of the static part, per module (aggregated upwards)
         self.static_params: Dict[str, int] = defaultdict(int)
         self.static_owners: List[Tuple[FrozenSet[str], int]] = []
@@ -328,6 +397,16 @@ class _Structure:
         self.unit_ancestors: Dict[str, FrozenSet[str]] = {
             name: frozenset(_ancestors(name))
             for name in self.units
+        }
+
+    def trailing_children(self) -> Dict[int, str]:
+        """``id -> name`` of the children of the containers whose depth is
+        traced at its largest (see :func:`_depth_mutables`)."""
+        return {
+            id(child): _join(name, child_name)
+            for name, module, _ in self.trailing
+            for child_name, child in module.named_children()
+            if child_name != 'mutable_attrs'
         }
 
     def dropped(self) -> FrozenSet[str]:
@@ -373,11 +452,88 @@ class _Structure:
                     result[anc] += own
         return result
 
+    def key_on_depths(self) -> None:
+        """Stop tracing depths at their largest: key plans on them too."""
+        self.depth_mutables = []
+        self.key_mutables = list(self.free_mutables)
+        self.trailing = []
+
     def is_stale(self) -> bool:
         """Whether a mutable or dynamic op was replaced in the model since
         the walk (e.g. by an in-place export to a static model)."""
         return any(parent._modules.get(attr) is not child
                    for parent, attr, child in self.links)
+
+
+def _depth_mutables(containers: List[Tuple[str, nn.Module, InactiveFn]],
+                    mutable_paths: Dict[int, List[str]],
+                    found_mutables: List[nn.Module],
+                    seen_dyn: Set[int]) -> List[nn.Module]:
+    """The mutables that only decide how many trailing children containers
+    drop (searched depths): registered only in the ``mutable_attrs`` of
+    containers declared ``trailing`` (see
+    :func:`~.analytic.register_inactive_children`), read by no dynamic op
+    and the source of no other mutable. A plan traces them at their largest
+    choice and takes the dropped children out of it; the others are part
+    of the plan key."""
+    derived_sources: Set[int] = set()
+    for m in found_mutables:
+        if getattr(m, 'derived', False):
+            derived_sources.update(id(s) for s in m.source_mutables)
+    trailing = {name for name, module, _ in containers
+                if drops_trailing_children(module)}
+    result: List[nn.Module] = []
+    seen: Set[int] = set()
+    for name, module, _ in containers:
+        if name not in trailing:
+            continue
+        for m in module.mutable_attrs.values():
+            paths = mutable_paths.get(id(m), [])
+            usable = bool(paths) and all(
+                _attr_owner(p) in trailing for p in paths) and \
+                not getattr(m, 'derived', False) and \
+                id(m) not in seen_dyn and id(m) not in derived_sources and \
+                all(isinstance(c, int) for c in getattr(m, 'choices', [None]))
+            if usable and id(m) not in seen:
+                seen.add(id(m))
+                result.append(m)
+    return result
+
+
+@contextmanager
+def _traced_depths(structure: _Structure) -> Iterator[FrozenSet[str]]:
+    """Set the traced depths (see :func:`_depth_mutables`) to their largest
+    choice for a trace, and give the names of the children their smallest
+    choice drops; choices are restored after."""
+    movable = [m for m in structure.depth_mutables
+               if not getattr(m, 'is_fixed', False)]
+    saved = [m.current_choice for m in movable]
+    children = set(structure.trailing_children().values())
+    try:
+        for m in movable:
+            m.current_choice = min(m.choices)
+        droppable = structure.dropped() & children
+        for m in movable:
+            m.current_choice = max(m.choices)
+        yield frozenset(droppable)
+    finally:
+        for m, choice in zip(movable, saved):
+            m.current_choice = choice
+
+
+def _attr_owner(path: str) -> Optional[str]:
+    """``'a.b.mutable_attrs.depth'`` -> ``'a.b'``; None for a path outside
+    a ``mutable_attrs``."""
+    head, sep, tail = ('.' + path).rpartition('.mutable_attrs.')
+    return head[1:] if sep and '.' not in tail else None
+
+
+def _only_depths(module: nn.Module, depth_ids: Set[int]) -> bool:
+    """Whether ``module`` is a container whose mutables are all depths
+    traced at their largest choice."""
+    attrs = getattr(module, 'mutable_attrs', None)
+    return bool(attrs) and drops_trailing_children(module) and all(
+        id(m) in depth_ids for m in attrs.values())
 
 
 class _Plan:
@@ -391,6 +547,11 @@ class _Plan:
         self.fast = True
         self.reason = ''
         self.weight_bound = True
+        # what the trace at the largest depths dropped anyway, and the
+        # static costs under each child a smaller depth drops
+        self.traced_dropped: FrozenSet[str] = frozenset()
+        self.dropped_static: Dict[str, CountBucket] = {}
+        self.depths_ok = True
 
 
 # --------------------------------------------------------------- estimator
@@ -447,6 +608,12 @@ class ResourceEstimator:
     """
 
     _SCALE = {'': 1, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12}
+    #: plans of all choices of the key mutables are built at once up to
+    #: this many (see :meth:`_add_plans_per_choice`)
+    _EAGER_PLANS = 16
+    #: dynamic units with at most this many choices of their mutables get
+    #: all their costs computed with each plan (see :meth:`_prefill`)
+    _PREFILL_CHOICES = 256
 
     def __init__(self,
                  input_shape: Sequence[int] = (1, 3, 224, 224),
@@ -867,7 +1034,7 @@ class ResourceEstimator:
     def _plan_key(self, structure: _Structure, shape: Tuple[int, ...],
                   weight_bound: Optional[bool]) -> Tuple:
         key: List[Any] = [shape]
-        for m in structure.free_mutables:
+        for m in structure.key_mutables:
             key.append(_hashable(m.current_choice))
         if weight_bound is False:
             key.append('channels')
@@ -882,16 +1049,66 @@ class ResourceEstimator:
         key = self._plan_key(structure, shape, weight_bound)
         plan = entry['plans'].get(key)
         if plan is None:
-            plan = self._build_plan(model, structure, shape)
-            if weight_bound is None:
-                entry[('weight_bound', shape)] = plan.weight_bound
-                key = self._plan_key(structure, shape, plan.weight_bound)
-            entry['plans'][key] = plan
+            plan = self._add_plan(model, entry, shape)
+            if plan.fast and entry[('weight_bound', shape)]:
+                self._add_plans_per_choice(model, entry, shape)
         return structure, plan
 
+    def _add_plan(self, model: nn.Module, entry: Dict,
+                  shape: Tuple[int, ...]) -> _Plan:
+        """Build the plan of the current choices and cache it. Depths are
+        traced at their largest choice, unless a child they drop changes
+        the shape of its input: then they are part of the key from now
+        on, as other free mutables."""
+        structure: _Structure = entry['structure']
+        with _traced_depths(structure) as droppable:
+            plan = self._build_plan(model, structure, shape, droppable)
+        if not plan.depths_ok:
+            structure.key_on_depths()
+            entry['plans'].clear()
+            plan = self._build_plan(model, structure, shape)
+        entry.setdefault(('weight_bound', shape), plan.weight_bound)
+        key = self._plan_key(structure, shape,
+                             entry[('weight_bound', shape)])
+        entry['plans'][key] = plan
+        if plan.fast and entry[('weight_bound', shape)]:
+            self._prefill(structure, plan)
+        return plan
+
+    def _add_plans_per_choice(self, model: nn.Module, entry: Dict,
+                              shape: Tuple[int, ...]) -> None:
+        """Build at once the plans of every choice of the key mutables
+        (e.g. a searched input resolution) when they have at most
+        ``_EAGER_PLANS`` combinations, so that later candidates never run
+        a forward pass; choices are restored after."""
+        structure: _Structure = entry['structure']
+        mutables = [m for m in structure.key_mutables
+                    if not getattr(m, 'is_fixed', False)]
+        combos = 1
+        for m in mutables:
+            combos *= len(getattr(m, 'choices', None) or [])
+        if not mutables or not 1 < combos <= self._EAGER_PLANS:
+            return
+        saved = [m.current_choice for m in mutables]
+        try:
+            for choices in itertools.product(*(m.choices for m in mutables)):
+                for m, choice in zip(mutables, choices):
+                    m.current_choice = choice
+                key = self._plan_key(structure, shape,
+                                     entry[('weight_bound', shape)])
+                if key not in entry['plans']:
+                    self._add_plan(model, entry, shape)
+        finally:
+            for m, choice in zip(mutables, saved):
+                m.current_choice = choice
+
     def _build_plan(self, model: nn.Module, structure: _Structure,
-                    shape: Tuple[int, ...]) -> _Plan:
-        """One forward pass: static costs, unit inputs/outputs, checks."""
+                    shape: Tuple[int, ...],
+                    droppable: FrozenSet[str] = frozenset()) -> _Plan:
+        """One forward pass: static costs, unit inputs/outputs, checks.
+
+        ``droppable`` names the children of traced depths (see
+        :func:`_traced_depths`) that a smaller depth drops."""
         plan = _Plan()
         if structure.nested:
             plan.fast = False
@@ -901,8 +1118,14 @@ class ResourceEstimator:
         counter = _PlanCounter()
         units_by_id = {id(u.module): u for u in structure.units.values()}
         pending: Dict[int, List[Any]] = defaultdict(list)
+        children = structure.trailing_children()
+        child_calls: Dict[str, List[Any]] = defaultdict(list)
 
         def on_enter(name, module, args, kwargs):
+            child = children.get(id(module))
+            if child is not None:
+                child_calls[child].append(
+                    [spec_key(tensor_spec(args)), bool(kwargs), None])
             unit = units_by_id.get(id(module))
             if unit is None or counter.unit is not None:
                 return
@@ -911,6 +1134,9 @@ class ResourceEstimator:
                 (tensor_spec(args), tensor_spec(kwargs)))
 
         def on_exit(name, module, output):
+            child = children.get(id(module))
+            if child is not None and child_calls[child]:
+                child_calls[child][-1][2] = spec_key(tensor_spec((output, )))
             unit = units_by_id.get(id(module))
             if unit is None or counter.unit != unit.name:
                 return
@@ -933,6 +1159,9 @@ class ResourceEstimator:
         plan.total = counter.total
         plan.by_module = dict(counter.by_module)
         plan.weight_bound = counter.weight_bound
+        plan.traced_dropped = structure.dropped()
+        self._record_droppable(plan, droppable - plan.traced_dropped,
+                               child_calls)
         # check each unit against its separate estimate
         for unit in structure.units.values():
             seen = counter.units.get(unit.name, CountBucket())
@@ -974,6 +1203,26 @@ class ResourceEstimator:
                                f'{expected} MACs, in the model {seen.macs}')
                 break
         return plan
+
+    @staticmethod
+    def _record_droppable(plan: _Plan, droppable: FrozenSet[str],
+                          child_calls: Dict[str, List[Any]]) -> None:
+        """Static costs under each child a smaller depth drops; the plan
+        cannot drop a child that ran other than once on one input whose
+        shape it keeps (``plan.depths_ok`` turns False)."""
+        for name in droppable:
+            calls = child_calls.get(name, [])
+            if len(calls) != 1 or calls[0][1] or \
+                    calls[0][0] != calls[0][2]:
+                plan.depths_ok = False
+                return
+        under: Dict[str, CountBucket] = {
+            name: CountBucket() for name in droppable}
+        for name, bucket in plan.by_module.items():
+            for anc in _ancestors(name):
+                if anc in under:
+                    under[anc].add(bucket)
+        plan.dropped_static = under
 
     @staticmethod
     def _static_op_cost(unit: _Unit,
@@ -1021,9 +1270,59 @@ class ResourceEstimator:
         unit.cache[(choice, call[2])] = result
         return result
 
+    @staticmethod
+    def _dynamic_costs(unit: _Unit, state: _UnitState) -> Tuple[int, int]:
+        """MACs (of the calls in ``state``) and parameters of a dynamic unit
+        for its current choices, computed once per choice of its source
+        mutables."""
+        key = unit.choice_key()
+        macs = state.macs.get(key)
+        if macs is None:
+            macs = sum(unit.analytic[0](unit.module, out)
+                       for out in state.calls)
+            state.macs[key] = macs
+        params = unit.params_cache.get(key)
+        if params is None:
+            params = unit.analytic[1](unit.module)
+            unit.params_cache[key] = params
+        return macs, params
+
+    def _prefill(self, structure: _Structure, plan: _Plan) -> None:
+        """Compute the costs of each dynamic unit for every choice of its
+        source mutables (units with at most ``_PREFILL_CHOICES`` of them),
+        so that estimating a new candidate is a look-up; choices are
+        restored after. Choices a unit rejects are left to later."""
+        for unit in structure.units.values():
+            movable = [m for m in unit.sources
+                       if not getattr(m, 'is_fixed', False)]
+            combos = 1
+            for m in movable:
+                combos *= len(getattr(m, 'choices', None) or [])
+            if not movable or not 0 < combos <= self._PREFILL_CHOICES:
+                continue
+            state = plan.states[unit.name]
+            saved = [m.current_choice for m in movable]
+            try:
+                for choices in itertools.product(*(m.choices
+                                                   for m in movable)):
+                    for m, choice in zip(movable, choices):
+                        m.current_choice = choice
+                    try:
+                        self._dynamic_costs(unit, state)
+                    except (RuntimeError, ValueError):
+                        continue  # e.g. widths a depthwise conv forbids
+            finally:
+                for m, choice in zip(movable, saved):
+                    m.current_choice = choice
+
     def _unit_params(self, unit: _Unit) -> int:
         if unit.kind == 'dynamic':
-            return unit.analytic[1](unit.module)
+            key = unit.choice_key()
+            params = unit.params_cache.get(key)
+            if params is None:
+                params = unit.analytic[1](unit.module)
+                unit.params_cache[key] = params
+            return params
         total = 0
         for choice in chosen_candidates(unit.module):
             if choice not in unit.params_cache:
@@ -1041,28 +1340,44 @@ class ResourceEstimator:
         if plan.fast:
             try:
                 return self._fast_costs(structure, plan, want_breakdown)
+            except _Untraced:
+                pass  # this subnet only: count it in a forward pass
             except _ShapeChanged as err:
                 plan.fast = False
                 plan.reason = str(err)
         return self._slow_costs(model, structure, shape, want_breakdown)
 
+    @staticmethod
+    def _static_total(plan: _Plan, dropped: FrozenSet[str]) -> CountBucket:
+        """The static costs of the plan, less those under the children
+        that the current depths drop and its trace ran."""
+        if not plan.traced_dropped <= dropped:
+            raise _Untraced('the trace dropped a module the subnet keeps')
+        total = plan.total.copy()
+        for name in dropped - plan.traced_dropped:
+            under = plan.dropped_static.get(name)
+            if under is None:
+                raise _Untraced(f'{name!r} is dropped but was not traced '
+                                'as droppable')
+            total.add(under, -1)
+        total.uncounted = +total.uncounted  # drop emptied entries
+        return total
+
     def _fast_costs(self, structure: _Structure, plan: _Plan,
                     want_breakdown: bool):
-        total = plan.total.copy()
         dropped = structure.dropped()
+        total = self._static_total(plan, dropped)
         params = structure.active_static_params(dropped)
         unit_costs = []
         for unit in structure.active_units(dropped):
-            p = self._unit_params(unit)
-            params += p
             state = plan.states[unit.name]
             if unit.kind == 'dynamic':
                 bucket = CountBucket()
-                for out in state.calls:
-                    bucket.macs += unit.analytic[0](unit.module, out)
-                bucket.uncounted = Counter(state.uncounted)
+                bucket.macs, p = self._dynamic_costs(unit, state)
+                bucket.uncounted = state.uncounted
                 inner: List[Dict[str, CountBucket]] = []
             else:
+                p = self._unit_params(unit)
                 bucket = CountBucket()
                 inner = []
                 chosen = chosen_candidates(unit.module)
@@ -1078,12 +1393,18 @@ class ResourceEstimator:
                         'the cost of combining them was not measured')
                 if overhead:
                     bucket.uncounted.update(overhead)
+            params += p
             total.add(bucket)
             if want_breakdown:
                 unit_costs.append((unit, bucket, p, inner))
         breakdown = {}
         if want_breakdown:
-            breakdown = self._breakdown(structure, plan.by_module,
+            static_by_module = {
+                name: bucket
+                for name, bucket in plan.by_module.items()
+                if dropped.isdisjoint(_ancestors(name))
+            }
+            breakdown = self._breakdown(structure, static_by_module,
                                         unit_costs, dropped)
         return total, params, breakdown
 
@@ -1178,6 +1499,10 @@ class ResourceEstimator:
 
 class _ShapeChanged(RuntimeError):
     """A candidate's output differs from what the forward pass saw."""
+
+
+class _Untraced(RuntimeError):
+    """The current depths drop a module the plan cannot take out."""
 
 
 class _PlanCounter(OpCounter):
