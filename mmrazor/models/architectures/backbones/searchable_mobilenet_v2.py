@@ -13,7 +13,8 @@ from mmrazor.models.ops import MBBlock
 from mmrazor.registry import MODELS
 from mmrazor.utils import make_divisible
 from ..dynamic_ops import make_conv_module_dynamic, make_mb_block_dynamic
-from .utils import FrozenStagesMixin, build_block_mutable
+from .utils import (FrozenStagesMixin, build_block_mutable,
+                    check_stage_indices)
 
 #: The 1.x default initialisation of the block-mutable form.
 _MUTABLE_FORM_INIT_CFG: List[Dict] = [
@@ -165,17 +166,10 @@ class SearchableMobileNetV2(FrozenStagesMixin, BaseModule):
         if arch_setting is None:
             arch_setting = self.mobilenet_v2_setting
         num_stages = len(arch_setting)
-        if out_indices is None:
-            out_indices = (num_stages, )
-        for index in out_indices:
-            if not isinstance(index, int) or not 0 <= index <= num_stages:
-                raise ValueError(f'out_indices entry {index!r} is not in '
-                                 f'[0, {num_stages}]')
-        if frozen_stages not in range(-1, num_stages + 1):
-            raise ValueError(f'frozen_stages must be in [-1, {num_stages}],'
-                             f' got {frozen_stages!r}')
+        out_indices = check_stage_indices(out_indices, frozen_stages,
+                                          num_stages)
         self.form = form
-        self.out_indices = tuple(out_indices)
+        self.out_indices = out_indices
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.widen_factor = widen_factor

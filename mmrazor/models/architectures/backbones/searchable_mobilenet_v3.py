@@ -17,6 +17,7 @@ from mmrazor.registry import MODELS
 from mmrazor.utils import make_divisible
 from ..dynamic_ops import (DynamicConv2d, DynamicSequential,
                            DynamicShortcutLayer, make_conv_module_dynamic)
+from .utils import check_stage_indices
 
 #: Keys of ``arch_setting``; each holds ``[min, max, step]`` entries.
 ARCH_KEYS = ('kernel_size', 'num_blocks', 'expand_ratio', 'num_out_channels')
@@ -271,17 +272,10 @@ class AttentiveMobileNetV3(BaseModule):
         self.act_cfg_list = [
             _act_cfg(act, i) for i, act in enumerate(act_cfg_list)
         ]
-        if out_indices is None:
-            out_indices = (num_stages, )
-        for index in out_indices:
-            if not isinstance(index, int) or not 0 <= index <= num_stages:
-                raise ValueError(f'out_indices entry {index!r} is not in '
-                                 f'[0, {num_stages}]')
-        if frozen_stages not in range(-1, num_stages + 1):
-            raise ValueError(f'frozen_stages must be in [-1, {num_stages}],'
-                             f' got {frozen_stages!r}')
+        out_indices = check_stage_indices(out_indices, frozen_stages,
+                                          num_stages)
         self.widen_factor = widen_factor
-        self.out_indices = tuple(out_indices)
+        self.out_indices = out_indices
         self.frozen_stages = frozen_stages
         self.conv_cfg = _resolve_layer_cfg(conv_cfg, 'conv_cfg')
         self.norm_cfg = _resolve_layer_cfg(norm_cfg, 'norm_cfg')

@@ -1,7 +1,8 @@
 """Helpers shared by the searchable backbones."""
 import copy
 import inspect
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import torch.nn as nn
 from mmengine.model import constant_init, normal_init
@@ -171,3 +172,32 @@ class FrozenStagesMixin:
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
+
+
+def check_stage_indices(out_indices: Optional[Sequence[int]],
+                        frozen_stages: int,
+                        num_stages: int) -> Tuple[int, ...]:
+    """Validate a backbone's ``out_indices`` and ``frozen_stages``.
+
+    Args:
+        out_indices (Sequence[int], optional): Outputs to return, each in
+            ``[0, num_stages]``; None means the last (``num_stages``).
+        frozen_stages (int): In ``[-1, num_stages]``.
+        num_stages (int): The number of stages.
+
+    Returns:
+        tuple[int]: ``out_indices``.
+
+    Raises:
+        ValueError: Naming the value out of range.
+    """
+    if out_indices is None:
+        out_indices = (num_stages, )
+    for index in out_indices:
+        if not isinstance(index, int) or not 0 <= index <= num_stages:
+            raise ValueError(f'out_indices entry {index!r} is not in '
+                             f'[0, {num_stages}]')
+    if frozen_stages not in range(-1, num_stages + 1):
+        raise ValueError(f'frozen_stages must be in [-1, {num_stages}],'
+                         f' got {frozen_stages!r}')
+    return tuple(out_indices)
