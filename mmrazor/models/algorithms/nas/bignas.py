@@ -2,7 +2,6 @@
 the sandwich rule and in-place distillation, searched without retraining.
 """
 import contextlib
-import functools
 from typing import (Any, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
@@ -85,67 +84,6 @@ def record_output(module: nn.Module) -> Iterator[_Recorder]:
         yield recorder
     finally:
         handle.remove()
-
-
-def blocks_with_drop_path(backbone: nn.Module) -> Optional[List[nn.Module]]:
-    """The stages of a backbone whose blocks can drop paths, as MMRazor 1.x
-    found them: ``backbone.layers`` without its last layer, every stage a
-    sequence of blocks with a ``drop_path`` attribute.
-
-    Args:
-        backbone (nn.Module): The supernet's backbone.
-
-    Returns:
-        list[nn.Module] | None: The stages, or None when the backbone is
-        not built that way.
-    """
-    layers = getattr(backbone, 'layers', None)
-    if not isinstance(layers, (nn.ModuleList, nn.Sequential)) or \
-            len(layers) < 2:
-        return None
-    stages = list(layers)[:-1]
-    if not all(isinstance(stage, nn.Sequential) for stage in stages):
-        return None
-    if not any(hasattr(block, 'drop_path') for stage in stages
-               for block in stage):
-        return None
-    return stages
-
-
-def set_stage_drop_path(stages: Sequence[nn.Module],
-                        dropout_stages: Sequence[int],
-                        drop_path_rate: float) -> None:
-    """Set the drop-path rates of the blocks of ``dropout_stages`` as
-    MMRazor 1.x's ``set_dropout`` did: stages counted from 1, the rate of a
-    block growing linearly with its index among all blocks
-    (``drop_path_rate * index / number of blocks``); other blocks keep
-    theirs.
-
-    Args:
-        stages (Sequence[nn.Module]): See :func:`blocks_with_drop_path`.
-        dropout_stages (Sequence[int]): Stages (from 1) to set.
-        drop_path_rate (float): The largest rate; 0 turns drop-path off.
-    """
-    from mmcv.cnn.bricks.drop import DropPath
-    blocks = [b for stage in stages for b in stage if hasattr(b, 'drop_path')]
-    total = len(blocks)
-    seen = 0
-    for index, stage in enumerate(stages, start=1):
-        in_stage = [b for b in stage if hasattr(b, 'drop_path')]
-        if index in dropout_stages:
-            for offset, block in enumerate(in_stage):
-                rate = drop_path_rate * (seen + offset) / total
-                block.drop_path = DropPath(rate) if rate > 0 else \
-                    nn.Identity()
-        seen += len(in_stage)
-
-
-def _set_dropout_of_stages(backbone: nn.Module, dropout_stages: Sequence[int],
-                          drop_path_rate: float) -> None:
-    """``set_dropout`` for a backbone without one (see
-    :func:`set_stage_drop_path`)."""
-    set_stage_drop_path(blocks_with_drop_path(backbone), dropout_stages,
-                        drop_path_rate)
 
 
 @MODELS.register_module()
@@ -265,12 +203,6 @@ class BigNAS(SPOS):
             distill_loss, dict) else distill_loss
         backbone = getattr(model, 'backbone', None)
         self._set_dropout_fn = getattr(backbone, 'set_dropout', None)
-        stages = blocks_with_drop_path(backbone) if \
-            self._set_dropout_fn is None and backbone is not None else None
-        if stages is not None:
-            # not kept as a list attribute: the stages are submodules
-            self._set_dropout_fn = functools.partial(
-                _set_dropout_of_stages, backbone)
         if self._set_dropout_fn is None and self.drop_path_rate > 0 \
                 and self.is_supernet:
             raise ValueError(
