@@ -5,6 +5,8 @@ import torch
 from mmpretrain.models.heads import LinearClsHead
 
 from mmrazor.models.mutables import BaseMutable, DerivedMutable
+from mmrazor.models.mutables.mutable_channel.base_mutable_channel import \
+    first_k_mask
 from mmrazor.registry import MODELS
 from ..dynamic_ops import DynamicLinear
 
@@ -36,7 +38,7 @@ def channel_mutable_of(mutable: BaseMutable, width: int) -> BaseMutable:
                          f'channels but the layer has {width}')
 
     def mask() -> torch.Tensor:
-        return torch.arange(width) < int(mutable.current_choice)
+        return first_k_mask(width, int(mutable.current_choice))
 
     return DerivedMutable(
         choice_fn=lambda: int(mutable.current_choice),
