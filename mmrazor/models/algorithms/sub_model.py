@@ -79,9 +79,10 @@ def sub_model(cfg: Union[dict, nn.Module],
     if inherited:
         print_log(
             'sub_model ignores the supernet algorithm\'s arguments its '
-            f'config inherited: {sorted(inherited)}',
+            f'config inherited: {sorted(inherited)} (a misspelt sub_model '
+            'argument would be among them)',
             logger='current',
-            level=logging.INFO)
+            level=logging.WARNING)
     model = cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
     if init_weight_from_supernet:
         model.init_weights()
