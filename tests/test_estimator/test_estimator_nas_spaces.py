@@ -255,6 +255,54 @@ def test_small_autoformer_matches_static():
         assert got == _static_reference(net, shape), which
 
 
+def test_autoformer_candidates_run_no_forward_pass():
+    """Attention is costed from its searched heads and widths: after the
+    first estimate, candidates need no forward pass, and the
+    attention MACs are those written out by hand."""
+    torch.manual_seed(0)
+    backbone = AutoformerBackbone(
+        SMALL, img_size=32, patch_size=8, max_relative_position=2)
+    net = _Classifier(backbone, 48).eval()
+    mutator = NasMutator()
+    mutator.prepare_from_supernet(net)
+    est = ResourceEstimator(input_shape=(1, 3, 32, 32))
+    _choose(mutator, 'max')
+    est.estimate(net)
+    assert est.explain(net).startswith('cached'), est.explain(net)
+    # plans (traced once each) are keyed on the depths and the embedding
+    # width, never on the heads or MLP widths
+    plans = len(est._structure(net)[0]['plans'])
+    assert plans <= 4
+    calls = []
+    handle = net.register_forward_pre_hook(lambda *args: calls.append(1))
+    try:
+        results = {}
+        for seed in SEEDS:
+            _choose(mutator, seed)
+            results[seed] = est.estimate(net)
+    finally:
+        handle.remove()
+    assert not calls
+    assert len(est._structure(net)[0]['plans']) == plans
+    for seed in SEEDS:
+        _choose(mutator, seed)
+        ref = _static_reference(net, (1, 3, 32, 32))
+        got = results[seed]
+        assert (got['macs'], got['params'], got['uncounted']) == (
+            ref['macs'], ref['params'], ref['uncounted']), seed
+
+    # one attention layer, by hand: 17 tokens (16 patches + class token)
+    attn = next(m for m in net.modules()
+                if type(m).__name__ == 'DynamicMultiheadAttention')
+    tokens, embed = 17, attn.active_embed_dims
+    width = attn.active_num_heads * attn.head_dims
+    by_hand = 4 * tokens * embed * width + 4 * tokens * tokens * width
+    static = attn.to_static_op().eval()
+    counted = ResourceEstimator(input_shape=(1, tokens, embed)).estimate(
+        static)['macs']
+    assert counted == by_hand
+
+
 @needs_ref
 @pytest.mark.parametrize('space', list(SPACES))
 def test_random_candidates_run_no_forward_pass(supernets, space):

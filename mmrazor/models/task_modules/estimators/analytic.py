@@ -256,10 +256,37 @@ def _keeps_all_children(module: nn.Module) -> List[str]:
     return []
 
 
+def _attention_macs(module: nn.Module, out_shape: Sequence[int]) -> int:
+    # out_shape is (..., N, E): q/k/v and output projections, then per
+    # head q k^T and a v (plus q R_k^T and a R_v with relative positions),
+    # each N * N * head_dims: N^2 * (q/k/v width) per sample
+    tokens = _numel(out_shape[:-1])
+    samples = _numel(out_shape[:-2])
+    length = int(out_shape[-2])
+    embed = module.active_embed_dims
+    q_dims = module.active_q_embed_dims
+    projections = 4 * tokens * embed * q_dims
+    products = (4 if module.relative_position else 2) * samples * \
+        length * length * q_dims
+    return projections + products
+
+
+def _attention_params(module: nn.Module) -> int:
+    params = sum(
+        _linear_params(linear)
+        for linear in (module.w_qs, module.w_ks, module.w_vs, module.proj))
+    if module.relative_position:
+        params += _rel_pos_params(module.rel_pos_embed_k) + \
+            _rel_pos_params(module.rel_pos_embed_v)
+    return params
+
+
 def _register_transformer_ops() -> None:
     """The dynamic transformer ops (AutoFormer): leaves without MACs of
-    their own (norms, embeddings; attention products are counted where
-    they run) and containers that keep all their children."""
+    their own (norms, embeddings), the attention as one leaf (its
+    activation-by-activation products follow the searched heads, so its
+    whole cost is computed here rather than in the static part) and
+    containers that keep all their children."""
     from mmrazor.models.architectures.dynamic_ops import (
         DynamicClsTokenPosEmbed, DynamicLayerNorm, DynamicMultiheadAttention,
         DynamicPatchEmbed, DynamicRelativePosition2D)
@@ -269,5 +296,6 @@ def _register_transformer_ops() -> None:
         (DynamicRelativePosition2D, _rel_pos_params),
     ):
         _ANALYTIC.setdefault(cls, (_norm_macs, params_fn))
-    for cls in (DynamicMultiheadAttention, DynamicPatchEmbed):
-        _INACTIVE.setdefault(cls, _keeps_all_children)
+    _ANALYTIC.setdefault(DynamicMultiheadAttention,
+                         (_attention_macs, _attention_params))
+    _INACTIVE.setdefault(DynamicPatchEmbed, _keeps_all_children)
