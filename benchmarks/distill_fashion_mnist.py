@@ -1,10 +1,13 @@
 """Reproduce the Fashion-MNIST table of docs/distillation.md.
 
 Trains, one process at a time, the teacher (once), then for every seed the
-student alone and the distilled student with the same configs, epochs and
-seed, and prints a Markdown table of the final-epoch top-1 accuracy::
+student alone and the students distilled by each method (plain KD, and KD
+plus a feature loss: FitNets' hint, attention transfer) with the same
+epochs and seed, and prints a Markdown table of the final-epoch top-1
+accuracy::
 
     python benchmarks/distill_fashion_mnist.py --seeds 0 1 2
+    python benchmarks/distill_fashion_mnist.py --methods kd at_kd
 
 Runs whose work dir already holds the last checkpoint are not repeated
 (``--force`` retrains them). Everything goes under ``--work-root``
@@ -28,6 +31,17 @@ CFG = osp.join('configs', 'distill', 'fashion_mnist')
 TEACHER = osp.join(CFG, 'teacher_resnet18-w16_fashion-mnist.py')
 STUDENT = osp.join(CFG, 'student_resnet18-w4_fashion-mnist.py')
 KD = osp.join(CFG, 'kd_resnet18-w16_resnet18-w4_fashion-mnist.py')
+#: method -> (config, label); the teacher checkpoint is given to all but
+#: the student alone
+METHODS = {
+    'student': (STUDENT, 'student alone (ResNet-18 w4)'),
+    'kd': (KD, 'KD (logits, tau 4)'),
+    'fitnets_kd': (osp.join(
+        CFG, 'fitnets_kd_resnet18-w16_resnet18-w4_fashion-mnist.py'),
+                   'FitNets hint (stage 3) + KD'),
+    'at_kd': (osp.join(CFG, 'at_kd_resnet18-w16_resnet18-w4_fashion-mnist.py'),
+              'attention transfer (stages 1-3) + KD'),
+}
 EPOCHS = 6
 
 
@@ -83,6 +97,12 @@ def train(config: str, work_dir: str, options: List[str], force: bool,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument(
+        '--methods',
+        nargs='+',
+        choices=sorted(METHODS),
+        default=list(METHODS),
+        help='which students to train (default: all)')
     parser.add_argument('--work-root', default='work_dirs/distill_fmnist')
     parser.add_argument('--force', action='store_true')
     parser.add_argument(
@@ -98,13 +118,14 @@ def main() -> None:
     train(TEACHER, teacher_dir, [], args.force, args.threads)
     teacher_ckpt = osp.join(teacher_dir, f'epoch_{EPOCHS}.pth')
 
-    results: Dict[str, Dict[int, float]] = {'student': {}, 'kd': {}}
-    times: Dict[str, List[float]] = {'student': [], 'kd': []}
+    results: Dict[str, Dict[int, float]] = {m: {} for m in args.methods}
+    times: Dict[str, List[float]] = {m: [] for m in args.methods}
     for seed in args.seeds:
-        for name, config, extra in (
-            ('student', STUDENT, []),
-            ('kd', KD, [f'model.distiller.teacher_ckpt={teacher_ckpt}']),
-        ):
+        for name in args.methods:
+            config = METHODS[name][0]
+            extra = [] if name == 'student' else [
+                f'model.distiller.teacher_ckpt={teacher_ckpt}'
+            ]
             work_dir = osp.join(args.work_root, f'{name}_seed{seed}')
             seconds = train(config, work_dir,
                             [f'randomness.seed={seed}'] + extra, args.force,
@@ -118,14 +139,14 @@ def main() -> None:
     print(f'teacher (ResNet-18 w16, seed 0): top-1 {teacher_top1:.2f}')
     print()
     header = ' | '.join(f'seed {s}' for s in args.seeds)
-    print(f'| model | {header} | mean ± std |')
+    print(f'| student (ResNet-18 w4, {EPOCHS} epochs) | {header} | '
+          'mean ± std |')
     print('|---' * (len(args.seeds) + 2) + '|')
-    for name, label in (('student', 'student alone (ResNet-18 w4)'),
-                        ('kd', 'student + KD from ResNet-18 w16')):
+    for name in args.methods:
         accs = [results[name][s] for s in args.seeds]
         cells = ' | '.join(f'{a:.2f}' for a in accs)
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        print(f'| {label} | {cells} | '
+        print(f'| {METHODS[name][1]} | {cells} | '
               f'{statistics.mean(accs):.2f} ± {std:.2f} |')
     for name, secs in times.items():
         if secs:

@@ -298,6 +298,36 @@ def test_connector_maps_the_student_feature():
     torch.testing.assert_close(losses['loss_feat'], expected)
 
 
+@pytest.mark.parametrize('detach', [None, True])
+def test_trainable_teacher_connector_gets_gradients(detach):
+    """Factor Transfer's pretraining (1.x config): the paraphraser
+    reconstructs the frozen teacher's feature and must learn from the L2
+    loss on its output, unless the loss config asks to detach."""
+    torch.manual_seed(0)
+    student, teacher, x = TinyNet(3), TinyNet(6), torch.randn(2, 1, 4, 4)
+    loss_cfg = dict(type='L2Loss', loss_weight=1.0)
+    if detach is not None:
+        loss_cfg['teacher_detach'] = detach
+    distiller = kd_distiller(
+        distill_losses=dict(loss_rec=loss_cfg),
+        connectors=dict(
+            t_para=dict(type='Paraphraser', phase='pretrain', in_channel=6,
+                        out_channel=4)),
+        loss_forward_mappings=dict(
+            loss_rec=dict(
+                s_feature=dict(from_student=False, recorder='feat'),
+                t_feature=dict(from_student=False, recorder='feat',
+                               connector='t_para'))))
+    losses = run_pair(distiller, student, teacher, x)
+    if detach:  # nothing to learn from: both sides are detached
+        assert not losses['loss_rec'].requires_grad
+        return
+    losses['loss_rec'].backward()
+    grads = [p.grad for p in distiller.connectors['t_para'].parameters()]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for p in teacher.parameters())
+
+
 def mapping(**arg_specs):
     return dict(loss_kl=arg_specs)
 

@@ -1,6 +1,8 @@
 """algorithms of mmrazor."""
 from .base import BaseAlgorithm
-from .distill import (AlignMethodDistill, FpnTeacherDistill, GeneralDistill,
+from .distill import (AlignMethodDistill, DAFLDataFreeDistillation,
+                      DataFreeDistillation, FpnTeacherDistill, GeneralDistill,
+                      OverhaulFeatureDistillation, SelfDistill,
                       SingleTeacherDistill)
 from .nas import *  # noqa: F401,F403
 from .nas import __all__ as _nas_all
@@ -8,6 +10,8 @@ from .pruning import AutoSlim, ItePruneAlgorithm, PruneDeploySubModel
 from .sub_model import sub_model
 
 __all__ = ['BaseAlgorithm', 'GeneralDistill', 'AlignMethodDistill',
-           'SingleTeacherDistill', 'FpnTeacherDistill', 'AutoSlim',
+           'SingleTeacherDistill', 'FpnTeacherDistill', 'DataFreeDistillation',
+           'DAFLDataFreeDistillation', 'SelfDistill',
+           'OverhaulFeatureDistillation', 'AutoSlim',
            'ItePruneAlgorithm', 'PruneDeploySubModel', 'sub_model'
            ] + list(_nas_all)

@@ -3,6 +3,7 @@ from . import backbones
 from .backbones import *  # noqa: F401,F403
 from .classifier import BaseArchitecture, MMClsArchitecture
 from .detector import MMDetArchitecture
+from .generators import BaseGenerator, DAFLGenerator, ZSKTGenerator
 from .heads import DartsSubnetClsHead, DynamicLinearClsHead
 from .necks import SqueezeMeanPoolingWithDropout
 from .searchable_classifier import SearchableImageClassifier
@@ -15,6 +16,7 @@ __all__ = [
     'MMSegArchitecture', 'DynamicConv2d', 'DynamicLinear',
     'DynamicBatchNorm2d', 'DynamicMixin', 'DartsSubnetClsHead',
     'DynamicLinearClsHead', 'SqueezeMeanPoolingWithDropout',
-    'SearchableImageClassifier'
+    'SearchableImageClassifier', 'BaseGenerator', 'DAFLGenerator',
+    'ZSKTGenerator'
 ]
 __all__ += backbones.__all__

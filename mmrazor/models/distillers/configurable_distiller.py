@@ -149,6 +149,34 @@ class ConfigurableDistiller(BaseModule):
                     '"loss..." to the total loss), e.g. "loss_kd"')
         self.loss_forward_mappings = self._check_mappings(
             loss_forward_mappings or {})
+        self._train_teacher_connectors(distill_losses or {})
+
+    def _train_teacher_connectors(self, loss_cfgs: dict) -> None:
+        """Let gradients reach trainable connectors on the teacher side.
+
+        A loss whose teacher argument comes through a connector with
+        trainable parameters (Factor Transfer's paraphraser, FBKD's
+        teacher-side non-local block, CRD's teacher embedding) must not
+        detach it, or the connector never learns (1.x losses did not
+        detach). The teacher itself has no gradient either way when
+        frozen. A loss config setting ``teacher_detach`` keeps its choice.
+
+        Args:
+            loss_cfgs (dict): The ``distill_losses`` as given.
+        """
+        for name, args in self.loss_forward_mappings.items():
+            loss = self.distill_losses[name]
+            cfg = loss_cfgs.get(name)
+            if not hasattr(loss, 'teacher_detach') or (
+                    isinstance(cfg, dict) and 'teacher_detach' in cfg):
+                continue
+            spec = args.get('teacher')
+            if spec is None or spec['from_student'] or \
+                    spec['connector'] is None:
+                continue
+            connector = self.connectors[spec['connector']]
+            if any(p.requires_grad for p in connector.parameters()):
+                loss.teacher_detach = False
 
     # ------------------------------------------------------------ checking
     def _check_mappings(self, mappings: Dict[str, dict]

@@ -23,8 +23,13 @@ class BaseRecorder:
             a parameter path, or the import path of a function or method.
     """
 
+    #: whether ``source=''`` is meaningful (module recorders: the model
+    #: itself, e.g. its positional inputs ``(inputs, data_samples)``)
+    empty_source_allowed = False
+
     def __init__(self, source: str) -> None:
-        if not isinstance(source, str) or not source:
+        if not isinstance(source, str) or not (
+                source or self.empty_source_allowed):
             raise TypeError(f'{type(self).__name__}: `source` must be a '
                             f'non-empty string, got {source!r}')
         self.source = source

@@ -30,8 +30,11 @@ class ModuleRecorder(BaseRecorder):
 
     Args:
         source (str): The module path, relative to the model given to
-            :meth:`prepare_from_model`.
+            :meth:`prepare_from_model`; ``''`` is the model itself (1.x CRD
+            records the data samples the student is called with).
     """
+
+    empty_source_allowed = True
 
     def __init__(self, source: str) -> None:
         super().__init__(source)
