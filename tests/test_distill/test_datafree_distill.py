@@ -126,6 +126,8 @@ def test_generated_images_have_the_configured_shape(cls):
     assert gen.sample_batch(5).shape == (5, 7)
     gen4 = cls(img_size=32, latent_dim=7, hidden_channels=6, scale_factor=4)
     assert gen4(batch_size=2).shape == (2, 3, 32, 32)
+    grey = cls(img_size=28, latent_dim=7, hidden_channels=6, img_channels=1)
+    assert grey(batch_size=2).shape == (2, 1, 28, 28)
 
 
 def test_generators_refuse_bad_arguments():

@@ -7,7 +7,7 @@ from torch import nn
 from mmrazor.registry import MODELS
 from .base_generator import BaseGenerator, check_positive_int
 
-#: Channels of the generated images.
+#: Channels of the generated images by default (RGB).
 IMAGE_CHANNELS = 3
 
 
@@ -17,7 +17,8 @@ class UpsamplingGenerator(BaseGenerator):
     ``img_size / scale_factor**2``, batch-normalised; two stages of
     ``Upsample(scale_factor)`` + 3x3 conv + BN + LeakyReLU (``hidden ->
     hidden``, ``hidden -> hidden / 2``) bring it to ``img_size``; a last
-    3x3 conv makes the 3 image channels, followed by :meth:`image_output`.
+    3x3 conv makes the ``img_channels`` image channels, followed by
+    :meth:`image_output`.
 
     Args:
         img_size (int): Height and width of the images; a multiple of
@@ -29,6 +30,8 @@ class UpsamplingGenerator(BaseGenerator):
         leaky_slope (float): Negative slope of the LeakyReLUs. Defaults to
             0.2.
         init_cfg (dict, optional): Initialisation config.
+        img_channels (int): Channels of the images (1 for grey-scale
+            data such as Fashion-MNIST). Defaults to 3.
     """
 
     def __init__(self,
@@ -38,9 +41,12 @@ class UpsamplingGenerator(BaseGenerator):
                  scale_factor: int = 2,
                  bn_eps: float = 1e-5,
                  leaky_slope: float = 0.2,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 img_channels: int = IMAGE_CHANNELS) -> None:
         super().__init__(img_size, latent_dim, hidden_channels, init_cfg)
         owner = type(self).__name__
+        self.img_channels = check_positive_int(img_channels, 'img_channels',
+                                               owner)
         self.scale_factor = check_positive_int(scale_factor, 'scale_factor',
                                                owner)
         if img_size % scale_factor**2:
@@ -59,7 +65,7 @@ class UpsamplingGenerator(BaseGenerator):
         self.bn0 = nn.BatchNorm2d(hidden_channels)
         self.stage1 = self._up_stage(hidden_channels, hidden_channels)
         self.stage2 = self._up_stage(hidden_channels, half)
-        self.to_image = nn.Conv2d(half, IMAGE_CHANNELS, 3, padding=1)
+        self.to_image = nn.Conv2d(half, self.img_channels, 3, padding=1)
         self.image_output = self.build_image_output()
 
     def _up_stage(self, in_channels: int, out_channels: int) -> nn.Sequential:
@@ -104,6 +110,7 @@ class DAFLGenerator(UpsamplingGenerator):
             takes ``eps``).
         leaky_slope (float): LeakyReLU slope. Defaults to 0.2.
         init_cfg (dict, optional): Initialisation config.
+        img_channels (int): Channels of the images. Defaults to 3.
     """
 
     def __init__(self,
@@ -113,14 +120,15 @@ class DAFLGenerator(UpsamplingGenerator):
                  scale_factor: int = 2,
                  bn_eps: float = 0.8,
                  leaky_slope: float = 0.2,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 img_channels: int = IMAGE_CHANNELS) -> None:
         super().__init__(img_size, latent_dim, hidden_channels, scale_factor,
-                         bn_eps, leaky_slope, init_cfg)
+                         bn_eps, leaky_slope, init_cfg, img_channels)
 
     def build_image_output(self) -> nn.Module:
         """``tanh`` then a batch norm without affine parameters."""
         return nn.Sequential(
-            nn.Tanh(), nn.BatchNorm2d(IMAGE_CHANNELS, affine=False))
+            nn.Tanh(), nn.BatchNorm2d(self.img_channels, affine=False))
 
 
 @MODELS.register_module()
@@ -139,8 +147,9 @@ class ZSKTGenerator(UpsamplingGenerator):
             1e-5.
         leaky_slope (float): LeakyReLU slope. Defaults to 0.2.
         init_cfg (dict, optional): Initialisation config.
+        img_channels (int): Channels of the images. Defaults to 3.
     """
 
     def build_image_output(self) -> nn.Module:
         """A batch norm with affine parameters."""
-        return nn.BatchNorm2d(IMAGE_CHANNELS, affine=True)
+        return nn.BatchNorm2d(self.img_channels, affine=True)
