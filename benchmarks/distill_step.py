@@ -4,7 +4,9 @@ Measures, side by side in one process and on the same batch:
 
 * **distill**: one ``GeneralDistill`` training step (teacher forward under
   ``no_grad`` with recording hooks, student forward and backward with the
-  distillation loss, optimizer step);
+  distillation loss, optimizer step); with ``--algorithm configurable`` the
+  same KD as a 1.x ``SingleTeacherDistill`` with a ``ConfigurableDistiller``
+  (recorders of ``head.fc``, ``loss_forward_mappings``);
 * **baseline**: a teacher forward under ``no_grad`` plus a plain student
   training step (forward, backward, optimizer step) — the least work any
   distillation implementation must do;
@@ -16,6 +18,7 @@ processes, use ``--threads 1``: with more threads than free cores, OpenMP
 thread contention adds noise far larger than the difference measured.
 
     python benchmarks/distill_step.py   # CPU, the Fashion-MNIST models
+    python benchmarks/distill_step.py --algorithm configurable
     python benchmarks/distill_step.py --device cuda --batch-size 256
 """
 import argparse
@@ -46,9 +49,38 @@ def make_batch(n: int, size: int, device: str) -> dict:
         data_samples=[DataSample().set_gt_label(i % 10) for i in range(n)])
 
 
+def configurable_kd(cfg: Config) -> dict:
+    """The KD of ``cfg`` (a ``GeneralDistill`` config) as a 1.x
+    ``SingleTeacherDistill`` with a ``ConfigurableDistiller``."""
+    (component, ) = cfg.model.distiller.components
+    (loss, ) = component['losses']
+    loss = {k: v for k, v in loss.items() if k != 'name'}
+    fc = dict(type='ModuleOutputs', source=component['student_module'])
+    return dict(
+        type='SingleTeacherDistill',
+        architecture=cfg.model.architecture.model,
+        teacher=cfg.model.distiller.teacher,
+        distiller=dict(
+            type='ConfigurableDistiller',
+            student_recorders=dict(fc=fc),
+            teacher_recorders=dict(
+                fc=dict(fc, source=component['teacher_module'])),
+            distill_losses=dict(loss_kd=loss),
+            loss_forward_mappings=dict(
+                loss_kd=dict(
+                    preds_S=dict(from_student=True, recorder='fc'),
+                    preds_T=dict(from_student=False, recorder='fc')))))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default=KD_CFG)
+    parser.add_argument(
+        '--algorithm',
+        choices=['general', 'configurable'],
+        default='general',
+        help='GeneralDistill (the config as it is) or the same KD as a 1.x '
+        'SingleTeacherDistill + ConfigurableDistiller')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--size', type=int, default=28, help='image size')
@@ -62,10 +94,15 @@ def main() -> None:
 
     cfg = Config.fromfile(args.config)
     cfg.model.distiller.teacher_ckpt = None  # weights do not change timing
-    alg = MODELS.build(cfg.model).to(args.device)
+    if args.algorithm == 'configurable':
+        alg = MODELS.build(configurable_kd(cfg)).to(args.device)
+        student, teacher = alg.architecture, alg.teacher
+    else:
+        alg = MODELS.build(cfg.model).to(args.device)
+        student, teacher = alg.architecture.model, alg.distiller.teacher
     # The baseline: the same student and teacher, as plain models.
-    student = copy.deepcopy(alg.architecture.model)
-    teacher = copy.deepcopy(alg.distiller.teacher)
+    student = copy.deepcopy(student)
+    teacher = copy.deepcopy(teacher)
     alg.train()
     student.train()
     teacher.eval()
@@ -106,7 +143,8 @@ def main() -> None:
     d_times = [wall for wall, _ in times['distill']]
     b_times = [wall for wall, _ in times['baseline']]
     d, b = statistics.median(d_times), statistics.median(b_times)
-    print(f'device={args.device} batch={args.batch_size} '
+    print(f'{type(alg).__name__}: device={args.device} '
+          f'batch={args.batch_size} '
           f'image={args.size}x{args.size} iters={args.iters} '
           f'threads={torch.get_num_threads()}')
     print('                                         median       min')

@@ -80,36 +80,37 @@ def record_outputs(root: nn.Module,
                    role: str = 'model') -> Iterator[Outputs]:
     """Record the outputs of the modules at ``paths`` while in the block.
 
-    Forward hooks are registered on entry and removed on exit (also when the
-    block raises), so nothing stays attached to the model.
+    The recording is done by ``ModuleOutputs`` recorders (the recorders of
+    :class:`ConfigurableDistiller`, one implementation): their hooks are
+    registered on entry and removed on exit (also when the block raises),
+    so nothing stays attached to the model.
 
     Args:
         root (nn.Module): The model holding the modules.
         paths (Sequence[str]): Module paths; each output is appended to
             ``store[path]`` (a module called twice records twice).
-        store (dict): Where outputs go.
+        store (dict): Where outputs go (filled when the block is left).
         role (str): ``'student'`` or ``'teacher'``, for error messages.
 
     Yields:
         dict: ``store``.
     """
-    handles = []
-    try:
-        for path in dict.fromkeys(paths):
-            module = find_module(root, path, role)
-            outputs = store.setdefault(path, [])
-
-            def hook(mod: nn.Module,
-                     args: Any,
-                     output: Any,
-                     outputs: List[Any] = outputs) -> None:
-                outputs.append(output)
-
-            handles.append(module.register_forward_hook(hook))
-        yield store
-    finally:
-        for handle in handles:
-            handle.remove()
+    from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
+    recorders = {}
+    for path in dict.fromkeys(paths):
+        find_module(root, path, role)  # a missing path fails with its role
+        recorder = ModuleOutputsRecorder(path)
+        recorder.prepare_from_model(root)
+        recorders[path] = recorder
+    with contextlib.ExitStack() as stack:
+        for recorder in recorders.values():
+            stack.enter_context(recorder)
+        try:
+            yield store
+        finally:
+            for path, recorder in recorders.items():
+                store.setdefault(path, []).extend(recorder.data_buffer)
+                recorder.reset_data()
 
 
 def call_model(model: nn.Module, inputs: torch.Tensor,
