@@ -462,3 +462,34 @@ def test_distiller_rejects_a_wrong_argument_name():
     with pytest.raises(KeyError, match='t_input'):
         distiller_for(dict(type='FBKDLoss'),
                       dict(s_input=dict(from_student=True, recorder='fc')))
+
+
+def test_distill_cross_entropy_uses_the_teacher_classes():
+    """1.x's distillation ``CrossEntropyLoss`` (DeiT): the student's
+    cross-entropy against the teacher's argmax, built for that name inside
+    a ConfigurableDistiller only."""
+    import math
+
+    from mmrazor.models.distillers import ConfigurableDistiller
+    from mmrazor.models.losses import DistillCrossEntropyLoss
+    s = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    t = torch.tensor([[0.0, 4.0, 1.0], [9.0, 0.0, 0.0]])
+    # teacher classes 1 and 0; -log softmax by hand
+    row0 = -(0.0 - math.log(math.exp(2) + 1 + math.exp(-1)))
+    row1 = -(0.5 - math.log(2 * math.exp(0.5) + math.exp(3)))
+    loss = DistillCrossEntropyLoss(loss_weight=0.5)(s, t)
+    assert abs(float(loss) - 0.5 * (row0 + row1) / 2) < 1e-6
+    fc = dict(type='ModuleOutputs', source='fc')
+    distiller = ConfigurableDistiller(
+        student_recorders=dict(fc=fc),
+        teacher_recorders=dict(fc=fc),
+        distill_losses=dict(
+            loss_distill=dict(type='CrossEntropyLoss', loss_weight=0.5)),
+        loss_forward_mappings=dict(
+            loss_distill=dict(
+                preds_S=dict(from_student=True, recorder='fc'),
+                preds_T=dict(from_student=False, recorder='fc'))))
+    assert type(distiller.distill_losses['loss_distill']) is \
+        DistillCrossEntropyLoss
+    with pytest.raises(ValueError, match=r'\(2, 3\) and \(2, 4\)'):
+        DistillCrossEntropyLoss()(s, torch.zeros(2, 4))

@@ -2,9 +2,11 @@
 the mappings between them, all named in the config."""
 import contextlib
 import inspect
+import logging
 from typing import Any, ContextManager, Dict, List, Optional, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import nn
 
@@ -24,6 +26,17 @@ LOSS_ARG_ALIASES: Dict[str, str] = {
     'preds_T': 'teacher',
     's_feature': 'student',
     't_feature': 'teacher',
+    'logits_S': 'student',  # DISTLoss in 1.x
+    'logits_T': 'teacher',
+}
+
+#: Loss types that mean another class inside ``distill_losses``: 1.x
+#: registered its distillation cross-entropy (student logits against the
+#: teacher's predicted classes) as ``CrossEntropyLoss``, the name heads use
+#: for mmpretrain's loss on labels.
+DISTILL_LOSS_TYPES: Dict[str, str] = {
+    'CrossEntropyLoss': 'DistillCrossEntropyLoss',
+    'mmrazor.CrossEntropyLoss': 'DistillCrossEntropyLoss',
 }
 
 ModuleCfgs = Optional[Dict[str, Union[dict, nn.Module]]]
@@ -71,7 +84,10 @@ def build_named_modules(cfgs: ModuleCfgs, what: str) -> nn.ModuleDict:
         if isinstance(cfg, nn.Module):
             modules[name] = cfg
         elif isinstance(cfg, dict) and 'type' in cfg:
-            modules[name] = MODELS.build(dict(cfg))
+            cfg = dict(cfg)
+            if what == 'distill_losses':
+                cfg['type'] = DISTILL_LOSS_TYPES.get(cfg['type'], cfg['type'])
+            modules[name] = MODELS.build(cfg)
         else:
             raise TypeError(f'ConfigurableDistiller: {what}[{name!r}] must '
                             f'be a config dict with a `type`, got {cfg!r}')
@@ -115,10 +131,15 @@ class ConfigurableDistiller(BaseModule):
             out_channel=2048)``. An argument without a connector gets the
             recorded data unchanged.
         distill_losses (dict, optional): Name -> loss config; each name
-            must contain ``'loss'`` (mmengine sums only such outputs).
+            must contain ``'loss'`` (mmengine sums only such outputs). As
+            in 1.x, ``type='CrossEntropyLoss'`` here is the distillation
+            cross-entropy (:class:`DistillCrossEntropyLoss`, see
+            :data:`DISTILL_LOSS_TYPES`); ``'mmpretrain.CrossEntropyLoss'``
+            is mmpretrain's.
         loss_forward_mappings (dict, optional): Loss name -> argument name
             -> ``dict(from_student, recorder, record_idx=0, data_idx=None,
-            connector=None)``.
+            connector=None)``. A loss without an entry is not computed (a
+            warning names it), as in 1.x; no entry at all is an error.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -200,16 +221,25 @@ class ConfigurableDistiller(BaseModule):
                     f'loss_forward_mappings names the loss {name!r}, which '
                     'is not in distill_losses '
                     f'({sorted(self.distill_losses) or "none"})')
-        checked = {}
-        for name, loss in self.distill_losses.items():
-            if name not in mappings:
-                raise KeyError(
-                    f'distill loss {name!r} has no entry in '
-                    'loss_forward_mappings: say where each of its arguments '
-                    'comes from')
-            checked[name] = self._check_loss_mapping(name, loss,
-                                                     mappings[name])
-        return checked
+        unmapped = [name for name in self.distill_losses
+                    if name not in mappings]
+        if unmapped and len(unmapped) == len(self.distill_losses):
+            raise KeyError(
+                f'distill losses {unmapped} have no entry in '
+                'loss_forward_mappings: say where each of their arguments '
+                'comes from')
+        if unmapped:
+            # as in 1.x: a config inheriting losses it no longer maps (e.g.
+            # factor transfer's train stage keeps `loss_s4_pretrain`)
+            print_log(
+                f'ConfigurableDistiller: distill losses {unmapped} have no '
+                'entry in loss_forward_mappings and are not computed',
+                logger='current', level=logging.WARNING)
+        return {
+            name: self._check_loss_mapping(name, self.distill_losses[name],
+                                           mapping)
+            for name, mapping in mappings.items()
+        }
 
     def _check_loss_mapping(self, name: str, loss: nn.Module,
                             mapping: dict) -> Dict[str, Dict[str, Any]]:

@@ -5,6 +5,7 @@ from .cwd import ChannelWiseDivergence
 from .crd_loss import CRDLoss
 from .data_free_losses import (ActivationLoss, InformationEntropyLoss,
                                OnehotLikeLoss)
+from .distill_cross_entropy import DistillCrossEntropyLoss
 from .dkd import DKDLoss
 from .factor_transfer_loss import FTLoss
 from .fbkd_loss import FBKDLoss
@@ -24,5 +25,5 @@ __all__ = [
     'DISTLoss',
     'L1Loss', 'ABLoss', 'OFDLoss', 'FTLoss', 'PKDLoss', 'MGDLoss', 'FBKDLoss',
     'KDSoftCELoss', 'InformationEntropyLoss', 'OnehotLikeLoss',
-    'ActivationLoss', 'CRDLoss'
+    'ActivationLoss', 'CRDLoss', 'DistillCrossEntropyLoss'
 ]
