@@ -182,6 +182,11 @@ def test_models_left_as_they_are():
     wrapped = nn.DataParallel(nn.Conv2d(3, 4, 3))
     assert 'wrapped' in skip_reason(wrapped)
     assert skip_reason(nn.Conv2d(3, 4, 3)) is None
+    # mmcv's compiled deformable convs need NCHW (stands for mmcv.ops's)
+    deform = type('DeformConv2d', (nn.Module, ),
+                  dict(__module__='mmcv.ops.deform_conv'))
+    with_dcn = nn.Sequential(nn.Conv2d(3, 4, 3), deform())
+    assert 'DeformConv2d' in skip_reason(with_dcn)
 
     hook = ChannelsLastHook()
     hook.before_train(fake_runner(wrapped))

@@ -94,6 +94,13 @@ def skip_reason(model: nn.Module) -> Optional[str]:
         return f'the model is on {first.device.type}, not the CPU'
     if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
         return 'the model has no nn.Conv2d'
+    for name, module in model.named_modules():
+        # mmcv's compiled deformable convolutions (RepPoints, DCN
+        # backbones) need contiguous NCHW inputs
+        if type(module).__module__.startswith('mmcv.ops') and \
+                'deform' in type(module).__name__.lower():
+            return (f'{name} is a {type(module).__name__}, whose compiled '
+                    'kernel needs contiguous (NCHW) inputs')
     return None
 
 

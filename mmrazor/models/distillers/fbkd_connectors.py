@@ -102,10 +102,10 @@ def check_feature(feature: torch.Tensor, in_channels: int,
                          f'{tuple(feature.shape)}')
 
 
-@MODELS.register_module()
-class FBKDStudentConnector(BaseConnector):
-    """Student side of FBKD: attention masks, adaptation layers and the
-    non-local relation.
+class FBKDConnector(BaseConnector):
+    """What both sides of FBKD share: the attention masks of the feature
+    and a non-local block (stored as ``<side>_non_local``, the 1.x
+    attribute names, so 1.x checkpoints keep their keys).
 
     Args:
         in_channels (int): Channels of the feature.
@@ -126,6 +126,9 @@ class FBKDStudentConnector(BaseConnector):
         **kwargs: Further arguments of the non-local block.
     """
 
+    #: ``'student'`` or ``'teacher'`` (names the non-local block)
+    side = ''
+
     def __init__(self,
                  in_channels: int,
                  reduction: int = 2,
@@ -143,19 +146,40 @@ class FBKDStudentConnector(BaseConnector):
         self.in_channels = in_channels
         self.spatial_T = spatial_T
         self.channel_T = channel_T
+        self.add_module(
+            f'{self.side}_non_local',
+            NonLocal2dMaxpoolNstride(
+                in_channels=in_channels,
+                reduction=reduction,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                mode=mode,
+                sub_sample=sub_sample,
+                maxpool_stride=maxpool_stride,
+                zeros_init=zeros_init,
+                **kwargs))
+
+    def masks(self, feature: torch.Tensor
+              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Check ``feature`` and return its spatial and channel masks (see
+        :func:`attention_masks`)."""
+        check_feature(feature, self.in_channels, type(self).__name__)
+        return attention_masks(feature, self.spatial_T, self.channel_T)
+
+
+@MODELS.register_module()
+class FBKDStudentConnector(FBKDConnector):
+    """Student side of FBKD: attention masks, adaptation layers and the
+    non-local relation. Arguments are those of :class:`FBKDConnector`.
+    """
+
+    side = 'student'
+
+    def __init__(self, in_channels: int, *args, **kwargs) -> None:
+        super().__init__(in_channels, *args, **kwargs)
         self.channel_wise_adaptation = nn.Linear(in_channels, in_channels)
         self.spatial_wise_adaptation = nn.Conv2d(1, 1, 3, padding=1)
         self.adaptation_layers = nn.Conv2d(in_channels, in_channels, 1)
-        self.student_non_local = NonLocal2dMaxpoolNstride(
-            in_channels=in_channels,
-            reduction=reduction,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            mode=mode,
-            sub_sample=sub_sample,
-            maxpool_stride=maxpool_stride,
-            zeros_init=zeros_init,
-            **kwargs)
         self.non_local_adaptation = nn.Conv2d(in_channels, in_channels, 1)
 
     def forward_train(self, feature: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -179,9 +203,7 @@ class FBKDStudentConnector(BaseConnector):
             5. ``s_feat_adapt`` ``(N, C, H, W)``: ``adaptation_layers`` of the
                feature.
         """
-        check_feature(feature, self.in_channels, 'FBKDStudentConnector')
-        spatial_mask, channel_mask = attention_masks(feature, self.spatial_T,
-                                                     self.channel_T)
+        spatial_mask, channel_mask = self.masks(feature)
         channel_pool_adapt = self.channel_wise_adaptation(
             feature.mean(dim=(2, 3)))
         spatial_pool_adapt = self.spatial_wise_adaptation(
@@ -194,56 +216,12 @@ class FBKDStudentConnector(BaseConnector):
 
 
 @MODELS.register_module()
-class FBKDTeacherConnector(BaseConnector):
+class FBKDTeacherConnector(FBKDConnector):
     """Teacher side of FBKD: attention masks, pooled feature and the
-    non-local relation.
-
-    Args:
-        in_channels (int): Channels of the feature.
-        reduction (int): Channel reduction of the non-local block.
-            Defaults to 2.
-        conv_cfg (dict): Convolution config of the non-local block.
-        norm_cfg (dict): Norm config of the non-local output.
-        mode (str): Non-local pairwise function. Defaults to
-            ``'dot_product'``.
-        sub_sample (bool): Sub-sample the non-local keys and values.
-            Defaults to False.
-        maxpool_stride (int): Extra sub-sampling stride. Defaults to 2.
-        zeros_init (bool): Zero-initialise the non-local output norm.
-            Defaults to True.
-        spatial_T (float): Temperature of the spatial mask. Defaults to 0.5.
-        channel_T (float): Temperature of the channel mask. Defaults to 0.5.
-        init_cfg (dict, optional): Initialisation config.
-        **kwargs: Further arguments of the non-local block.
+    non-local relation. Arguments are those of :class:`FBKDConnector`.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 reduction: int = 2,
-                 conv_cfg: Dict = dict(type='Conv2d'),
-                 norm_cfg: Dict = dict(type='BN'),
-                 mode: str = 'dot_product',
-                 sub_sample: bool = False,
-                 maxpool_stride: int = 2,
-                 zeros_init: bool = True,
-                 spatial_T: float = 0.5,
-                 channel_T: float = 0.5,
-                 init_cfg: Optional[Dict] = None,
-                 **kwargs) -> None:
-        super().__init__(init_cfg)
-        self.in_channels = in_channels
-        self.spatial_T = spatial_T
-        self.channel_T = channel_T
-        self.teacher_non_local = NonLocal2dMaxpoolNstride(
-            in_channels=in_channels,
-            reduction=reduction,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            mode=mode,
-            sub_sample=sub_sample,
-            maxpool_stride=maxpool_stride,
-            zeros_init=zeros_init,
-            **kwargs)
+    side = 'teacher'
 
     def forward_train(self, feature: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Compute the teacher's FBKD terms.
@@ -261,9 +239,7 @@ class FBKDTeacherConnector(BaseConnector):
             3. ``t_relation`` ``(N, C, H, W)``: the non-local block's output;
             4. ``t_feat`` ``(N, C, H, W)``: the feature itself.
         """
-        check_feature(feature, self.in_channels, 'FBKDTeacherConnector')
-        spatial_mask, channel_mask = attention_masks(feature, self.spatial_T,
-                                                     self.channel_T)
+        spatial_mask, channel_mask = self.masks(feature)
         spatial_pool = feature.mean(dim=1, keepdim=True)
         relation = self.teacher_non_local(feature)
         return (spatial_mask, channel_mask, spatial_pool, relation, feature)
