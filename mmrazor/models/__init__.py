@@ -7,4 +7,5 @@ from .mutables import *  # noqa: F401,F403
 from .mutators import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
 from .pruners import *  # noqa: F401,F403
+from .quantizers import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403

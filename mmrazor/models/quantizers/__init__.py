@@ -1,0 +1,13 @@
+"""Quantization: 1.x schemes, observers and fake-quants on torch.ao."""
+from .fake_quants import LearnableFakeQuantize, lsq_grad_factor
+from .observers import LSQObserver, LSQPerChannelObserver, PercentileObserver
+from .qconfig import (QConfigHandler, fake_quant_factory,
+                      is_per_channel_observer, observer_factory)
+from .qscheme import QSchemeHandler, quant_range
+
+__all__ = [
+    'QSchemeHandler', 'quant_range', 'QConfigHandler', 'observer_factory',
+    'fake_quant_factory', 'is_per_channel_observer', 'LSQObserver',
+    'LSQPerChannelObserver', 'PercentileObserver', 'LearnableFakeQuantize',
+    'lsq_grad_factor'
+]
