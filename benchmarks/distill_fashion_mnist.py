@@ -2,7 +2,7 @@
 
 Trains, one process at a time, the teacher (once), then for every seed the
 student alone and the students distilled by each method (plain KD, and KD
-plus a feature loss: FitNets' hint, attention transfer) with the same
+plus a feature loss: FitNets' hint, attention transfer, PKD) with the same
 epochs and seed, and prints a Markdown table of the final-epoch top-1
 accuracy::
 
@@ -41,6 +41,9 @@ METHODS = {
                    'FitNets hint (stage 3) + KD'),
     'at_kd': (osp.join(CFG, 'at_kd_resnet18-w16_resnet18-w4_fashion-mnist.py'),
               'attention transfer (stages 1-3) + KD'),
+    'pkd_kd': (osp.join(CFG,
+                        'pkd_kd_resnet18-w16_resnet18-w4_fashion-mnist.py'),
+               'PKD (stage 3) + KD'),
 }
 EPOCHS = 6
 
