@@ -3,11 +3,15 @@ from .fake_quants import LearnableFakeQuantize, lsq_grad_factor
 from .observers import LSQObserver, LSQPerChannelObserver, PercentileObserver
 from .qconfig import (QConfigHandler, fake_quant_factory,
                       is_per_channel_observer, observer_factory)
+from .native_quantizer import (AcademicQuantizer, NativeQuantizer,
+                               OpenVINOQuantizer, TensorRTQuantizer)
 from .qscheme import QSchemeHandler, quant_range
+from .tracer import CustomTracer
 
 __all__ = [
     'QSchemeHandler', 'quant_range', 'QConfigHandler', 'observer_factory',
     'fake_quant_factory', 'is_per_channel_observer', 'LSQObserver',
     'LSQPerChannelObserver', 'PercentileObserver', 'LearnableFakeQuantize',
-    'lsq_grad_factor'
+    'lsq_grad_factor', 'CustomTracer', 'NativeQuantizer',
+    'OpenVINOQuantizer', 'TensorRTQuantizer', 'AcademicQuantizer'
 ]

@@ -1,0 +1,114 @@
+"""Backend configs: which ops a quantizer quantizes, in which dtypes.
+
+A torch.ao ``BackendConfig`` lists op patterns (conv, conv-bn-relu, linear,
+add, pooling, ...) and, for each, the dtypes its kernels take. FX prepare
+inserts fake-quants only around ops whose pattern lists the qconfig's
+dtypes; any other op stays float. :func:`backend_config_for` starts from
+torch's native (fbgemm / x86) patterns and lists the ``global_qconfig``'s
+dtypes for every static int8 pattern, so that a signed-activation scheme
+(TensorRT) or a 4-bit one is quantized where an unsigned 8-bit one would be.
+"""
+import copy
+from typing import Any, Iterator, Optional, Set
+
+import torch
+# torch 2.14's native config needs its utils submodule imported first
+import torch.ao.quantization.backend_config.utils  # noqa: F401
+from torch.ao.quantization.backend_config import (BackendConfig,
+                                                   DTypeWithConstraints,
+                                                   get_native_backend_config)
+
+
+def _dtype_of(value: Any) -> Optional[torch.dtype]:
+    if isinstance(value, DTypeWithConstraints):
+        return value.dtype
+    return value
+
+
+def _has_fixed_qparams(dtype_config: dict) -> bool:
+    value = dtype_config.get('input_dtype')
+    return (isinstance(value, DTypeWithConstraints)
+            and value.scale_exact_match is not None)
+
+
+def _is_static_int8(dtype_config: dict) -> bool:
+    return (_dtype_of(dtype_config.get('input_dtype')) == torch.quint8
+            and not dtype_config.get('is_dynamic', False))
+
+
+def backend_config_for(activation_dtype: torch.dtype,
+                       weight_dtype: torch.dtype,
+                       name: str = 'mmrazor') -> BackendConfig:
+    """torch's native patterns with the given static dtypes.
+
+    Args:
+        activation_dtype (torch.dtype): Dtype of quantized activations
+            (``torch.quint8`` or ``torch.qint8``).
+        weight_dtype (torch.dtype): Dtype of quantized weights.
+        name (str): Name of the backend config.
+
+    Returns:
+        BackendConfig: One dtype config per pattern, for the patterns torch
+        quantizes statically; fixed-qparams ops (sigmoid, tanh, softmax,
+        hardsigmoid) keep torch's ``quint8`` constraints, so they are
+        quantized only by a qconfig that fixes their scale.
+    """
+    native = get_native_backend_config().to_dict()
+    configs = []
+    for pattern_cfg in native['configs']:
+        dtype_configs = []
+        for dtype_cfg in pattern_cfg.get('dtype_configs', []):
+            if not _is_static_int8(dtype_cfg):
+                continue
+            if _has_fixed_qparams(dtype_cfg):
+                dtype_configs.append(dtype_cfg)
+                continue
+            new_cfg = dict(
+                input_dtype=activation_dtype, output_dtype=activation_dtype)
+            if _dtype_of(dtype_cfg.get('weight_dtype')) is not None:
+                new_cfg['weight_dtype'] = weight_dtype
+            if dtype_cfg.get('bias_dtype') is not None:
+                new_cfg['bias_dtype'] = dtype_cfg['bias_dtype']
+            dtype_configs.append(new_cfg)
+        if dtype_configs:
+            pattern_cfg = copy.copy(pattern_cfg)
+            pattern_cfg['dtype_configs'] = dtype_configs
+            configs.append(pattern_cfg)
+    return BackendConfig.from_dict(dict(name=name, configs=configs))
+
+
+def _flatten(pattern: Any) -> Iterator[Any]:
+    if isinstance(pattern, tuple):
+        for item in pattern:
+            yield from _flatten(item)
+    else:
+        yield pattern
+
+
+def supported_ops(backend_config: BackendConfig) -> Set[Any]:
+    """Every op (module class, function or method name) that appears in a
+    pattern of ``backend_config``.
+
+    Args:
+        backend_config (BackendConfig): The backend config.
+
+    Returns:
+        set: Module classes, functions and method names. Ops whose patterns
+        need fixed quantization parameters (sigmoid, tanh, softmax,
+        hardsigmoid) are left out: the 1.x qconfigs never fix them.
+    """
+    ops: Set[Any] = set()
+    for pattern_cfg in backend_config.configs:
+        if all(
+                _has_fixed_qparams(d.to_dict())
+                for d in pattern_cfg.dtype_configs):
+            continue  # quantized only with a fixed-qparams qconfig
+        pattern = (pattern_cfg.pattern if pattern_cfg.pattern is not None
+                   else pattern_cfg._pattern_complex_format)
+        ops.update(_flatten(pattern))
+        for module in (pattern_cfg.root_module, pattern_cfg.qat_module,
+                       pattern_cfg.reference_quantized_module,
+                       pattern_cfg.fused_module):
+            if module is not None:
+                ops.add(module)
+    return ops

@@ -1,0 +1,332 @@
+"""1.x quantizers on torch.ao's FX graph mode.
+
+``prepare(model)`` traces the model with the quantizer's tracer, fuses
+conv-bn(-relu) / linear-relu, and inserts the ``global_qconfig``'s
+fake-quants: one on each quantized activation, one (``weight_fake_quant``)
+in each quantized conv / linear module. Fusion and module swaps are the QAT
+ones (``ConvBn2d`` keeps its BN; in eval mode its output is the conv with
+the BN folded into the fake-quantized weight), so the same prepared model
+serves post-training calibration and quantization-aware training.
+"""
+import operator
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.logging import MMLogger
+from torch import fx, nn
+from torch.ao.quantization import FakeQuantizeBase, QConfigMapping
+from torch.ao.quantization.fx.prepare import prepare as fx_prepare
+from torch.ao.quantization.observer import ObserverBase
+from torch.ao.quantization.quantize_fx import (  # noqa: E501
+    _attach_meta_to_node_if_not_exist, _fuse_fx)
+
+from mmrazor.registry import MODELS, TASK_UTILS
+from .backend import backend_config_for, supported_ops
+from .qconfig import QConfigHandler
+from .tracer import CustomTracer, _resolve_class
+
+#: Graph nodes that compute no tensor values worth quantizing.
+SHAPE_OPS = (operator.getitem, getattr, 'size', 'dim', 'shape', len)
+#: Suffix of the fake-quant / observer modules inserted by ``prepare``.
+POST_PROCESS_SUFFIX = '_post_process'
+
+
+def is_quant_module(module: nn.Module) -> bool:
+    """Whether ``module`` is a fake-quant or an observer."""
+    return isinstance(module, (FakeQuantizeBase, ObserverBase))
+
+
+@MODELS.register_module()
+class NativeQuantizer(nn.Module):
+    """Quantizer for torch's native (fbgemm / x86) int8 backend.
+
+    Args:
+        global_qconfig (dict): The 1.x ``global_qconfig`` (see
+            :class:`QConfigHandler`).
+        no_observer_modules (Sequence[str | type], optional): Module classes
+            (or their import paths) whose inputs and outputs are left
+            float.
+        tracer (dict): The tracer config. Defaults to
+            ``dict(type='mmrazor.CustomTracer')``.
+        extra_redundant_fakequants (dict, optional):
+            ``dict(extra_module_prefixes=(...), extra_fakequant_names=(...))``:
+            activation fake-quants to remove after prepare - those that
+            observe the output of a module whose path starts with one of
+            ``extra_module_prefixes``, and those named in
+            ``extra_fakequant_names`` (the names ``prepare`` gives,
+            ``<observed node>_post_process``).
+        is_qat (bool, optional): Accepted for 1.x configs; the prepared
+            model is the same for PTQ and QAT (see the module docstring).
+
+    Attributes:
+        qconfig (QConfigHandler): The parsed ``global_qconfig``.
+        backend_config (BackendConfig): Patterns and dtypes quantized.
+        unsupported_ops (list[str]): Names of the graph nodes of the latest
+            :meth:`prepare` that stay float because the backend has no
+            quantized kernel for them.
+    """
+    #: Backend name used in messages.
+    backend = 'native'
+
+    def __init__(self,
+                 global_qconfig: Dict,
+                 no_observer_modules: Optional[Sequence[Any]] = None,
+                 tracer: Union[Dict, CustomTracer] = dict(
+                     type='mmrazor.CustomTracer'),
+                 extra_redundant_fakequants: Optional[Dict] = None,
+                 is_qat: Optional[bool] = None) -> None:
+        super().__init__()
+        self.qconfig = QConfigHandler(global_qconfig)
+        self.check_qconfig(self.qconfig)
+        self.no_observer_modules = [
+            _resolve_class(c) for c in (no_observer_modules or [])
+        ]
+        self.tracer = (
+            tracer if isinstance(tracer, fx.Tracer) else
+            TASK_UTILS.build(tracer))
+        self.extra_redundant_fakequants = self._check_redundant(
+            extra_redundant_fakequants)
+        self.is_qat = is_qat
+        self.backend_config = backend_config_for(
+            self.qconfig.a_qscheme.torch_dtype,
+            self.qconfig.w_qscheme.torch_dtype, name=self.backend)
+        self.unsupported_ops: List[str] = []
+
+    @staticmethod
+    def _check_redundant(cfg: Optional[Dict]) -> Dict[str, tuple]:
+        cfg = dict(cfg or {})
+        unknown = sorted(
+            set(cfg) - {'extra_module_prefixes', 'extra_fakequant_names'})
+        if unknown:
+            raise KeyError('extra_redundant_fakequants has unknown key(s) '
+                           f'{unknown}; the keys are extra_module_prefixes, '
+                           'extra_fakequant_names')
+        return dict(
+            extra_module_prefixes=tuple(cfg.get('extra_module_prefixes', ())),
+            extra_fakequant_names=tuple(cfg.get('extra_fakequant_names', ())))
+
+    def check_qconfig(self, qconfig: QConfigHandler) -> None:
+        """Raise if the backend cannot run ``qconfig``'s schemes.
+
+        torch's kernels take 8-bit (or narrower) ranges; subclasses add the
+        constraints of their runtime.
+        """
+        for prefix in ('w', 'a'):
+            qscheme = getattr(qconfig, f'{prefix}_qscheme')
+            if qscheme.bit > 8:
+                raise ValueError(
+                    f'{type(self).__name__}: {prefix}_qscheme bit='
+                    f'{qscheme.bit} is not supported; FX fake-quant '
+                    'preparation takes 1 to 8 bits')
+
+    def qconfig_mapping(self) -> QConfigMapping:
+        """The ``QConfigMapping``: ``global_qconfig`` everywhere, none on
+        ``no_observer_modules``."""
+        mapping = QConfigMapping().set_global(self.qconfig.convert())
+        for cls in self.no_observer_modules:
+            mapping.set_object_type(cls, None)
+        return mapping
+
+    def example_inputs(self, model: nn.Module) -> tuple:
+        """Example inputs for ``prepare`` (only used for shape-free
+        checks)."""
+        return (torch.zeros(1), )
+
+    def prepare(self,
+                model: nn.Module,
+                concrete_args: Optional[Dict[str, Any]] = None
+                ) -> fx.GraphModule:
+        """Trace ``model`` and insert fake-quants.
+
+        Args:
+            model (nn.Module): The float model. Its modules and parameters
+                are shared with the returned graph module, not copied.
+            concrete_args (dict, optional): Arguments fixed while tracing,
+                e.g. ``{'mode': 'tensor'}``.
+
+        Returns:
+            fx.GraphModule: The prepared model. Its fake-quant / observer
+            submodules are named ``<observed node>_post_process``.
+        """
+        graph = self.tracer.trace(model, concrete_args)
+        graph_module = fx.GraphModule(model, graph,
+                                      type(model).__name__)
+        _attach_meta_to_node_if_not_exist(graph_module)
+        graph_module = _fuse_fx(
+            graph_module, True, backend_config=self.backend_config)
+        self.unsupported_ops = self.find_unsupported_ops(graph_module)
+        prepared = fx_prepare(
+            graph_module,
+            self.qconfig_mapping(),
+            True,
+            self.tracer.node_name_to_scope,
+            example_inputs=self.example_inputs(model),
+            backend_config=self.backend_config)
+        self.rename_post_processes(prepared)
+        self.remove_redundant_fakequants(prepared)
+        if self.unsupported_ops:
+            MMLogger.get_current_instance().warning(
+                f'{type(self).__name__} ({self.backend} backend): these ops '
+                'have no quantized kernel and stay float: '
+                f'{self.unsupported_ops}')
+        return prepared
+
+    def find_unsupported_ops(self, graph_module: fx.GraphModule) -> List[str]:
+        """Names of the compute nodes no backend pattern covers.
+
+        Args:
+            graph_module (fx.GraphModule): The traced, fused model.
+
+        Returns:
+            list[str]: Node names (leaf method calls of the tracer and shape
+            queries are not counted).
+        """
+        supported = supported_ops(self.backend_config)
+        unsupported = []
+        for node in graph_module.graph.nodes:
+            if node.op == 'call_module':
+                op = type(graph_module.get_submodule(node.target))
+            elif node.op in ('call_function', 'call_method'):
+                op = node.target
+            else:
+                continue
+            if op in SHAPE_OPS or getattr(op, '__self__', None) is not None \
+                    and isinstance(op.__self__, nn.Module):
+                continue  # a shape query, or a skipped (leaf) method
+            if op in self.no_observer_modules or op is torch._assert or (
+                    node.users and all(user.target is torch._assert
+                                       for user in node.users)):
+                continue  # the check of a traced-away argument (``mode``)
+            try:
+                known = op in supported
+            except TypeError:  # unhashable target
+                known = False
+            if not known:
+                unsupported.append(node.name)
+        return unsupported
+
+    @staticmethod
+    def rename_post_processes(prepared: fx.GraphModule) -> None:
+        """Name each fake-quant / observer after the node it observes.
+
+        torch numbers them in insertion order; named after their input they
+        are the same in every trace of the same code (the forward modes of
+        :class:`MMArchitectureQuant` share them by name).
+        """
+        taken = set(dict(prepared.named_children()))
+        for node in prepared.graph.nodes:
+            if node.op != 'call_module':
+                continue
+            module = prepared.get_submodule(node.target)
+            if not is_quant_module(module) or '.' in node.target:
+                continue
+            base = node.args[0].name + POST_PROCESS_SUFFIX
+            name, index = base, 1
+            while name in taken and name != node.target:
+                name, index = f'{base}_{index}', index + 1
+            if name == node.target:
+                continue
+            taken.discard(node.target)
+            delattr(prepared, node.target)
+            prepared.add_module(name, module)
+            taken.add(name)
+            node.target = name
+        prepared.recompile()
+
+    def remove_redundant_fakequants(self, prepared: fx.GraphModule) -> None:
+        """Remove the fake-quants named by ``extra_redundant_fakequants``."""
+        prefixes = self.extra_redundant_fakequants['extra_module_prefixes']
+        names = self.extra_redundant_fakequants['extra_fakequant_names']
+        if not prefixes and not names:
+            return
+        for node in list(prepared.graph.nodes):
+            if node.op != 'call_module' or '.' in node.target:
+                continue
+            if not is_quant_module(prepared.get_submodule(node.target)):
+                continue
+            source = node.args[0]
+            by_prefix = (
+                source.op == 'call_module'
+                and str(source.target).startswith(prefixes) and prefixes)
+            if node.target in names or by_prefix:
+                node.replace_all_uses_with(source)
+                prepared.graph.erase_node(node)
+                delattr(prepared, node.target)
+        prepared.recompile()
+
+
+@MODELS.register_module()
+class AcademicQuantizer(NativeQuantizer):
+    """Quantizer for fake-quant experiments: any scheme of 1 to 8 bits
+    (e.g. 4-bit weights, 8-bit activations), signed or unsigned,
+    symmetric or affine, per-tensor or per-channel. Nothing is deployed.
+
+    Args: see :class:`NativeQuantizer`.
+    """
+    backend = 'academic'
+
+
+def _require(quantizer: str, key: str, value: Any, wanted: Any,
+             why: str) -> None:
+    if value != wanted:
+        raise ValueError(f'{quantizer}: {key}={value!r} is not supported, '
+                         f'it must be {wanted!r} ({why})')
+
+
+@MODELS.register_module()
+class OpenVINOQuantizer(NativeQuantizer):
+    """Quantizer for OpenVINO (CPU): int8 weights per channel, symmetric
+    (``qint8``, zero point 0); 8-bit activations, signed or unsigned, as the
+    config says.
+
+    Args: see :class:`NativeQuantizer`.
+    """
+    backend = 'openvino'
+
+    def check_qconfig(self, qconfig: QConfigHandler) -> None:
+        name = type(self).__name__
+        w, a = qconfig.w_qscheme, qconfig.a_qscheme
+        why = 'OpenVINO runs per-channel symmetric int8 weights'
+        _require(name, 'w_qscheme.qdtype', w.qdtype, 'qint8', why)
+        _require(name, 'w_qscheme.bit', w.bit, 8, why)
+        _require(name, 'w_qscheme.is_symmetry', w.is_symmetry, True, why)
+        _require(name, 'w_observer (per channel)', w.is_per_channel, True,
+                 why + ': use a PerChannel observer')
+        _require(name, 'a_qscheme.bit', a.bit, 8, 'OpenVINO runs 8-bit '
+                 'activations')
+
+
+@MODELS.register_module()
+class TensorRTQuantizer(NativeQuantizer):
+    """Quantizer for TensorRT's explicit int8 mode: int8 weights per
+    channel, symmetric; int8 activations symmetric and signed (``qint8``,
+    zero point 0).
+
+    It builds and calibrates on any machine (fake-quant); deploying the
+    result needs TensorRT, i.e. an NVIDIA GPU.
+
+    Args: see :class:`NativeQuantizer`.
+    """
+    backend = 'tensorrt'
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not torch.cuda.is_available():
+            MMLogger.get_current_instance().info(
+                'TensorRTQuantizer: no CUDA GPU here; the fake-quant model '
+                'calibrates and evaluates on CPU, but deploying it to '
+                'TensorRT needs an NVIDIA GPU')
+
+    def check_qconfig(self, qconfig: QConfigHandler) -> None:
+        name = type(self).__name__
+        w, a = qconfig.w_qscheme, qconfig.a_qscheme
+        why = 'TensorRT runs per-channel symmetric int8 weights'
+        _require(name, 'w_qscheme.qdtype', w.qdtype, 'qint8', why)
+        _require(name, 'w_qscheme.bit', w.bit, 8, why)
+        _require(name, 'w_qscheme.is_symmetry', w.is_symmetry, True, why)
+        _require(name, 'w_observer (per channel)', w.is_per_channel, True,
+                 why + ': use a PerChannel observer')
+        why = 'TensorRT runs symmetric signed int8 activations'
+        _require(name, 'a_qscheme.qdtype', a.qdtype, 'qint8', why)
+        _require(name, 'a_qscheme.bit', a.bit, 8, why)
+        _require(name, 'a_qscheme.is_symmetry', a.is_symmetry, True, why)

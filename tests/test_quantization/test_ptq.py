@@ -1,0 +1,263 @@
+"""Post-training quantization: tracer, quantizers, MMArchitectureQuant,
+PTQLoop and tools/ptq.py, checked against fake-quant written out here."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from torch import nn
+
+from mmrazor.models.algorithms.quantization import MMArchitectureQuant
+from mmrazor.models.quantizers import (AcademicQuantizer, CustomTracer,
+                                       OpenVINOQuantizer, TensorRTQuantizer)
+from mmrazor.registry import MODELS
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PTQ_CONFIG = osp.join(
+    REPO, 'configs/quantization/ptq',
+    'ptq_openvino_resnet18-w16_fashion-mnist.py')
+SKIPPED = [
+    'mmcls.models.heads.ClsHead._get_loss',
+    'mmcls.models.heads.ClsHead._get_predictions'
+]
+
+
+def qconfig(a_observer='mmrazor.MovingAverageMinMaxObserver',
+            a_qdtype='quint8', w_bit=8):
+    return dict(
+        w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
+        a_observer=dict(type=a_observer),
+        w_fake_quant=dict(type='mmrazor.FakeQuantize'),
+        a_fake_quant=dict(type='mmrazor.FakeQuantize'),
+        w_qscheme=dict(
+            qdtype='qint8', bit=w_bit, is_symmetry=True,
+            is_symmetric_range=True),
+        a_qscheme=dict(qdtype=a_qdtype, bit=8, is_symmetry=True))
+
+
+class ConvBnReluLinear(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x):
+        x = self.relu(self.bn(self.conv(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+def fake_quant_modules(model):
+    return [
+        name for name, m in model.named_modules()
+        if isinstance(m, torch.ao.quantization.FakeQuantize)
+    ]
+
+
+def test_prepare_inserts_fake_quants_where_expected():
+    prepared = OpenVINOQuantizer(qconfig()).prepare(ConvBnReluLinear().eval())
+    calls = [
+        n.target for n in prepared.graph.nodes if n.op == 'call_module'
+        and n.target.endswith('_post_process')
+    ]
+    # activations: input, fused conv-bn-relu output, flatten output (the
+    # same fake-quant as its input: flatten shares its input's qparams),
+    # fc output; weights: the conv's and the linear's
+    assert calls == [
+        'x_post_process', 'conv_post_process', 'flatten_post_process',
+        'fc_post_process'
+    ]
+    assert prepared.flatten_post_process is prepared.conv_post_process
+    assert sorted(fake_quant_modules(prepared)) == sorted([
+        'x_post_process', 'conv_post_process', 'fc_post_process',
+        'conv.weight_fake_quant', 'fc.weight_fake_quant'
+    ])
+    assert type(prepared.conv).__name__ == 'ConvBnReLU2d'
+    assert prepared.conv.weight_fake_quant.qscheme == \
+        torch.per_channel_symmetric
+
+
+def hand_fake_quant(v, scale, zero_point, qmin, qmax):
+    return (torch.clamp(torch.round(v / scale) + zero_point, qmin, qmax) -
+            zero_point) * scale
+
+
+def test_calibrated_output_equals_hand_computed_fake_quant():
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(2, 3, 3)).eval()
+    quantizer = OpenVINOQuantizer(qconfig('mmrazor.MinMaxObserver'))
+    prepared = quantizer.prepare(conv)
+    calib = [torch.randn(2, 2, 5, 5) * 2 for _ in range(3)]
+    prepared.apply(torch.ao.quantization.enable_observer)
+    prepared.apply(torch.ao.quantization.disable_fake_quant)
+    with torch.no_grad():
+        for x in calib:
+            prepared(x)
+    prepared.apply(torch.ao.quantization.disable_observer)
+    prepared.apply(torch.ao.quantization.enable_fake_quant)
+
+    # by hand: unsigned symmetric activations [0, 255], zero point 127,
+    # s = max(-min, max) / 127.5 over everything seen (min <= 0 <= max)
+    def act_qparams(values):
+        lo = min(float(v.min()) for v in values + [torch.zeros(1)])
+        hi = max(float(v.max()) for v in values + [torch.zeros(1)])
+        return max(-lo, hi) / 127.5
+
+    weight, bias = conv[0].weight.detach(), conv[0].bias.detach()
+    in_scale = act_qparams(calib)
+    outputs = [nn.functional.conv2d(x, weight, bias) for x in calib]
+    out_scale = act_qparams(outputs)
+    # weights: per output channel, s_c = max|w_c| / 127, range [-127, 127]
+    w_scale = weight.abs().flatten(1).max(dim=1).values / 127
+    w_q = hand_fake_quant(weight, w_scale.view(-1, 1, 1, 1), 0, -127, 127)
+    x = torch.randn(4, 2, 5, 5) * 2.5
+    x_q = hand_fake_quant(x, in_scale, 127, 0, 255)
+    expected = hand_fake_quant(
+        nn.functional.conv2d(x_q, w_q, bias), out_scale, 127, 0, 255)
+    with torch.no_grad():
+        got = prepared(x)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert not torch.allclose(got, conv(x), atol=1e-3)  # it is quantized
+
+
+class WithUnsupportedOps(ConvBnReluLinear):
+
+    def forward(self, x):
+        return torch.sigmoid(super().forward(x)).cumsum(1)
+
+
+def test_unsupported_ops_are_named_in_the_log(monkeypatch):
+    from mmengine.logging import MMLogger
+    messages = []
+    logger = MMLogger.get_current_instance()
+    monkeypatch.setattr(logger, 'warning', messages.append)
+    quantizer = OpenVINOQuantizer(qconfig())
+    prepared = quantizer.prepare(WithUnsupportedOps().eval())
+    assert quantizer.unsupported_ops == ['sigmoid', 'cumsum']
+    assert len(messages) == 1 and "['sigmoid', 'cumsum']" in messages[0]
+    # they stay float: no fake-quant after the last linear's output one
+    assert 'sigmoid_post_process' not in dict(prepared.named_modules())
+
+
+def test_backend_constraints():
+    with pytest.raises(ValueError, match='w_qscheme.bit=4'):
+        OpenVINOQuantizer(qconfig(w_bit=4))
+    with pytest.raises(ValueError, match="a_qscheme.qdtype='quint8'"):
+        TensorRTQuantizer(qconfig())
+    trt = TensorRTQuantizer(qconfig(a_qdtype='qint8')).prepare(
+        ConvBnReluLinear().eval())
+    assert trt.conv_post_process.quant_min == -128
+    academic = AcademicQuantizer(qconfig(w_bit=4)).prepare(
+        ConvBnReluLinear().eval())
+    assert (academic.conv.weight_fake_quant.quant_min,
+            academic.conv.weight_fake_quant.quant_max) == (-7, 7)
+
+
+def test_custom_tracer_keeps_skipped_methods_as_leaves():
+    cfg = Config.fromfile(PTQ_CONFIG)
+    model = MODELS.build(cfg.model.architecture)
+    tracer = CustomTracer(skipped_methods=SKIPPED)
+    graph = tracer.trace(model, {'mode': 'loss'})
+    assert tracer.skipped_calls == ['head._get_loss']
+    assert [n.name for n in graph.nodes][-2:] == ['_get_loss', 'output']
+    with pytest.raises(AttributeError, match='no method'):
+        CustomTracer(skipped_methods=['mmcls.models.heads.ClsHead.nope'])
+
+
+def build_algorithm(float_checkpoint=None):
+    cfg = Config.fromfile(PTQ_CONFIG)
+    cfg.model.float_checkpoint = float_checkpoint
+    return MODELS.build(cfg.model)
+
+
+def test_forward_modes_share_quantizers():
+    algorithm = build_algorithm()
+    qmodels = algorithm.qmodels
+    assert set(qmodels) == {'tensor', 'predict', 'loss'}
+    for mode in ('predict', 'loss'):
+        assert qmodels[mode].backbone.conv1 is qmodels['tensor'].backbone.conv1
+        assert qmodels[mode].head_fc_post_process is \
+            qmodels['tensor'].head_fc_post_process
+    with pytest.raises(ValueError, match='is a URL'):
+        build_algorithm('https://example.com/x.pth')
+
+
+def preprocessed(model, dataset_cfg, num):
+    from mmrazor.registry import DATASETS
+    dataset = DATASETS.build(
+        dict(dataset_cfg, indices=num,
+             pipeline=[dict(type='mmpretrain.PackInputs')]))
+    return model.data_preprocessor(
+        dict(
+            inputs=[dataset[i]['inputs'] for i in range(num)],
+            data_samples=[dataset[i]['data_samples'] for i in range(num)]),
+        False)
+
+
+def train_briefly(model, cfg, num=512, epochs=2):
+    """Two epochs of SGD on 512 training images (about 3 s): a model whose
+    predictions mean something, so that agreement is a real check."""
+    data = preprocessed(model, cfg.train_dataloader.dataset, num)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.train()
+    for _ in range(epochs):
+        for i in range(0, num, 64):
+            loss = model(data['inputs'][i:i + 64],
+                         data['data_samples'][i:i + 64], mode='loss')['loss']
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+
+
+def test_ptq_tool_end_to_end(tmp_path, monkeypatch):
+    from tool_runs import default_scopes_restored, load_tool
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    torch.manual_seed(0)
+    cfg = Config.fromfile(PTQ_CONFIG)
+    float_model = MODELS.build(cfg.model.architecture)
+    float_model.init_weights()
+    with default_scopes_restored():
+        train_briefly(float_model, cfg)
+    float_path = str(tmp_path / 'float.pth')
+    torch.save({'state_dict': float_model.state_dict()}, float_path)
+
+    steps = []
+    original = MMArchitectureQuant.calibrate_step
+    monkeypatch.setattr(MMArchitectureQuant, 'calibrate_step',
+                        lambda self, data: steps.append(1) or original(
+                            self, data))
+    tool = load_tool('ptq.py')
+    with default_scopes_restored():
+        metrics = tool.main([
+            PTQ_CONFIG, float_path, '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options',
+            'test_cfg.calibrate_steps=3',
+            'test_cfg.calibrate_dataloader.batch_size=16',
+            'test_dataloader.dataset.indices=200',
+            'test_dataloader.batch_size=100'
+        ])
+    assert len(steps) == 3
+    assert 'accuracy/top1' in metrics
+    saved = str(tmp_path / 'work' / 'model_ptq.pth')
+    assert osp.isfile(saved)
+
+    # the saved fake-quant model agrees with the float one on 200 images
+    algorithm = build_algorithm(float_path).eval()
+    state = torch.load(saved, weights_only=True)['state_dict']
+    algorithm.load_state_dict(state, strict=True)
+    with default_scopes_restored():
+        batch = preprocessed(algorithm, cfg.test_dataloader.dataset, 200)
+    with torch.no_grad():
+        quantized = algorithm(batch['inputs'], mode='tensor')
+        floating = float_model.eval()(batch['inputs'], mode='tensor')
+    agreement = (quantized.argmax(1) == floating.argmax(1)).float().mean()
+    assert agreement >= 0.95, agreement
+    labels = torch.stack([d.gt_label for d in batch['data_samples']])[:, 0]
+    top1_float = (floating.argmax(1) == labels).float().mean()
+    top1_quant = (quantized.argmax(1) == labels).float().mean()
+    assert top1_float > 0.2, top1_float  # above chance (0.1)
+    assert abs(top1_quant - top1_float) <= 0.02, (top1_quant, top1_float)
+    assert not torch.equal(quantized, floating)

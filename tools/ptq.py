@@ -1,0 +1,85 @@
+"""Post-training quantization: calibrate a float checkpoint's fake-quants,
+evaluate the fake-quant model and save it.
+
+The config's ``model`` is an ``MMArchitectureQuant`` and its ``test_cfg`` a
+``PTQLoop``; CHECKPOINT (a local float checkpoint) becomes
+``model.float_checkpoint``. The calibrated model is saved atomically to
+``WORK_DIR/model_ptq.pth`` (evaluate it again with tools/test.py and
+``--cfg-options test_cfg.only_val=True``).
+
+Examples:
+    python tools/ptq.py \
+        configs/quantization/ptq/ptq_openvino_resnet18-w16_fashion-mnist.py \
+        work_dirs/resnet18-w16_fashion-mnist/epoch_6.pth
+"""
+import argparse
+import io
+import os.path as osp
+from typing import Optional, Sequence
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.model import is_model_wrapper
+from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
+
+from mmrazor.apis import (add_common_args, build_runner, config_from_args,
+                          setup_launch)
+from mmrazor.registry import explain_unknown_types
+from mmrazor.utils import close_distributed
+from mmrazor.utils.checkpoint import atomic_write_bytes
+
+PTQ_CHECKPOINT = 'model_ptq.pth'
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Post-training quantization (calibrate and evaluate)')
+    parser.add_argument('config', help='PTQ config file path')
+    parser.add_argument('checkpoint', help='local float checkpoint file')
+    add_common_args(parser)
+    return parser.parse_args(argv)
+
+
+def save_quantized(model: torch.nn.Module, path: str) -> None:
+    """Save ``model``'s state dict (CPU tensors) atomically.
+
+    Args:
+        model (nn.Module): The calibrated algorithm (or its wrapper).
+        path (str): The destination.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    buffer = io.BytesIO()
+    torch.save(
+        dict(
+            meta=dict(quantized=True),
+            state_dict=weights_to_cpu(get_state_dict(model))), buffer)
+    atomic_write_bytes(buffer.getvalue(), path)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+    cfg = config_from_args(args)
+    if not str(cfg.model.get('type')).endswith('MMArchitectureQuant'):
+        raise ValueError('tools/ptq.py needs a config whose model is an '
+                         'MMArchitectureQuant, got model.type='
+                         f'{cfg.model.get("type")!r}')
+    cfg.model.float_checkpoint = args.checkpoint
+    setup_launch(cfg, args.trust_checkpoint, args.checkpoint)
+    runner = build_runner(cfg)
+    with explain_unknown_types():
+        metrics = runner.test()
+    if is_main_process():
+        path = osp.join(cfg.work_dir, PTQ_CHECKPOINT)
+        save_quantized(runner.model, path)
+        print('PTQ metrics: ' + ', '.join(
+            f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
+            for k, v in metrics.items()))
+        print(f'Fake-quant checkpoint saved to {path}')
+    del runner  # it holds the process group (model wrapper)
+    close_distributed()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
