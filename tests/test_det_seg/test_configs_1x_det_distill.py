@@ -8,6 +8,7 @@ command line only the data paths, sizes and lengths and the downloads: the
 teacher's ``teacher_ckpt`` (a URL) becomes a local file holding a freshly
 built teacher, and the student's pretrained weights are switched off.
 """
+import os.path as osp
 from typing import Callable, List, Sequence
 
 import pytest
@@ -167,3 +168,31 @@ def test_pkd_fpn_reppoints_x101_dcn_coco_2x(tmp_path, monkeypatch) -> None:
     # they are (no option needed)
     check_pkd(PKD_REPPOINTS_CONFIG, tmp_path, monkeypatch,
               'RepPointsDetector', 'RepPointsDetector', loss_weight=10)
+
+
+CWD_VIS_CONFIG = ('mmdet/cwd/cwd_fpn_retina_r101_retina_r50_1x_coco_'
+                  'visualization.py')
+
+
+@needs_reference
+def test_cwd_retina_visualization_hook_draws_fpn_levels(
+        tmp_path, monkeypatch) -> None:
+    """The 1.x visualization config: its RazorVisualizationHook draws the
+    student's FPN levels p3-p6 for each test image."""
+    runner, teacher, work_dir = train(
+        CWD_VIS_CONFIG, tmp_path, options_with_student(CFG_PATH_STUDENT),
+        monkeypatch)
+    hooks = [h for h in runner.hooks
+             if type(h).__name__ == 'RazorVisualizationHook']
+    assert len(hooks) == 1 and hooks[0].enabled
+    # predictions dumped rather than scored (the heads are untrained)
+    runner._test_evaluator = dict(
+        type='mmdet.DumpDetResults',
+        out_file_path=str(tmp_path / 'results.pkl'))
+    runner.test()
+    names = sorted(osp.basename(p) for p in hooks[0].written)
+    assert len(names) == 2 * 4, names  # two test images, four levels
+    assert {n.rsplit('_', 1)[1] for n in names} == {
+        'p3.png', 'p4.png', 'p5.png', 'p6.png'
+    }
+    assert all(osp.isfile(p) for p in hooks[0].written)

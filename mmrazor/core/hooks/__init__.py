@@ -6,9 +6,11 @@ from .pruning_hooks import (BNSparsityHook, PruningStructureHook,
                             ResourceInfoHook)
 from .sampler_seed import DistSamplerSeedHook
 from .search_subnet import SearchSubnetHook
+from .visualization_hook import RazorVisualizationHook
 
 __all__ = [
     'ChannelsLastHook', 'DistSamplerSeedHook', 'DropPathProbHook',
     'SearchSubnetHook', 'add_channels_last_hook', 'PruningStructureHook',
-    'ResourceInfoHook', 'BNSparsityHook', 'ProgressiveShrinkingHook'
+    'ResourceInfoHook', 'BNSparsityHook', 'ProgressiveShrinkingHook',
+    'RazorVisualizationHook'
 ]
