@@ -69,6 +69,23 @@ def test_mmpretrain_base_resolves_to_the_same_file(tmp_path):
                             reading)
 
 
+def test_mmdet2_rcnn_config_names_get_their_mmdet3_spelling():
+    from mmrazor.apis.config_compat.bases import candidate_names
+    assert candidate_names(
+        'mmdet', 'faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py') == [
+            'faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py',
+            'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+        ]
+    # other packages and other detectors keep their one name
+    assert candidate_names(
+        'mmdet', 'retinanet/retinanet_r50_fpn_1x_coco.py') == [
+            'retinanet/retinanet_r50_fpn_1x_coco.py'
+        ]
+    assert candidate_names('mmseg', 'x/faster_rcnn_y.py') == [
+        'x/faster_rcnn_y.py'
+    ]
+
+
 def test_unknown_package_names_base_and_package(tmp_path):
     reading = str(tmp_path / 'cfg.py')
     with pytest.raises(BaseConfigNotFoundError) as err:

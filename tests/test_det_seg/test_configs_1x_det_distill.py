@@ -196,3 +196,14 @@ def test_cwd_retina_visualization_hook_draws_fpn_levels(
         'p3.png', 'p4.png', 'p5.png', 'p6.png'
     }
     assert all(osp.isfile(p) for p in hooks[0].written)
+
+
+@needs_reference
+def test_cwd_fpn_faster_rcnn_coco_1x(tmp_path, monkeypatch) -> None:
+    runner, teacher, work_dir = train(
+        'mmdet/cwd/cwd_fpn_frcnn_r101_frcnn_r50_1x_coco.py', tmp_path,
+        options_with_student(CFG_PATH_STUDENT), monkeypatch)
+    assert_distilled(runner, teacher, loss_names('loss_cwd_fpn', 5),
+                     work_dir)
+    assert type(runner.model).__name__ == 'FpnTeacherDistill'
+    assert type(runner.model.student).__name__ == 'FasterRCNN'

@@ -145,7 +145,8 @@ def first_existing(rel_path: str, dirs: List[str]) -> Optional[str]:
 
 
 def candidate_names(scope: str, rel_path: str) -> List[str]:
-    """``rel_path``, then where :data:`MOVED_BASES` says it moved.
+    """``rel_path``, then where :data:`MOVED_BASES` says it moved, then
+    (``mmdet::``) its mmdet 3 spelling.
 
     Args:
         scope (str): The part before ``::``.
@@ -154,8 +155,17 @@ def candidate_names(scope: str, rel_path: str) -> List[str]:
     Returns:
         list[str]: Paths to look for, in order.
     """
+    names = [rel_path]
     moved = MOVED_BASES.get(f'{scope}::{rel_path}')
-    return [rel_path] if moved is None else [rel_path, moved]
+    if moved is not None:
+        names.append(moved)
+    folder, name = osp.split(rel_path)
+    if scope == 'mmdet' and '_rcnn' in name:
+        # mmdet 3.0 spells the R-CNN config files with a hyphen, in the
+        # same folders (faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py ->
+        # faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py)
+        names.append(osp.join(folder, name.replace('_rcnn', '-rcnn')))
+    return names
 
 
 def find_base(scope: str, rel_path: str, dirs: List[str]) -> Optional[str]:
