@@ -1,5 +1,6 @@
 """Quantization: 1.x schemes, observers and fake-quants on torch.ao."""
 from .fake_quants import LearnableFakeQuantize, lsq_grad_factor
+from .export import ExportFakeQuant, export_onnx
 from .observers import LSQObserver, LSQPerChannelObserver, PercentileObserver
 from .qconfig import (QConfigHandler, fake_quant_factory,
                       is_per_channel_observer, observer_factory)
@@ -13,5 +14,6 @@ __all__ = [
     'fake_quant_factory', 'is_per_channel_observer', 'LSQObserver',
     'LSQPerChannelObserver', 'PercentileObserver', 'LearnableFakeQuantize',
     'lsq_grad_factor', 'CustomTracer', 'NativeQuantizer',
-    'OpenVINOQuantizer', 'TensorRTQuantizer', 'AcademicQuantizer'
+    'OpenVINOQuantizer', 'TensorRTQuantizer', 'AcademicQuantizer',
+    'export_onnx', 'ExportFakeQuant'
 ]

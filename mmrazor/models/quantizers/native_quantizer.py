@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 from mmengine.logging import MMLogger
 from torch import fx, nn
+from torch.ao.nn.intrinsic.qat.modules.conv_fused import _ConvBnNd
 from torch.ao.quantization import FakeQuantizeBase, QConfigMapping
 from torch.ao.quantization.fx.prepare import prepare as fx_prepare
 from torch.ao.quantization.observer import ObserverBase
@@ -34,6 +35,32 @@ POST_PROCESS_SUFFIX = '_post_process'
 def is_quant_module(module: nn.Module) -> bool:
     """Whether ``module`` is a fake-quant or an observer."""
     return isinstance(module, (FakeQuantizeBase, ObserverBase))
+
+
+def use_exact_conv_bn_where_gamma_is_zero(model: nn.Module) -> List[str]:
+    """Switch the fused QAT conv-bn modules with a zero BN weight to torch's
+    exact (two-convolution) training path.
+
+    torch's default QAT conv-bn path computes ``conv(x, W * g / std) /
+    (g / std)``, which is 0 / 0 = NaN for a channel whose BN weight ``g``
+    is 0 (e.g. ResNets built with ``zero_init_residual``); the exact path
+    (Krishnamoorthi 2018, torch's
+    ``_enable_slow_path_for_better_numerical_stability``) never divides by
+    ``g``. Eval-mode outputs are the same on both paths.
+
+    Args:
+        model (nn.Module): A prepared model.
+
+    Returns:
+        list[str]: The names of the modules switched.
+    """
+    switched = []
+    for name, module in model.named_modules():
+        if isinstance(module, _ConvBnNd) and bool(
+                (module.bn.weight == 0).any()):
+            module._enable_slow_path_for_better_numerical_stability = True
+            switched.append(name)
+    return switched
 
 
 @MODELS.register_module()
@@ -164,6 +191,7 @@ class NativeQuantizer(nn.Module):
             backend_config=self.backend_config)
         self.rename_post_processes(prepared)
         self.remove_redundant_fakequants(prepared)
+        use_exact_conv_bn_where_gamma_is_zero(prepared)
         if self.unsupported_ops:
             MMLogger.get_current_instance().warning(
                 f'{type(self).__name__} ({self.backend} backend): these ops '

@@ -6,12 +6,15 @@ The float ``architecture`` is traced once per forward mode (``'tensor'``,
 weight fake-quants and the activation fake-quants of the common part of
 the graphs - so calibrating or training in one mode quantizes them all.
 """
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 from mmengine.model import MMDistributedDataParallel
 from torch import fx, nn
 
+from mmrazor.models.quantizers.native_quantizer import \
+    use_exact_conv_bn_where_gamma_is_zero
 from mmrazor.registry import MODEL_WRAPPERS, MODELS
 from ..base import BaseAlgorithm
 
@@ -92,6 +95,44 @@ def share_submodules(source: fx.GraphModule,
     return own
 
 
+#: ``(module of a qmodel, kind, name, module of the architecture, its
+#: name)``: the module's ``kind`` (``'_parameters'`` or ``'_buffers'``)
+#: entry ``name`` is the architecture module's tensor of that name.
+TiedTensor = Tuple[nn.Module, str, str, nn.Module, str]
+
+
+def find_tied_tensors(owner: nn.Module,
+                      borrowers: nn.Module) -> List[TiedTensor]:
+    """The parameters and buffers of ``borrowers``' modules that are
+    tensors of ``owner``'s modules (e.g. the BN statistics a fused QAT
+    conv-bn module takes from the float model's BN).
+
+    Args:
+        owner (nn.Module): The model whose tensors are borrowed.
+        borrowers (nn.Module): The model borrowing them.
+
+    Returns:
+        list[TiedTensor]: One entry per borrowed tensor reference.
+    """
+    owners = {}
+    for module in owner.modules():
+        for kind in ('_parameters', '_buffers'):
+            for name, tensor in getattr(module, kind).items():
+                if tensor is not None:
+                    owners[id(tensor)] = (kind, name, module)
+    owner_modules = {id(m) for m in owner.modules()}
+    tied = []
+    for module in borrowers.modules():
+        if id(module) in owner_modules:
+            continue  # the very same module: nothing to re-tie
+        for kind in ('_parameters', '_buffers'):
+            for name, tensor in getattr(module, kind).items():
+                found = owners.get(id(tensor)) if tensor is not None else None
+                if found is not None and found[0] == kind:
+                    tied.append((module, kind, name, found[2], found[1]))
+    return tied
+
+
 @MODELS.register_module()
 class MMArchitectureQuant(BaseAlgorithm):
     """An OpenMMLab model with fake-quants, one prepared graph per forward
@@ -152,6 +193,32 @@ class MMArchitectureQuant(BaseAlgorithm):
             MODELS.build(quantizer))
         self.unsupported_ops: Dict[str, List[str]] = {}
         self.qmodels = self._build_qmodels(self.architecture)
+        self._tied_tensors = find_tied_tensors(self.architecture,
+                                               self.qmodels)
+
+    def init_weights(self) -> None:
+        """Initialise the architecture (unless a float checkpoint was
+        loaded), then give the fused conv-bn modules whose BN weight is now
+        0 (``zero_init_residual``) torch's exact QAT path, which does not
+        divide by it."""
+        super().init_weights()
+        use_exact_conv_bn_where_gamma_is_zero(self.qmodels)
+
+    def _apply(self, fn: Callable, *args, **kwargs) -> 'MMArchitectureQuant':
+        """``nn.Module._apply`` (``.to()``, ``.cuda()``, ``.double()``...),
+        then tie the qmodels' borrowed tensors to the architecture's again.
+
+        torch converts each module's buffers on their own, so without this
+        a fused QAT conv-bn module and the float model's BN would keep
+        separate copies of the BN statistics after a move to the GPU: QAT
+        would update one and the float model (``QATValLoop``'s
+        ``original.*`` metrics) read the other.
+        """
+        super()._apply(fn, *args, **kwargs)
+        for module, kind, name, owner, owner_name in getattr(
+                self, '_tied_tensors', ()):
+            getattr(module, kind)[name] = getattr(owner, kind)[owner_name]
+        return self
 
     def _build_qmodels(self, model: nn.Module) -> nn.ModuleDict:
         qmodels = nn.ModuleDict()

@@ -1,0 +1,213 @@
+"""int8 ONNX export: QDQ nodes, int8 weights, folded conv-bn, and the
+onnxruntime model checked against the fake-quant PyTorch model."""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mmrazor.models.quantizers import (AcademicQuantizer, ExportFakeQuant,
+                                       OpenVINOQuantizer, export_onnx)
+
+onnx = pytest.importorskip('onnx')
+ort = pytest.importorskip('onnxruntime')
+from onnx import numpy_helper  # noqa: E402
+
+
+def qconfig(w_fake_quant='mmrazor.FakeQuantize',
+            a_fake_quant='mmrazor.FakeQuantize',
+            a_symmetry=True,
+            w_bit=8):
+    return dict(
+        w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
+        a_observer=dict(type='mmrazor.MovingAverageMinMaxObserver'),
+        w_fake_quant=dict(type=w_fake_quant),
+        a_fake_quant=dict(type=a_fake_quant),
+        w_qscheme=dict(
+            qdtype='qint8', bit=w_bit, is_symmetry=True,
+            is_symmetric_range=True),
+        a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=a_symmetry))
+
+
+class ConvBnReluLinear(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3)
+        self.bn = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(8 * 6 * 6, 10)
+
+    def forward(self, x):
+        x = self.relu(self.bn(self.conv(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+def float_model(seed=0):
+    torch.manual_seed(seed)
+    model = ConvBnReluLinear()
+    # non-trivial BN statistics, so that folding matters
+    model.bn.running_mean.uniform_(-0.3, 0.3)
+    model.bn.running_var.uniform_(0.5, 2.0)
+    model.bn.weight.data.uniform_(0.5, 1.5)
+    model.bn.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def calibrated(quantizer, model, images):
+    prepared = quantizer.prepare(model).eval()
+    prepared.apply(torch.ao.quantization.enable_observer)
+    prepared.apply(torch.ao.quantization.disable_fake_quant)
+    with torch.no_grad():
+        prepared(images)
+    prepared.apply(torch.ao.quantization.disable_observer)
+    prepared.apply(torch.ao.quantization.enable_fake_quant)
+    return prepared
+
+
+def run_onnx(path, x):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    sess = ort.InferenceSession(
+        path, options, providers=['CPUExecutionProvider'])
+    return sess.run(None, {'input': x.numpy()})[0]
+
+
+def images(n, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 8, 8, generator=generator)
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    model = float_model()
+    prepared = calibrated(
+        OpenVINOQuantizer(qconfig()), model, images(256, 1))
+    path = str(tmp_path_factory.mktemp('export') / 'int8.onnx')
+    counts = export_onnx(
+        prepared, images(1, 2), path, dynamic_batch=True)
+    return model, prepared, path, counts
+
+
+def test_graph_has_qdq_nodes_and_int8_weights(exported):
+    model, prepared, path, counts = exported
+    graph = onnx.load(path).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count('QuantizeLinear') >= 3  # input, conv out, fc out
+    assert 'BatchNormalization' not in ops  # BN folded
+    producers = {out: n for n in graph.node for out in n.output}
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for op_type in ('Conv', 'Gemm'):
+        node = next(n for n in graph.node if n.op_type == op_type)
+        weight_dq = producers[node.input[1]]
+        assert weight_dq.op_type == 'DequantizeLinear'
+        assert inits[weight_dq.input[0]].dtype == np.int8
+        # per output channel scales (axis 0)
+        assert inits[weight_dq.input[1]].shape == (node.op_type == 'Conv'
+                                                   and 8 or 10, )
+        bias_dq = producers[node.input[2]]
+        assert inits[bias_dq.input[0]].dtype == np.int32
+    assert counts['quantized_weights'] == 2
+    assert counts['quantized_biases'] == 2
+
+
+def test_folded_int8_conv_weight_equals_hand_computation(exported):
+    model, prepared, path, _ = exported
+    graph = onnx.load(path).graph
+    producers = {out: n for n in graph.node for out in n.output}
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    conv = next(n for n in graph.node if n.op_type == 'Conv')
+    weight_dq = producers[conv.input[1]]
+    # by hand: fold BN, w_f = w * gamma / sqrt(var + eps) per out channel,
+    # then symmetric per-channel int8 on [-127, 127]: s_c = max|w_f,c| / 127
+    bn = model.bn
+    factor = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    folded = (model.conv.weight * factor.view(-1, 1, 1, 1)).detach()
+    scale = folded.abs().flatten(1).max(dim=1).values / 127
+    levels = torch.round(folded / scale.view(-1, 1, 1, 1))
+    np.testing.assert_allclose(
+        inits[weight_dq.input[1]], scale.numpy(), rtol=1e-6)
+    assert np.array_equal(inits[weight_dq.input[0]],
+                          levels.numpy().astype(np.int8))
+
+
+def test_onnxruntime_agrees_with_fake_quant_model(exported):
+    _, prepared, path, _ = exported
+    x = images(512, 3)
+    with torch.no_grad():
+        expected = prepared(x).numpy()
+    got = run_onnx(path, x)
+    # The int8 model differs from the fake-quant one only by rounding: the
+    # int32 bias (step s_in * s_w, error <= half a step) and the float
+    # order of the accumulation can move a value across a rounding
+    # boundary of the next quantizer, i.e. by one output step (the output
+    # fake-quant's scale). Allow two steps.
+    out_step = float(prepared.fc_post_process.scale)
+    assert np.abs(got - expected).max() <= 2 * out_step + 1e-6
+    agree = (got.argmax(1) == expected.argmax(1)).mean()
+    assert agree >= 0.99
+
+
+def test_int8_file_is_smaller_than_fp32(exported, tmp_path):
+    model, _, path, _ = exported
+    fp32 = str(tmp_path / 'fp32.onnx')
+    torch.onnx.export(
+        model, (images(1, 2), ), fp32, opset_version=13, dynamo=False)
+    assert osp.getsize(path) < osp.getsize(fp32)
+
+
+def test_lsq_and_4bit_weights_export_exactly(tmp_path):
+    # LSQ fake-quants are frozen with their learned scale; 4-bit weights on
+    # [-7, 7] are stored in int8 initializers within [-7, 7]
+    model = float_model(1)
+    quantizer = AcademicQuantizer(
+        qconfig(
+            w_fake_quant='mmrazor.LearnableFakeQuantize',
+            a_fake_quant='mmrazor.LearnableFakeQuantize',
+            a_symmetry=False,
+            w_bit=4))
+    prepared = calibrated(quantizer, model, images(128, 4))
+    with torch.no_grad():  # as if learned: move a scale away from init
+        prepared.conv.weight_fake_quant.scale.mul_(0.8)
+    path = str(tmp_path / 'lsq.onnx')
+    export_onnx(prepared, images(1, 5), path, dynamic_batch=True)
+    graph = onnx.load(path).graph
+    int8 = [  # the weights (zero points are int8 vectors too)
+        numpy_helper.to_array(i) for i in graph.initializer
+        if numpy_helper.to_array(i).dtype == np.int8
+        and numpy_helper.to_array(i).ndim >= 2
+    ]
+    assert len(int8) == 2
+    assert all(w.min() >= -7 and w.max() <= 7 for w in int8)
+    x = images(256, 6)
+    with torch.no_grad():
+        expected = prepared(x).numpy()
+    got = run_onnx(path, x)
+    out_step = float(prepared.fc_post_process.scale.max())
+    assert np.abs(got - expected).max() <= 2 * out_step + 1e-6
+    assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.99
+
+
+def test_export_fake_quant_narrow_range_equals_torch_fake_quant():
+    x = torch.linspace(-3, 3, 101)
+    scale, zero_point = torch.tensor(0.05), torch.tensor(0)
+    module = ExportFakeQuant(scale, zero_point, -7, 7)
+    # by hand: clamp(round(x / s), -7, 7) * s
+    expected = torch.clamp(torch.round(x / 0.05), -7, 7) * 0.05
+    assert torch.allclose(module(x), expected, atol=1e-7)
+
+
+def test_bad_inputs_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r'\[0, 300\]'):
+        ExportFakeQuant(torch.tensor(1.), torch.tensor(0), 0, 300)
+    with pytest.raises(ValueError, match='shapes differ'):
+        ExportFakeQuant(torch.ones(3), torch.zeros(2), -128, 127)
+    with pytest.raises(ValueError, match='opset_version'):
+        export_onnx(nn.Linear(2, 2), torch.ones(1, 2),
+                    str(tmp_path / 'a.onnx'), opset_version=11)
+    with pytest.raises(ValueError, match='no fake-quant'):
+        export_onnx(nn.Linear(2, 2), torch.ones(1, 2),
+                    str(tmp_path / 'a.onnx'))
+    assert not osp.exists(tmp_path / 'a.onnx')
