@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.ao.quantization import FakeQuantizeBase
+from torch.nn import functional as F
 
 from mmrazor.models.quantizers import (AcademicQuantizer, ExportFakeQuant,
-                                       OpenVINOQuantizer, export_onnx)
+                                       NativeQuantizer, OpenVINOQuantizer,
+                                       export_onnx)
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
@@ -211,3 +214,86 @@ def test_bad_inputs_are_named(tmp_path):
         export_onnx(nn.Linear(2, 2), torch.ones(1, 2),
                     str(tmp_path / 'a.onnx'))
     assert not osp.exists(tmp_path / 'a.onnx')
+
+
+class ConvBnClampConv(nn.Module):
+    """conv-bn, a clamp to [0, 6] in one of its three spellings, conv."""
+
+    def __init__(self, clamp: str):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3)
+        self.bn = nn.BatchNorm2d(8)
+        self.relu6 = nn.ReLU6()
+        self.clamp = clamp
+        self.conv2 = nn.Conv2d(8, 4, 3)
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        if self.clamp == 'nn.ReLU6':
+            x = self.relu6(x)
+        elif self.clamp == 'F.relu6':
+            x = F.relu6(x)
+        else:
+            x = F.hardtanh(x, 0., 6.)
+        return self.conv2(x)
+
+
+def fake_quant_nodes_between(prepared, first, last):
+    """The fake-quant nodes on the path from node ``first`` to ``last``."""
+    node = next(n for n in prepared.graph.nodes if n.target == first)
+    found = []
+    while node.target != last:
+        (node, ) = node.users
+        if node.op == 'call_module' and isinstance(
+                prepared.get_submodule(node.target), FakeQuantizeBase):
+            found.append(node)
+    return found
+
+
+def optimized_ort_ops(path, tmp_path):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    options.optimized_model_filepath = str(tmp_path / 'optimized.onnx')
+    ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    graph = onnx.load(options.optimized_model_filepath).graph
+    return [n.op_type for n in graph.node]
+
+
+@pytest.mark.parametrize('clamp', ['nn.ReLU6', 'F.relu6', 'F.hardtanh'])
+def test_conv_bn_relu6_has_one_quantizer_after_the_clamp(clamp, tmp_path):
+    torch.manual_seed(0)
+    model = ConvBnClampConv(clamp).eval()
+    model.bn.running_var.uniform_(0.5, 2.0)
+    x = images(64, 7) * 4  # so that some conv-bn outputs exceed 6
+    prepared = calibrated(
+        NativeQuantizer(qconfig(a_symmetry=False)), model, x)
+
+    # exactly one activation fake-quant between the conv and the next
+    # layer, and it observes the clamp's output, not the conv's
+    between = fake_quant_nodes_between(prepared, 'conv', 'conv2')
+    assert len(between) == 1
+    clamp_node = between[0].args[0]
+    assert clamp_node.target != 'conv'
+    fake_quant = prepared.get_submodule(between[0].target)
+    # by hand: the clamp's output lies in [0, min(max conv-bn, 6)], so the
+    # affine quint8 quantizer has zero point 0, scale max / 255
+    with torch.no_grad():
+        conv_bn = model.bn(model.conv(x))
+    assert float(conv_bn.max()) > 6
+    clamped_max = float(torch.clamp(conv_bn, 0, 6).max())
+    assert int(fake_quant.zero_point) == 0
+    assert float(fake_quant.scale) == pytest.approx(clamped_max / 255)
+
+    # onnxruntime folds the Clip into that quantizer: both convs in int8
+    path = str(tmp_path / 'relu6.onnx')
+    export_onnx(prepared, x[:1], path, dynamic_batch=True)
+    assert 'Clip' in [n.op_type for n in onnx.load(path).graph.node]
+    ops = optimized_ort_ops(path, tmp_path)
+    assert ops.count('QLinearConv') == 2
+    assert not {'Clip', 'Conv', 'FusedConv', 'Relu'} & set(ops)
+    with torch.no_grad():
+        expected = prepared(x).numpy()
+    got = run_onnx(path, x)
+    out_step = float(prepared.conv2_post_process.scale)
+    assert np.abs(got - expected).max() <= 2 * out_step + 1e-6

@@ -79,6 +79,41 @@ def test_prepare_inserts_fake_quants_where_expected():
         torch.per_channel_symmetric
 
 
+class ConvBnReLU6Residual(nn.Module):
+    """conv-bn -> ReLU6, then conv-bn -> ReLU6 whose conv output is also
+    added to the ReLU6 output (two users)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.act1 = nn.ReLU6()
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(4)
+        self.act2 = nn.ReLU6()
+
+    def forward(self, x):
+        x = self.act1(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(x))
+        return self.act2(y) + y
+
+
+def test_conv_bn_relu6_is_observed_after_the_relu6():
+    prepared = OpenVINOQuantizer(qconfig()).prepare(
+        ConvBnReLU6Residual().eval())
+    observed = [
+        n.args[0].target for n in prepared.graph.nodes
+        if n.op == 'call_module' and n.target.endswith('_post_process')
+    ]
+    # conv1 -> ReLU6 is one quantized op: one fake-quant, after the ReLU6.
+    # conv2's output has two users, so it is quantized itself and its
+    # ReLU6 shares that fake-quant (torch's pattern for a lone ReLU6)
+    assert 'conv1' not in observed and 'act1' in observed
+    assert 'conv2' in observed
+    assert prepared.act2_post_process is prepared.conv2_post_process
+    assert type(prepared.conv1).__name__ == 'ConvBn2d'
+
+
 def hand_fake_quant(v, scale, zero_point, qmin, qmax):
     return (torch.clamp(torch.round(v / scale) + zero_point, qmin, qmax) -
             zero_point) * scale

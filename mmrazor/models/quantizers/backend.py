@@ -7,16 +7,44 @@ dtypes; any other op stays float. :func:`backend_config_for` starts from
 torch's native (fbgemm / x86) patterns and lists the ``global_qconfig``'s
 dtypes for every static int8 pattern, so that a signed-activation scheme
 (TensorRT) or a 4-bit one is quantized where an unsigned 8-bit one would be.
+
+torch's patterns treat a conv followed by ReLU as one quantized op (one
+quantizer, after the ReLU) but a conv followed by ReLU6 as two: the conv
+output is quantized, clamped to [0, 6] and quantized again (ReLU6 shares
+the conv output's quantizer). Deployed, the clamp then runs in float between
+two quantize / dequantize pairs. :func:`backend_config_for` adds patterns
+for conv(-bn) followed by ``nn.ReLU6`` / ``nn.Hardtanh`` / ``F.relu6`` /
+``F.hardtanh``, observed like conv-bn-ReLU: no quantizer between the conv
+and the clamp, one after the clamp (it sees the clamped range, e.g.
+[0, 6]), so that onnxruntime folds the ONNX ``Clip`` into that quantizer and
+runs the conv in int8.
 """
 import copy
-from typing import Any, Iterator, Optional, Set
+from typing import Any, Iterator, List, Optional, Set
 
 import torch
+import torch.ao.nn.intrinsic as nni
+import torch.ao.nn.intrinsic.qat as nniqat
+import torch.ao.nn.qat as nnqat
 # torch 2.14's native config needs its utils submodule imported first
 import torch.ao.quantization.backend_config.utils  # noqa: F401
 from torch.ao.quantization.backend_config import (BackendConfig,
                                                    DTypeWithConstraints,
+                                                   ObservationType,
                                                    get_native_backend_config)
+from torch import nn
+from torch.nn import functional as F
+
+#: Convolutions a clamping activation can follow without a quantizer in
+#: between: float, fused and QAT modules, and the functional forms.
+CONV_OPS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nni.ConvBn1d, nni.ConvBn2d,
+            nni.ConvBn3d, nnqat.Conv1d, nnqat.Conv2d, nnqat.Conv3d,
+            nniqat.ConvBn1d, nniqat.ConvBn2d, nniqat.ConvBn3d, F.conv1d,
+            F.conv2d, F.conv3d)
+#: Clamping activations quantized together with the conv before them (FX
+#: traces ``F.hardtanh(x, 0., 6.)``'s bounds as keyword arguments, so the
+#: two-node pattern matches whatever the bounds).
+CLAMP_ACTIVATIONS = (nn.ReLU6, nn.Hardtanh, F.relu6, F.hardtanh)
 
 
 def _dtype_of(value: Any) -> Optional[torch.dtype]:
@@ -51,7 +79,8 @@ def backend_config_for(activation_dtype: torch.dtype,
         BackendConfig: One dtype config per pattern, for the patterns torch
         quantizes statically; fixed-qparams ops (sigmoid, tanh, softmax,
         hardsigmoid) keep torch's ``quint8`` constraints, so they are
-        quantized only by a qconfig that fixes their scale.
+        quantized only by a qconfig that fixes their scale; plus the
+        conv-ReLU6 patterns of :func:`conv_clamp_pattern_configs`.
     """
     native = get_native_backend_config().to_dict()
     configs = []
@@ -74,7 +103,42 @@ def backend_config_for(activation_dtype: torch.dtype,
             pattern_cfg = copy.copy(pattern_cfg)
             pattern_cfg['dtype_configs'] = dtype_configs
             configs.append(pattern_cfg)
+    configs += conv_clamp_pattern_configs(activation_dtype, weight_dtype)
     return BackendConfig.from_dict(dict(name=name, configs=configs))
+
+
+def conv_clamp_pattern_configs(activation_dtype: torch.dtype,
+                               weight_dtype: torch.dtype) -> List[dict]:
+    """Pattern configs for a conv followed by ReLU6 / hardtanh.
+
+    Each ``(conv, clamp)`` pair of :data:`CONV_OPS` x
+    :data:`CLAMP_ACTIVATIONS` is observed as one op: the conv's input (and
+    weight) are quantized, its output is not, the clamp's output gets the
+    pattern's output quantizer (``OUTPUT_USE_DIFFERENT_OBSERVER_AS_INPUT``,
+    as torch's functional conv + ReLU pattern). FX matches longer patterns
+    first, so these win over the single conv and ReLU6 patterns; a conv
+    whose output has other users than the clamp is not matched.
+
+    Args:
+        activation_dtype (torch.dtype): Dtype of quantized activations.
+        weight_dtype (torch.dtype): Dtype of quantized weights.
+
+    Returns:
+        list[dict]: ``BackendPatternConfig`` dicts.
+    """
+    dtype_config = dict(
+        input_dtype=activation_dtype,
+        output_dtype=activation_dtype,
+        weight_dtype=weight_dtype,
+        bias_dtype=torch.float)
+    return [
+        dict(
+            pattern=(conv, clamp),
+            observation_type=ObservationType.
+            OUTPUT_USE_DIFFERENT_OBSERVER_AS_INPUT,
+            dtype_configs=[dtype_config]) for conv in CONV_OPS
+        for clamp in CLAMP_ACTIVATIONS
+    ]
 
 
 def _flatten(pattern: Any) -> Iterator[Any]:

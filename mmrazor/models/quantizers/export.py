@@ -13,7 +13,12 @@ graph of :class:`MMArchitectureQuant`) is copied and made exportable:
 * QAT conv-bn(-relu) modules (eval mode, running statistics) are folded into
   one convolution whose folded weight goes through the weight fake-quant,
   as the fake-quant model computes it; conv / linear modules keep their
-  weight fake-quant.
+  weight fake-quant;
+* a ReLU6 / hardtanh after a conv is left as it is: the backend config puts
+  no quantizer between them (see :mod:`.backend`), so the ONNX graph is
+  ``Conv -> Clip -> QuantizeLinear``, which onnxruntime runs as one
+  ``QLinearConv`` when the quantizer's range lies within the clip's (a
+  ReLU6 output observed with a zero point at the lowest level).
 
 ``torch.onnx.export`` (TorchScript exporter, ``dynamo=False``) turns the
 fake-quants into ``QuantizeLinear`` / ``DequantizeLinear`` pairs. The ONNX
