@@ -29,7 +29,6 @@ Nothing is trained unless the ResNet-18 checkpoint is missing (then
 """
 import argparse
 import copy
-import os
 import os.path as osp
 import statistics
 import subprocess
