@@ -55,6 +55,14 @@ W4A8_QCONFIG = dict(
     AFFINE_QCONFIG,
     w_qscheme=dict(
         qdtype='qint8', bit=4, is_symmetry=True, is_symmetric_range=True))
+#: Activation ranges as onnxruntime's MinMax calibration takes them: the
+#: smallest and largest value over all calibration batches.
+MINMAX_QCONFIG = dict(
+    AFFINE_QCONFIG,
+    a_observer=dict(type='mmrazor.MinMaxObserver'),
+    a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=False))
+#: ``--act-observer`` -> our int8 ``global_qconfig``.
+INT8_QCONFIGS = dict(moving_average=AFFINE_QCONFIG, minmax=MINMAX_QCONFIG)
 #: Rows of the table, in order.
 COLUMNS = ('fp32', 'ort_int8', 'ours_int8_onnx', 'ours_int8_fake',
            'agreement', 'ours_w4a8_fake')
@@ -195,7 +203,8 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
     result['ort_int8'] = top1(
         predictions(onnx_forward(ort_path), x_test, args.batch_size))
 
-    prepared = calibrate(copy.deepcopy(model), calib, AFFINE_QCONFIG)
+    prepared = calibrate(copy.deepcopy(model), calib,
+                         INT8_QCONFIGS[args.act_observer])
     ours_path = osp.join(work_dir, f'ours_{seed}.onnx')
     export_onnx(prepared, calib[0], ours_path, dynamic_batch=True)
     fake = predictions(torch_forward(prepared), x_test, args.batch_size)
@@ -293,6 +302,12 @@ def main() -> None:
                         help='where the ResNet-18 is trained if missing')
     parser.add_argument('--data-root', default='data/fashion_mnist_subset')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument(
+        '--act-observer',
+        choices=sorted(INT8_QCONFIGS),
+        default='moving_average',
+        help='activation observer of our int8 PTQ (minmax: as '
+        'onnxruntime calibrates)')
     parser.add_argument('--calib-batches', type=int, default=8)
     parser.add_argument('--calib-batch-size', type=int, default=32)
     parser.add_argument('--batch-size', type=int, default=250,
