@@ -175,15 +175,23 @@ def test_lsq_gradients_per_channel():
     assert fresh.scale.tolist() == pytest.approx(scales)
 
 
-def test_lsq_symmetric_quint8_is_unsigned_grid():
+def test_lsq_symmetric_grid_is_centred_on_zero():
+    """Symmetric quint8: zero point at the middle level (127, as torch's
+    observers put it), so negative inputs keep their sign; qint8: 0."""
     fake_quant = lsq(dict(qdtype='quint8', is_symmetry=True))
     fake_quant.disable_observer()
     fake_quant.scale.data.fill_(0.1)
     x = torch.tensor([-0.5, 0.26, 30.0])
-    # zero point fixed at 0: grid [0, 255] * 0.1
-    expected = fake_quant_by_hand(x.tolist(), 0.1, 0, 0, 255)
+    # grid (q - 127) * 0.1, q in [0, 255]: -0.5, 0.3, 12.8
+    expected = fake_quant_by_hand(x.tolist(), 0.1, 127, 0, 255)
     assert torch.allclose(fake_quant(x), expected, atol=1e-6)
-    assert fake_quant.calculate_qparams()[1].item() == 0
+    assert torch.allclose(fake_quant(x), torch.tensor([-0.5, 0.3, 12.8]))
+    assert fake_quant.calculate_qparams()[1].item() == 127
+    signed = lsq(dict(qdtype='qint8', is_symmetry=True))
+    signed.disable_observer()
+    signed.scale.data.fill_(0.1)
+    assert torch.allclose(signed(x), torch.tensor([-0.5, 0.3, 12.7]))
+    assert signed.calculate_qparams()[1].item() == 0
 
 
 def test_lsq_bad_arguments():

@@ -103,6 +103,11 @@ class LearnableFakeQuantize(torch_fake_quantize.FakeQuantizeBase):
                 'LearnableFakeQuantize: zero_point_trainable=True needs an '
                 f'affine qscheme, got qscheme={self.qscheme} (set '
                 'is_symmetry=False in the qscheme)')
+        # a symmetric grid is centred on 0: zero point 0 for a signed
+        # range, the middle level for an unsigned one (torch's observers
+        # give the same), so negative inputs of quint8 keep their sign
+        self.symmetric_zero_point = 0 if quant_min < 0 else \
+            (quant_min + quant_max) // 2
         self.scale = nn.Parameter(torch.tensor([float(scale)]))
         self.zero_point = nn.Parameter(
             torch.tensor([float(zero_point)]),
@@ -138,7 +143,7 @@ class LearnableFakeQuantize(torch_fake_quantize.FakeQuantizeBase):
         if self.fake_quant_enabled[0] != 1:
             return x
         if self.qscheme in _SYMMETRIC:
-            self.zero_point.data.zero_()
+            self.zero_point.data.fill_(self.symmetric_zero_point)
         grad_factor = (
             lsq_grad_factor(x.numel(), self.quant_max)
             if self.use_grad_scaling else 1.0)
