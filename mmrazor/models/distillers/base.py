@@ -98,9 +98,8 @@ def record_outputs(root: nn.Module,
     from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
     recorders = {}
     for path in dict.fromkeys(paths):
-        find_module(root, path, role)  # a missing path fails with its role
         recorder = ModuleOutputsRecorder(path)
-        recorder.prepare_from_model(root)
+        recorder.prepare_from_model(root, role)
         recorders[path] = recorder
     with contextlib.ExitStack() as stack:
         for recorder in recorders.values():

@@ -8,18 +8,20 @@ from mmrazor.registry import TASK_UTILS
 from .base_recorder import BaseRecorder
 
 
-def module_at(model: nn.Module, path: str) -> nn.Module:
+def module_at(model: nn.Module, path: str, role: str = 'model') -> nn.Module:
     """The sub-module of ``model`` at ``path``, with a helpful error.
 
     Args:
         model (nn.Module): The model.
         path (str): A module path such as ``'backbone.layer1'``.
+        role (str): What the model is (``'student'``, ``'teacher'``), for
+            the message. Defaults to ``'model'``.
 
     Returns:
         nn.Module: The module.
     """
     from mmrazor.models.distillers.base import find_module
-    return find_module(model, path, 'model')
+    return find_module(model, path, role)
 
 
 class ModuleRecorder(BaseRecorder):
@@ -41,17 +43,21 @@ class ModuleRecorder(BaseRecorder):
         self.module: Optional[nn.Module] = None
         self._handle: Optional[RemovableHandle] = None
 
-    def prepare_from_model(self, model: Optional[nn.Module] = None) -> None:
+    def prepare_from_model(self,
+                           model: Optional[nn.Module] = None,
+                           role: str = 'model') -> None:
         """Find the module at :attr:`source` in ``model``.
 
         Args:
             model (nn.Module): The model.
+            role (str): What the model is, for the error of a missing
+                path. Defaults to ``'model'``.
         """
         if not isinstance(model, nn.Module):
             raise TypeError(f'{type(self).__name__}({self.source!r}) needs '
                             'the model to find the module in, got '
                             f'{type(model).__name__}')
-        self.module = module_at(model, self.source)
+        self.module = module_at(model, self.source, role)
         super().prepare_from_model(model)
 
     def register_hook(self, module: nn.Module) -> RemovableHandle:
