@@ -316,6 +316,10 @@ def table(runs: List[Dict[str, Any]], base: Dict[str, Dict[str, Any]],
         '|---|---|---|---|---|---|---|---|---|---|---|---|'
     ]
     for (model, target, method), rs in aggregate(runs).items():
+        if rs[0].get('unreachable'):
+            lines.append(f'| {model} | {target:g}x | {method} | not '
+                         'reachable under the guard-rails |' + ' |' * 8)
+            continue
         flops = statistics.mean(r['flops_ratio'] for r in rs)
         params = statistics.mean(r['params_ratio'] for r in rs)
         step = statistics.median(r['step_ms'] for r in rs)
@@ -334,9 +338,17 @@ def table(runs: List[Dict[str, Any]], base: Dict[str, Dict[str, Any]],
     return lines
 
 
+def reached(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The runs whose target the guard-rails let the method reach."""
+    return [r for r in runs if not r.get('unreachable')]
+
+
 def summary(runs: List[Dict[str, Any]]) -> List[str]:
     """Per model and target: our best criterion vs Torch-Pruning's best
     (mean top-1 after fine-tuning) and the step times."""
+    missed = OrderedDict(((r['model'], r['target'], r['method']), None)
+                         for r in runs if r.get('unreachable'))
+    runs = reached(runs)
     rows = aggregate(runs)
     lines = ['', '## Summary (mean top-1 after fine-tuning; median step '
              'time)', '']
@@ -379,6 +391,9 @@ def summary(runs: List[Dict[str, Any]]) -> List[str]:
     if diffs:
         lines.append(f'- deployed == masked (ours): max abs logit '
                      f'difference {max(diffs):.1e} over {len(diffs)} runs')
+    if missed:
+        lines.append('- not reachable under the guard-rails: ' + ', '.join(
+            f'{m} {t:g}x {method}' for m, t, method in missed))
     return lines
 
 
@@ -389,6 +404,9 @@ def plot(runs: List[Dict[str, Any]], base: Dict[str, Dict[str, Any]],
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
     except ImportError:
+        return False
+    runs = reached(runs)
+    if not runs:
         return False
     models = list(OrderedDict((r['model'], None) for r in runs))
     fig, axes = plt.subplots(
@@ -436,21 +454,30 @@ def run_one(model_name: str, target: float, method: str, seed: int,
         seed) if method in GRADIENT_BASED else []
     run: Dict[str, Any] = dict(
         model=model_name, target=target, method=method, seed=seed)
-    if method in OURS:
-        model = copy.deepcopy(base_model)
-        kwargs = {}
-        if method == 'GroupFisher' and args.fisher_cost != 'none':
-            kwargs['cost_normalization'] = args.fisher_cost
-        info = prune_ours(model, OURS[method], classifier, 1 / target,
-                          calib, data['test_x'][:64], args.round_to,
-                          args.min_ratio, **kwargs)
-        run['max_diff'] = info['max_diff']
-        run['ours_flops_ratio'] = info['report']['flops_ratio']
-    else:
-        model, info = prune_tp(tp, base_model, THEIRS[method], classifier,
-                               1 / target, calib, args.round_to,
-                               args.min_ratio, log=log)
-        run['tp_pruning_ratio'] = info['ratio']
+    try:
+        if method in OURS:
+            model = copy.deepcopy(base_model)
+            kwargs = {}
+            if method == 'GroupFisher' and args.fisher_cost != 'none':
+                kwargs['cost_normalization'] = args.fisher_cost
+            info = prune_ours(model, OURS[method], classifier, 1 / target,
+                              calib, data['test_x'][:64], args.round_to,
+                              args.min_ratio, **kwargs)
+            run['max_diff'] = info['max_diff']
+            run['ours_flops_ratio'] = info['report']['flops_ratio']
+        else:
+            model, info = prune_tp(tp, base_model, THEIRS[method],
+                                   classifier, 1 / target, calib,
+                                   args.round_to, args.min_ratio, log=log)
+            run['tp_pruning_ratio'] = info['ratio']
+    except (ValueError, RuntimeError) as err:
+        # Both sides say so when the guard-rails (--round-to, --min-ratio)
+        # cannot reach the target; any other failure propagates.
+        if 'cannot be reached' not in str(err) and \
+                'no pruning_ratio reaches' not in str(err):
+            raise
+        run['unreachable'] = str(err)
+        return run
     run.update(
         step_ms=info['step'] * 1e3,
         step_wall_ms=info['step_wall'] * 1e3,
@@ -554,15 +581,20 @@ def main(argv: Optional[List[str]] = None) -> None:
                                       base[model_name], log, latency)
                         run['run_s'] = time.perf_counter() - start
                         results.append(run)
-                        log(f'[{count}/{total}] {model_name} {target:g}x '
-                            f'{method} seed {seed}: FLOPs '
-                            f'{run["flops_ratio"]:.4f}, top-1 '
-                            f'{run["acc_pruned"]:.2f} -> '
-                            f'{run["acc_finetuned"]:.2f}, step '
-                            f'{run["step_ms"]:.1f} ms' +
-                            (f', speed-up {run["speedup"]:.2f}x'
-                             if run.get('speedup') else '') +
-                            f' ({run["run_s"]:.1f} s)')
+                        if run.get('unreachable'):
+                            log(f'[{count}/{total}] {model_name} '
+                                f'{target:g}x {method} seed {seed}: '
+                                f'{run["unreachable"]}')
+                        else:
+                            log(f'[{count}/{total}] {model_name} '
+                                f'{target:g}x {method} seed {seed}: FLOPs '
+                                f'{run["flops_ratio"]:.4f}, top-1 '
+                                f'{run["acc_pruned"]:.2f} -> '
+                                f'{run["acc_finetuned"]:.2f}, step '
+                                f'{run["step_ms"]:.1f} ms' +
+                                (f', speed-up {run["speedup"]:.2f}x'
+                                 if run.get('speedup') else '') +
+                                f' ({run["run_s"]:.1f} s)')
                         with open(json_path, 'w') as f:
                             json.dump(dict(settings=settings(args),
                                            base=base, runs=results),

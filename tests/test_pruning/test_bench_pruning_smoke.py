@@ -107,3 +107,28 @@ def test_table_summary_and_plot(tmp_path):
     pytest.importorskip('matplotlib')
     assert bench.plot(runs, base, str(tmp_path / 'plot.png'))
     assert (tmp_path / 'plot.png').stat().st_size > 0
+
+
+def test_unreachable_targets_are_rows_not_failures(pb, data):
+    """With ``round_to=16`` the 16-channel groups of the ResNet-18 cannot
+    shrink, so 1/8 of its FLOPs is out of reach: the run is recorded as
+    unreachable and the table and summary say so."""
+    bench = _import('pruning_vs_torch_pruning')
+    args = bench.parse_args(['--round-to', '16', '--seeds', '0',
+                             '--latency-rounds', '0'])
+    model, classifier = pb.build_model('resnet18')
+    x, y = data
+    run = bench.run_one('resnet18', 8.0, 'L1', 0, model.eval(), classifier,
+                        None, args, dict(test_x=x, ft_x=x, ft_y=y), {},
+                        print, None)
+    assert 'cannot be reached' in run['unreachable']
+    assert 'acc_finetuned' not in run
+    reached = dict(model='resnet18', target=2.0, method='L1', seed=0,
+                   flops_ratio=0.5, params_ratio=0.5, acc_pruned=20.0,
+                   acc_finetuned=88.0, step_ms=5.0, setup_ms=1.0)
+    base = dict(resnet18=dict(acc=89.0, macs=28e6, params=7e5))
+    table = '\n'.join(bench.table([reached, run], base, [0]))
+    assert '| resnet18 | 8x | L1 | not reachable under the guard-rails |' \
+        in table
+    summary = '\n'.join(bench.summary([reached, run]))
+    assert 'not reachable under the guard-rails: resnet18 8x L1' in summary
