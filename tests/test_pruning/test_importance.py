@@ -625,16 +625,16 @@ def test_analysis_ignores_masks_of_another_pruner():
 
 def test_layer_mean_of_slice_norms_by_hand():
     model, _ = prepared()
-    # stem units: 10 slices (stem w/b, stem_bn w/b, conv1 in-slice, conv2
-    # w/b, bn2 w/b, fc in-slice); conv1 units: 5 (conv1 w/b, bn1 w/b,
-    # conv2 in-slice)
+    # biases counted: stem units: 10 slices (stem w/b, stem_bn w/b, conv1
+    # in-slice, conv2 w/b, bn2 w/b, fc in-slice); conv1 units: 5 (conv1
+    # w/b, bn1 w/b, conv2 in-slice)
     counts = dict(stem=10, conv1=5)
     with torch.no_grad():
         l2 = hand_terms(model, lambda t: t.pow(2).sum().sqrt())
         l1 = hand_terms(model, lambda t: t.abs().sum())
     for criterion, expected in (('L2Importance', l2), ('L1Importance', l1)):
         _, pruner = prepared(dict(type=criterion, normalize='none',
-                                  layer_reduction='mean'))
+                                  layer_reduction='mean', bias=True))
         scores = pruner.unit_scores()
         for name in expected:
             np.testing.assert_allclose(scores[name],
@@ -643,10 +643,105 @@ def test_layer_mean_of_slice_norms_by_hand():
     with torch.no_grad():
         l2sq = hand_terms(model, lambda t: t.pow(2).sum())
     _, pruner = prepared(dict(type='L2Importance', normalize='none',
-                              layer_reduction='mean', squared=True))
+                              layer_reduction='mean', squared=True,
+                              bias=True))
     scores = pruner.unit_scores()
     for name in l2sq:
         np.testing.assert_allclose(scores[name], l2sq[name] / counts[name],
                                    rtol=1e-6)
     with pytest.raises(ValueError, match='max'):
         L1Importance(layer_reduction='max')
+    with pytest.raises(ValueError, match="bias='yes'"):
+        L2Importance(bias='yes')
+
+
+class InvertedResidual(nn.Module):
+    """A MobileNetV2 block after a stem: ``stem`` (with a bias) - BN -
+    ReLU6, then expand 1x1 - BN - ReLU6 - depthwise 3x3 - BN - ReLU6 -
+    project 1x1 - BN added to the stem's output, pooled into ``fc``.
+
+    Channel groups: ``stem`` (stem, stem_bn, expand's input, project's
+    output, project_bn, fc's input) and ``expand`` (expand, expand_bn, the
+    depthwise conv, dw_bn, project's input).
+    """
+
+    def __init__(self, width: int = 4, hidden: int = 12) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.stem_bn = nn.BatchNorm2d(width)
+        self.expand = nn.Conv2d(width, hidden, 1, bias=False)
+        self.expand_bn = nn.BatchNorm2d(hidden)
+        self.dw = nn.Conv2d(
+            hidden, hidden, 3, padding=1, groups=hidden, bias=False)
+        self.dw_bn = nn.BatchNorm2d(hidden)
+        self.project = nn.Conv2d(hidden, width, 1, bias=False)
+        self.project_bn = nn.BatchNorm2d(width)
+        self.fc = nn.Linear(width, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self.stem_bn(self.stem(x)))
+        h = F.relu6(self.expand_bn(self.expand(y)))
+        h = F.relu6(self.dw_bn(self.dw(h)))
+        y = y + self.project_bn(self.project(h))
+        return self.fc(y.mean((2, 3)))
+
+
+def test_layer_mean_leaves_biases_out_like_torch_pruning():
+    """``L2Importance(layer_reduction='mean', squared=True)``: per unit,
+    the squared L2 norm of every layer side's slice (conv / linear weight
+    rows or columns, BN scales; no biases, no BN shifts), averaged over the
+    group's layer sides, divided by the group's mean."""
+    torch.manual_seed(0)
+    m = InvertedResidual()
+    for bn in (m.stem_bn, m.expand_bn, m.dw_bn, m.project_bn):
+        nn.init.uniform_(bn.weight, -1, 1)
+        nn.init.uniform_(bn.bias, -2, 2)  # large: they must not count
+    m.eval()
+
+    def sq(t: torch.Tensor) -> float:
+        return float(t.double().pow(2).sum())
+
+    with torch.no_grad():
+        stem = np.array([[
+            sq(m.stem.weight[j]), sq(m.stem_bn.weight[j]),
+            sq(m.expand.weight[:, j]), sq(m.project.weight[j]),
+            sq(m.project_bn.weight[j]), sq(m.fc.weight[:, j])
+        ] for j in range(4)]).mean(1)
+        expand = np.array([[
+            sq(m.expand.weight[i]), sq(m.expand_bn.weight[i]),
+            sq(m.dw.weight[i]), sq(m.dw_bn.weight[i]),
+            sq(m.project.weight[:, i])
+        ] for i in range(12)]).mean(1)
+        stem_shifts = np.array([
+            sq(m.stem.bias[j]) + sq(m.stem_bn.bias[j]) +
+            sq(m.project_bn.bias[j]) for j in range(4)
+        ])
+        expand_shifts = np.array([
+            sq(m.expand_bn.bias[i]) + sq(m.dw_bn.bias[i]) for i in range(12)
+        ])
+
+    def scores(**kwargs):
+        pruner = ImportancePruner(
+            importance=dict(type='L2Importance', layer_reduction='mean',
+                            squared=True, **kwargs),
+            except_start_keys=['fc'])
+        pruner.prepare_from_supernet(m, input_shape=SHAPE)
+        return pruner
+
+    pruner = scores(normalize='none')
+    assert set(pruner.channel_groups['expand'].layer_names()) == {
+        'expand', 'expand_bn', 'dw', 'dw_bn', 'project'
+    }
+    raw = pruner.unit_scores()
+    np.testing.assert_allclose(raw['stem'], stem, rtol=1e-6)
+    np.testing.assert_allclose(raw['expand'], expand, rtol=1e-6)
+    normed = scores().unit_scores(normalize=True)
+    np.testing.assert_allclose(normed['stem'], stem / stem.mean(), rtol=1e-6)
+    np.testing.assert_allclose(normed['expand'], expand / expand.mean(),
+                               rtol=1e-6)
+    # with the biases: three more slices per stem unit, two per expand unit
+    raw = scores(normalize='none', bias=True).unit_scores()
+    np.testing.assert_allclose(raw['stem'], (stem * 6 + stem_shifts) / 9,
+                               rtol=1e-6)
+    np.testing.assert_allclose(raw['expand'],
+                               (expand * 5 + expand_shifts) / 7, rtol=1e-6)

@@ -15,14 +15,15 @@ class WeightMagnitudeImportance(BaseImportance):
     """The norm of every weight that a unit's channels own.
 
     For every layer of the analysis, every *parameter* its handler names in
-    ``tensor_dims`` (weights and biases; statistics buffers such as BN
-    running means are not weights and are left out) is cut along its input
-    channel dim and along its output channel dim; each slice is reduced by
-    :meth:`_elementwise` and added to the unit of that channel. A conv's
-    weight therefore counts for the unit of its output channel (the
-    producing side) and, slice by slice along dim 1, for the units of its
-    input channels (the consuming side); a unit of several channels (a conv
-    group, the ``H*W`` features of a flattened channel) sums them.
+    ``tensor_dims`` (weights, and biases as ``bias`` says; statistics
+    buffers such as BN running means are not weights and are left out) is
+    cut along its input channel dim and along its output channel dim; each
+    slice is reduced by :meth:`_elementwise` and added to the unit of that
+    channel. A conv's weight therefore counts for the unit of its output
+    channel (the producing side) and, slice by slice along dim 1, for the
+    units of its input channels (the consuming side); a unit of several
+    channels (a conv group, the ``H*W`` features of a flattened channel)
+    sums them.
     Parameters used directly by ops (e.g. a layer scale) count the same
     way. Subclasses choose the element-wise term and the final transform.
 
@@ -35,16 +36,32 @@ class WeightMagnitudeImportance(BaseImportance):
             side, each direct parameter) on its own and averages them, so
             that every layer of the group counts alike however large its
             fan-in (wide consumers no longer outweigh the producing conv).
+        bias (bool, optional): Count the parameters named ``bias`` (of
+            convs, linear and norm layers: a BN's shift, not only its
+            scale). Defaults to None: counted with ``'sum'`` (where a bias
+            entry weighs as one more weight element), left out with
+            ``'mean'`` (where it would be a slice of its own and count as
+            much as a whole layer; a large shift may even mean a dead
+            channel). Without them, ``'mean'`` is Torch-Pruning's group
+            magnitude (``MagnitudeImportance(bias=False)``, its default),
+            except that Torch-Pruning 1.6 also leaves out the weights of
+            depthwise convs (its check for conv layers misses them), which
+            count here.
     """
 
     def __init__(self,
                  normalize: str = 'mean',
-                 layer_reduction: str = 'sum') -> None:
+                 layer_reduction: str = 'sum',
+                 bias: Optional[bool] = None) -> None:
         super().__init__(normalize=normalize)
         if layer_reduction not in ('sum', 'mean'):
             raise ValueError(f'{type(self).__name__}: layer_reduction='
                              f"{layer_reduction!r} is not 'sum' or 'mean'")
+        if bias is not None and not isinstance(bias, bool):
+            raise ValueError(f'{type(self).__name__}: bias={bias!r} is not '
+                             'None, True or False')
         self.layer_reduction = layer_reduction
+        self.bias = layer_reduction == 'sum' if bias is None else bias
 
     def _elementwise(self, weight: torch.Tensor) -> torch.Tensor:
         """The per-element contribution, e.g. ``|w|``."""
@@ -97,6 +114,8 @@ class WeightMagnitudeImportance(BaseImportance):
                 module = rec.module
                 for attr, (din, dout) in rec.handler.tensor_dims(
                         module).items():
+                    if attr == 'bias' and not self.bias:
+                        continue
                     weight = getattr(module, attr, None)
                     if not isinstance(weight, nn.Parameter) or \
                             id(weight) in seen:
@@ -144,6 +163,8 @@ class L1Importance(WeightMagnitudeImportance):
     Args:
         normalize (str): See :class:`BaseImportance`. Defaults to
             ``'mean'``.
+        layer_reduction (str): See :class:`WeightMagnitudeImportance`.
+        bias (bool, optional): See :class:`WeightMagnitudeImportance`.
     """
 
     def _elementwise(self, weight: torch.Tensor) -> torch.Tensor:
@@ -164,14 +185,20 @@ class L2Importance(WeightMagnitudeImportance):
         squared (bool): The squared norm (``sum of w**2``, no square
             root). With ``layer_reduction='mean'`` each slice's squared
             norm is averaged, which weighs the strong channels of a layer
-            more than the norm does. Defaults to False.
+            more than the norm does; with the biases left out (the default
+            there) this is Torch-Pruning's default ``MagnitudeImportance``
+            (but for depthwise convs, see
+            :class:`WeightMagnitudeImportance`). Defaults to False.
+        bias (bool, optional): See :class:`WeightMagnitudeImportance`.
     """
 
     def __init__(self,
                  normalize: str = 'mean',
                  layer_reduction: str = 'sum',
-                 squared: bool = False) -> None:
-        super().__init__(normalize=normalize, layer_reduction=layer_reduction)
+                 squared: bool = False,
+                 bias: Optional[bool] = None) -> None:
+        super().__init__(
+            normalize=normalize, layer_reduction=layer_reduction, bias=bias)
         self.squared = bool(squared)
 
     def _elementwise(self, weight: torch.Tensor) -> torch.Tensor:
