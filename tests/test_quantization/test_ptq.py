@@ -296,3 +296,81 @@ def test_ptq_tool_end_to_end(tmp_path, monkeypatch):
     assert top1_float > 0.2, top1_float  # above chance (0.1)
     assert abs(top1_quant - top1_float) <= 0.02, (top1_quant, top1_float)
     assert not torch.equal(quantized, floating)
+
+
+# ------------------------------------------------------ 1.x PTQ configs
+PTQ_1X = osp.join(
+    osp.dirname(REPO), 'shared', 'reference', 'mmrazor-1.x', 'configs',
+    'quantization', 'ptq', 'base')
+
+
+@pytest.mark.skipif(not osp.isdir(PTQ_1X),
+                    reason='1.x reference configs not available')
+@pytest.mark.parametrize('config', [
+    pytest.param(
+        f'ptq_{backend}_{model}_8xb32_in1k_calib32xb32.py',
+        # ResNet-50's are the slow ones (12 s each): end-to-end suite
+        marks=[pytest.mark.e2e] if model == 'resnet50' else [])
+    for backend in ('openvino', 'tensorrt')
+    for model in ('resnet18', 'mbv2', 'resnet50')
+])
+def test_1x_ptq_config_through_the_tool(config, tmp_path, monkeypatch):
+    """The 1.x classification PTQ configs through tools/ptq.py with only the
+    data paths, loader sizes and calibration steps changed, on 2
+    Fashion-MNIST images exported as an ImageNet folder, the float
+    checkpoint a local file of the freshly built architecture: the
+    calibration steps run, the observers of every fake-quant saw data and
+    the saved model evaluates."""
+    from mmrazor.apis.config_compat import load_config
+    from mmrazor.datasets import export_fashion_mnist
+    from tool_runs import default_scopes_restored, load_tool
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    torch.manual_seed(0)
+    config = osp.join(PTQ_1X, config)
+    root = export_fashion_mnist(str(tmp_path / 'imagenet'), per_class=1)
+    arch = load_config(config, {}).model.architecture
+    with default_scopes_restored():
+        float_model = MODELS.build(arch)
+        float_model.init_weights()
+    float_path = str(tmp_path / 'float.pth')
+    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    steps = []
+    original = MMArchitectureQuant.calibrate_step
+    monkeypatch.setattr(MMArchitectureQuant, 'calibrate_step',
+                        lambda self, data: steps.append(1) or original(
+                            self, data))
+    options = []
+    for key in ('test_dataloader', 'test_cfg.calibrate_dataloader'):
+        options += [
+            f'{key}.dataset.data_root={root}', f'{key}.batch_size=1',
+            f'{key}.num_workers=0', f'{key}.dataset.indices=2'
+        ]
+    with default_scopes_restored():
+        metrics = load_tool('ptq.py').main([
+            config, float_path, '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options',
+            'test_cfg.calibrate_steps=2', *options
+        ])
+    assert len(steps) == 2
+    assert 'accuracy/top1' in metrics
+    state = torch.load(
+        str(tmp_path / 'work' / 'model_ptq.pth'),
+        weights_only=True)['state_dict']
+    # every weight's fake-quant was calibrated: per-channel symmetric int8
+    # on [-127, 127], so its scale is max |w| of the channel / 127 (at
+    # least the float32 epsilon), w being the conv weight with its BN
+    # folded in (gamma / sqrt(var + 1e-5)) where the conv and BN are fused
+    checked = 0
+    for key, scale in state.items():
+        if not key.endswith('.weight_fake_quant.scale'):
+            continue
+        layer = key[:-len('.weight_fake_quant.scale')]
+        weight = state[layer + '.weight'].flatten(1)
+        if layer + '.bn.weight' in state:
+            weight = weight * (state[layer + '.bn.weight'] / torch.sqrt(
+                state[layer + '.bn.running_var'] + 1e-5))[:, None]
+        amax = weight.abs().max(dim=1).values
+        expected = torch.clamp(amax / 127, min=torch.finfo(torch.float32).eps)
+        torch.testing.assert_close(scale, expected, rtol=1e-5, atol=1e-12)
+        checked += 1
+    assert checked >= 20, checked
