@@ -62,15 +62,16 @@ def test_table_has_three_budgets_with_numbers(result):
     number = r'-?[0-9]+\.[0-9]+'
     for line, seeds in zip(rows, (2, 1, 1)):
         cells = [c.strip() for c in line.strip('|').split('|')]
-        assert len(cells) == 7
+        assert len(cells) == 8
         assert re.fullmatch(number + r'M \(q0\.[0-9]+\)', cells[0])
         assert re.fullmatch(number + 'M', cells[1])
         assert re.fullmatch(number + 'K', cells[2])
-        assert re.fullmatch(number, cells[3])
+        assert re.fullmatch(number, cells[3])  # held-out, in the search
+        assert re.fullmatch(number, cells[4])
         assert re.fullmatch(number + (f' ± {number}' if seeds > 1 else ''),
-                            cells[4])
-        assert cells[5] == str(seeds)
-        assert re.fullmatch(r'[+-][0-9]+\.[0-9]+', cells[6])
+                            cells[5])
+        assert cells[6] == str(seeds)
+        assert re.fullmatch(r'[+-][0-9]+\.[0-9]+', cells[7])
     assert osp.isfile(args.plot)
     assert osp.isfile(osp.join(args.work_dir, 'results.json'))
 
@@ -82,8 +83,11 @@ def test_budgets_ascend_and_are_respected(result):
     assert budgets == sorted(budgets)
     low = res['extremes']['min']['flops']
     high = res['extremes']['max']['flops']
+    for kind in ('min', 'max'):
+        assert 0 <= res['extremes'][kind]['supernet_top1'] <= 100
     for row in rows:
         assert low <= row['flops'] <= row['budget'] <= high
+        assert 0 <= row['val_top1'] <= 100
         assert 0 <= row['supernet_top1'] <= 100
         assert all(0 <= t <= 100 for t in row['scratch_top1'])
 
