@@ -147,6 +147,21 @@ def lsq_recipe(config: str = LSQ_CONFIG) -> LSQRecipe:
         batch_size=cfg.train_dataloader.batch_size)
 
 
+def with_activations(global_qconfig: Dict, activations: str) -> Dict:
+    """``global_qconfig`` with ``'affine'`` quint8 activations (zero point
+    and step size from the LSQ observer) or its own (``'config'``: the 1.x
+    OpenVINO scheme, symmetric quint8 with the zero point mid-grid, so the
+    outputs of a ReLU use half of the 256 levels)."""
+    if activations == 'config':
+        return global_qconfig
+    if activations != 'affine':
+        raise ValueError(f"activations={activations!r} is not 'affine' or "
+                         "'config'")
+    return dict(
+        global_qconfig,
+        a_qscheme=dict(global_qconfig['a_qscheme'], is_symmetry=False))
+
+
 def with_weight_bits(global_qconfig: Dict, bits: int) -> Dict:
     """``global_qconfig`` with ``bits``-bit weights."""
     return dict(
@@ -362,21 +377,23 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
     if args.qat_epochs:
         result.update(
             bench_qat(model, train, x_test, seed, args.qat_epochs,
-                      args.batch_size, top1))
+                      args.batch_size, top1, args.qat_activations))
     return result
 
 
 def bench_qat(model: nn.Module, train: Tuple, x_test: torch.Tensor,
               seed: int, epochs: int, batch_size: int,
-              top1: Callable[[np.ndarray], float]) -> Dict[str, float]:
+              top1: Callable[[np.ndarray], float],
+              activations: str = 'affine') -> Dict[str, float]:
     """Top-1 (%) on ``x_test`` after ``epochs`` of int8 and of W4A8 LSQ
-    QAT (:func:`lsq_qat`, the recipe of :data:`LSQ_CONFIG`) with the data
-    order of ``seed``; prints every epoch's."""
+    QAT (:func:`lsq_qat`, the recipe of :data:`LSQ_CONFIG` with
+    ``activations`` as :func:`with_activations` says) with the data order
+    of ``seed``; prints every epoch's."""
     recipe = lsq_recipe()
+    qconfig = with_activations(recipe.global_qconfig, activations)
     variants = dict(
-        ours_int8_lsq=(recipe.quantizer_type, recipe.global_qconfig),
-        ours_w4a8_lsq=(AcademicQuantizer,
-                       with_weight_bits(recipe.global_qconfig, 4)))
+        ours_int8_lsq=(recipe.quantizer_type, qconfig),
+        ours_w4a8_lsq=(AcademicQuantizer, with_weight_bits(qconfig, 4)))
 
     def evaluate(prepared: nn.Module) -> float:
         return top1(predictions(torch_forward(prepared), x_test, batch_size))
@@ -537,6 +554,13 @@ def main() -> None:
         help='epochs of LSQ QAT per model, seed and bit width (0: no QAT; '
         f'{LSQ_CONFIG} trains 3; one epoch on one thread of a CPU takes '
         'about a minute per model)')
+    parser.add_argument(
+        '--qat-activations',
+        default='affine',
+        choices=('affine', 'config'),
+        help='LSQ activations: affine quint8, or the config\'s symmetric '
+        'quint8 (the 1.x OpenVINO scheme: after a ReLU only half of the '
+        'levels are used)')
     parser.add_argument('--docs', default=None,
                         help='append the table to this Markdown file')
     args = parser.parse_args()

@@ -1,10 +1,13 @@
 """Running mmrazor's command-line tools inside a test process.
 
 :func:`load_tool` imports a script of ``tools/`` as a module (to call its
-``main(argv)``); :func:`train_in_process` runs ``tools/train.py`` the way a
-user does (argv and all) and returns the runner it built.
+``main(argv)``); :func:`import_benchmark` imports a script of
+``benchmarks/`` (whose siblings it imports by name);
+:func:`train_in_process` runs ``tools/train.py`` the way a user does (argv
+and all) and returns the runner it built.
 """
 import contextlib
+import importlib
 import importlib.util
 import os.path as osp
 import sys
@@ -44,6 +47,25 @@ def load_tool(relpath: str) -> Any:
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool
+
+
+def import_benchmark(name: str) -> Any:
+    """Import ``benchmarks/<name>.py`` as the module ``name``, with
+    ``benchmarks/`` on ``sys.path`` while it loads (benchmark scripts import
+    their helper modules, e.g. ``_pruning_bench``, by name).
+
+    Args:
+        name (str): The module name, e.g. ``'pruning_vs_torch_pruning'``.
+
+    Returns:
+        module: The benchmark's module (its ``main`` not run).
+    """
+    bench = osp.join(REPO, 'benchmarks')
+    sys.path.insert(0, bench)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(bench)
 
 
 def train_in_process(config: str, work_dir: str, options: Sequence[str],

@@ -1,22 +1,9 @@
 """Smoke test of ``benchmarks/pruning_vs_torch_pruning.py``: its helpers on
 untrained models and tiny data (the benchmark itself takes half an hour)."""
-import importlib
-import os.path as osp
-import sys
-
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-BENCH = osp.join(REPO, 'benchmarks')
-
-
-def _import(name: str):
-    sys.path.insert(0, BENCH)
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(BENCH)
+from tool_runs import import_benchmark
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -32,7 +19,7 @@ def one_thread():
 @pytest.fixture(scope='module')
 def pb():
     import mmrazor.models  # noqa: F401 (registers the criteria)
-    return _import('_pruning_bench')
+    return import_benchmark('_pruning_bench')
 
 
 @pytest.fixture(scope='module')
@@ -84,7 +71,7 @@ def test_torch_pruning_reaches_the_target(pb, data):
 
 
 def test_table_summary_and_plot(tmp_path):
-    bench = _import('pruning_vs_torch_pruning')
+    bench = import_benchmark('pruning_vs_torch_pruning')
     runs = []
     for method, acc, ms in (('L1', 80.0, 5.0), ('Taylor', 82.0, 6.0),
                             ('TP magnitude', 79.0, 7.0),
@@ -113,7 +100,7 @@ def test_unreachable_targets_are_rows_not_failures(pb, data):
     """With ``round_to=16`` the 16-channel groups of the ResNet-18 cannot
     shrink, so 1/8 of its FLOPs is out of reach: the run is recorded as
     unreachable and the table and summary say so."""
-    bench = _import('pruning_vs_torch_pruning')
+    bench = import_benchmark('pruning_vs_torch_pruning')
     args = bench.parse_args(['--round-to', '16', '--seeds', '0',
                              '--latency-rounds', '0'])
     model, classifier = pb.build_model('resnet18')

@@ -3,24 +3,12 @@ recipe and training on a tiny model and 30 images (the benchmark itself
 takes most of an hour), and its table / verdicts on made-up numbers."""
 import argparse
 import copy
-import importlib
-import os.path as osp
-import sys
 
 import pytest
 import torch
 from torch import nn
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-BENCH = osp.join(REPO, 'benchmarks')
-
-
-def _import(name: str):
-    sys.path.insert(0, BENCH)
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(BENCH)
+from tool_runs import import_benchmark
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -34,12 +22,12 @@ def one_thread():
 
 @pytest.fixture(scope='module')
 def qfm():
-    return _import('quantization_fashion_mnist')
+    return import_benchmark('quantization_fashion_mnist')
 
 
 @pytest.fixture(scope='module')
 def data(qfm):
-    return _import('_pruning_bench').load_split('data/fashion_mnist_subset',
+    return import_benchmark('_pruning_bench').load_split('data/fashion_mnist_subset',
                                                 'train', 3)
 
 
@@ -222,3 +210,16 @@ def test_docs_section_describes_the_qat_rows_when_there(qfm, qat_epochs):
     settings = 'SGD\nlr 0.001, momentum 0.9, weight_decay 0.0001, constant'
     assert (settings in text) == bool(qat_epochs)
     assert ('3 epoch(s) of LSQ' in text) == bool(qat_epochs)
+
+
+def test_with_activations_switches_only_the_activation_symmetry(qfm):
+    qconfig = qfm.lsq_recipe().global_qconfig
+    assert qconfig['a_qscheme']['is_symmetry'] is True
+    affine = qfm.with_activations(qconfig, 'affine')
+    assert affine['a_qscheme'] == dict(qconfig['a_qscheme'],
+                                       is_symmetry=False)
+    assert {k: v for k, v in affine.items() if k != 'a_qscheme'} == {
+        k: v for k, v in qconfig.items() if k != 'a_qscheme'}
+    assert qfm.with_activations(qconfig, 'config') is qconfig
+    with pytest.raises(ValueError, match="activations='signed'"):
+        qfm.with_activations(qconfig, 'signed')
