@@ -247,6 +247,17 @@ def train_briefly(model, cfg, num=512, epochs=2):
     model.eval()
 
 
+def record_calibration_steps(monkeypatch) -> list:
+    """A list that gets one entry per ``MMArchitectureQuant.calibrate_step``
+    call (the step still runs)."""
+    steps = []
+    original = MMArchitectureQuant.calibrate_step
+    monkeypatch.setattr(MMArchitectureQuant, 'calibrate_step',
+                        lambda self, data: steps.append(1) or original(
+                            self, data))
+    return steps
+
+
 def test_ptq_tool_end_to_end(tmp_path, monkeypatch):
     from tool_runs import default_scopes_restored, load_tool
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
@@ -259,11 +270,7 @@ def test_ptq_tool_end_to_end(tmp_path, monkeypatch):
     float_path = str(tmp_path / 'float.pth')
     torch.save({'state_dict': float_model.state_dict()}, float_path)
 
-    steps = []
-    original = MMArchitectureQuant.calibrate_step
-    monkeypatch.setattr(MMArchitectureQuant, 'calibrate_step',
-                        lambda self, data: steps.append(1) or original(
-                            self, data))
+    steps = record_calibration_steps(monkeypatch)
     tool = load_tool('ptq.py')
     with default_scopes_restored():
         metrics = tool.main([
@@ -334,11 +341,7 @@ def test_1x_ptq_config_through_the_tool(config, tmp_path, monkeypatch):
         float_model.init_weights()
     float_path = str(tmp_path / 'float.pth')
     torch.save({'state_dict': float_model.state_dict()}, float_path)
-    steps = []
-    original = MMArchitectureQuant.calibrate_step
-    monkeypatch.setattr(MMArchitectureQuant, 'calibrate_step',
-                        lambda self, data: steps.append(1) or original(
-                            self, data))
+    steps = record_calibration_steps(monkeypatch)
     options = []
     for key in ('test_dataloader', 'test_cfg.calibrate_dataloader'):
         options += [
