@@ -9,7 +9,8 @@ the BN folded into the fake-quantized weight), so the same prepared model
 serves post-training calibration and quantization-aware training.
 """
 import operator
-from typing import Any, Dict, List, Optional, Sequence, Union
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import MMLogger
@@ -20,6 +21,8 @@ from torch.ao.quantization.fx.prepare import prepare as fx_prepare
 from torch.ao.quantization.observer import ObserverBase
 from torch.ao.quantization.quantize_fx import (  # noqa: E501
     _attach_meta_to_node_if_not_exist, _fuse_fx)
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
 
 from mmrazor.registry import MODELS, TASK_UTILS
 from .backend import backend_config_for, supported_ops
@@ -61,6 +64,97 @@ def use_exact_conv_bn_where_gamma_is_zero(model: nn.Module) -> List[str]:
             module._enable_slow_path_for_better_numerical_stability = True
             switched.append(name)
     return switched
+
+
+def conv_bn_pairs(
+    graph_module: fx.GraphModule
+) -> List[Tuple[nn.Module, nn.Module, List[nn.Module]]]:
+    """The conv-BN module pairs of a traced graph (what the fuser fuses).
+
+    Args:
+        graph_module (fx.GraphModule): The traced model.
+
+    Returns:
+        list[tuple]: ``(conv, bn, after)`` for each BN module called on the
+        output of a conv module; ``after``: the modules called on the BN's
+        output (an activation fused with them among them).
+    """
+    pairs = []
+    for node in graph_module.graph.nodes:
+        if node.op != 'call_module' or not node.args:
+            continue
+        source = node.args[0]
+        if not isinstance(source, fx.Node) or source.op != 'call_module':
+            continue
+        bn = graph_module.get_submodule(node.target)
+        conv = graph_module.get_submodule(source.target)
+        if isinstance(bn, _BatchNorm) and isinstance(conv, _ConvNd):
+            after = [
+                graph_module.get_submodule(user.target)
+                for user in node.users if user.op == 'call_module'
+            ]
+            pairs.append((conv, bn, after))
+    return pairs
+
+
+@contextmanager
+def modules_in_bn_mode(
+    pairs: Sequence[Tuple[nn.Module, nn.Module, List[nn.Module]]]
+) -> Iterator[None]:
+    """Put each conv, and each module after its BN, in the mode (train /
+    eval) of that BN for a while.
+
+    torch's fuser refuses a conv, BN (and activation) in different modes,
+    which is how a model that freezes its BN statistics keeps them while
+    training (mmcv's ``norm_eval=True``, mmdet's frozen stages: the BN in
+    eval mode, the conv in train mode). The fused QAT module takes the
+    conv's and BN's tensors whatever their modes.
+
+    Args:
+        pairs (Sequence[tuple]): ``(conv, bn, after)``, see
+            :func:`conv_bn_pairs`.
+    """
+    modules = {
+        id(m): m
+        for conv, _, after in pairs for m in (conv, *after)
+    }
+    modes = [(m, m.training) for m in modules.values()]
+    try:
+        for conv, bn, after in pairs:
+            for module in (conv, *after):
+                module.training = bn.training
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def freeze_fused_bn_statistics(model: nn.Module,
+                               frozen_bns: Sequence[nn.Module]) -> List[str]:
+    """Freeze the statistics of the fused QAT conv-bn modules made from one
+    of ``frozen_bns`` (``freeze_bn_stats``: their BN normalises with its
+    running statistics and does not update them, in train mode too), as
+    the float model does with those BNs.
+
+    Args:
+        model (nn.Module): A prepared model.
+        frozen_bns (Sequence[nn.Module]): BN modules of the float model
+            whose statistics are frozen.
+
+    Returns:
+        list[str]: The names of the modules frozen.
+    """
+    frozen_stats = {
+        id(bn.running_mean)
+        for bn in frozen_bns if bn.running_mean is not None
+    }
+    frozen = []
+    for name, module in model.named_modules():
+        if isinstance(module, _ConvBnNd) and id(
+                module.bn.running_mean) in frozen_stats:
+            module.freeze_bn_stats()
+            frozen.append(name)
+    return frozen
 
 
 @MODELS.register_module()
@@ -179,8 +273,14 @@ class NativeQuantizer(nn.Module):
         graph_module = fx.GraphModule(model, graph,
                                       type(model).__name__)
         _attach_meta_to_node_if_not_exist(graph_module)
-        graph_module = _fuse_fx(
-            graph_module, True, backend_config=self.backend_config)
+        pairs = conv_bn_pairs(graph_module)
+        # a BN in eval mode in a model in train mode has frozen statistics
+        frozen_bns = [
+            bn for _, bn, _ in pairs if model.training and not bn.training
+        ]
+        with modules_in_bn_mode(pairs):
+            graph_module = _fuse_fx(
+                graph_module, True, backend_config=self.backend_config)
         self.unsupported_ops = self.find_unsupported_ops(graph_module)
         prepared = fx_prepare(
             graph_module,
@@ -192,6 +292,7 @@ class NativeQuantizer(nn.Module):
         self.rename_post_processes(prepared)
         self.remove_redundant_fakequants(prepared)
         use_exact_conv_bn_where_gamma_is_zero(prepared)
+        freeze_fused_bn_statistics(prepared, frozen_bns)
         if self.unsupported_ops:
             MMLogger.get_current_instance().warning(
                 f'{type(self).__name__} ({self.backend} backend): these ops '
@@ -206,10 +307,11 @@ class NativeQuantizer(nn.Module):
             graph_module (fx.GraphModule): The traced, fused model.
 
         Returns:
-            list[str]: Node names (leaf method calls of the tracer and shape
-            queries are not counted).
+            list[str]: Node names (leaf method / function calls of the
+            tracer and shape queries are not counted).
         """
         supported = supported_ops(self.backend_config)
+        leaf_functions = getattr(self.tracer, 'leaf_functions', set())
         unsupported = []
         for node in graph_module.graph.nodes:
             if node.op == 'call_module':
@@ -218,9 +320,10 @@ class NativeQuantizer(nn.Module):
                 op = node.target
             else:
                 continue
-            if op in SHAPE_OPS or getattr(op, '__self__', None) is not None \
-                    and isinstance(op.__self__, nn.Module):
-                continue  # a shape query, or a skipped (leaf) method
+            leaf = isinstance(getattr(op, '__self__', None),
+                              nn.Module) or op in leaf_functions
+            if op in SHAPE_OPS or leaf:
+                continue  # a shape query, or a leaf method / function
             if op in self.no_observer_modules or op is torch._assert or (
                     node.users and all(user.target is torch._assert
                                        for user in node.users)):

@@ -6,8 +6,9 @@ The float ``architecture`` is traced once per forward mode (``'tensor'``,
 weight fake-quants and the activation fake-quants of the common part of
 the graphs - so calibrating or training in one mode quantizes them all.
 """
-from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
-                    Union)
+from contextlib import contextmanager
+from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
 from mmengine.model import MMDistributedDataParallel
@@ -93,6 +94,21 @@ def share_submodules(source: fx.GraphModule,
             continue
         _set_submodule(target, node.target, theirs)
     return own
+
+
+@contextmanager
+def modes_restored(model: nn.Module) -> Iterator[None]:
+    """Restore the train / eval mode of each module of ``model`` on exit.
+
+    Args:
+        model (nn.Module): The model.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 #: ``(module of a qmodel, kind, name, module of the architecture, its
@@ -220,17 +236,41 @@ class MMArchitectureQuant(BaseAlgorithm):
             getattr(module, kind)[name] = getattr(owner, kind)[owner_name]
         return self
 
+    def train(self, mode: bool = True) -> 'MMArchitectureQuant':
+        """``nn.Module.train``, then the architecture's own ``train`` once
+        more: the qmodels share the architecture's modules, and an
+        architecture that keeps some of them in eval mode while training
+        (mmcv's ``norm_eval``, frozen stages) must find them so after the
+        qmodels were switched.
+
+        Args:
+            mode (bool): Train (True) or eval (False) mode.
+
+        Returns:
+            MMArchitectureQuant: ``self``.
+        """
+        super().train(mode)
+        self.architecture.train(mode)
+        return self
+
     def _build_qmodels(self, model: nn.Module) -> nn.ModuleDict:
+        """Prepare one graph per forward mode, the model in train mode (its
+        own ``train`` decides which BNs keep frozen statistics, see
+        ``native_quantizer.freeze_fused_bn_statistics``); the modules'
+        modes are restored afterwards."""
         qmodels = nn.ModuleDict()
         first = None
-        for mode in self.forward_modes:
-            prepared = self.quantizer.prepare(model, {'mode': mode})
-            self.unsupported_ops[mode] = list(self.quantizer.unsupported_ops)
-            if first is None:
-                first = prepared
-            else:
-                share_submodules(first, prepared)
-            qmodels[mode] = prepared
+        with modes_restored(model):
+            model.train()
+            for mode in self.forward_modes:
+                prepared = self.quantizer.prepare(model, {'mode': mode})
+                self.unsupported_ops[mode] = list(
+                    self.quantizer.unsupported_ops)
+                if first is None:
+                    first = prepared
+                else:
+                    share_submodules(first, prepared)
+                qmodels[mode] = prepared
         return qmodels
 
     def forward(self,
