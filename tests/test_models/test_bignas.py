@@ -206,3 +206,102 @@ def test_progressive_shrinking_hook_sets_the_phase():
     with pytest.raises(ValueError, match='epoch 0'):
         ProgressiveShrinkingHook(
             phases=[dict(begin_epoch=1, elastic_dims=[])])
+
+
+def fresh_message_hub(name, epoch=None):
+    """A new, current ``MessageHub`` holding ``epoch`` (if not None)."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance(name)
+    if epoch is not None:
+        hub.update_info('epoch', epoch)
+    return hub
+
+
+def record_fc_widths(algo):
+    """Record the input width of the logits layer at every forward pass:
+    one entry per subnet run (8: the largest width, 4: the smallest)."""
+    widths = []
+    algo.architecture.head.fc.register_forward_hook(
+        lambda module, inputs, output: widths.append(inputs[0].shape[1]))
+    return widths
+
+
+def test_max_subnet_warmup_trains_only_the_largest_first():
+    algo = BigNAS(build_supernet(), num_random_samples=1, drop_path_rate=0,
+                  max_subnet_warmup_epochs=2)
+    reference = copy.deepcopy(algo.architecture)
+    widths = record_fc_widths(algo)
+    optim = OptimWrapper(torch.optim.SGD(algo.parameters(), lr=1.0))
+    hub = fresh_message_hub('test_bignas_warmup', epoch=1)
+    log = algo.train_step(batch(), optim)
+    assert widths == [8]
+    assert set(log) == {'max.loss', 'loss'}
+    # the step is plain SGD on the largest subnet's cross-entropy
+    x = reference.data_preprocessor(batch(), True)['inputs']
+    ce = F.cross_entropy(logits_by_hand(reference, x, 12, 5, 8),
+                         torch.tensor([0, 1, 2, 1]))
+    ce.backward()
+    torch.testing.assert_close(log['loss'], ce.detach())
+    for (name, p), (_, q) in zip(algo.architecture.named_parameters(),
+                                 reference.named_parameters()):
+        expected = q if q.grad is None else q - q.grad
+        torch.testing.assert_close(p.detach(), expected.detach(), msg=name)
+
+    # from epoch 2 on: the sandwich (largest, one random, smallest)
+    widths.clear()
+    hub.update_info('epoch', 2)
+    log = algo.train_step(batch(), optim)
+    assert len(widths) == 3 and widths[0] == 8 and widths[-1] == 4
+    assert set(log) == {'max.loss', 'random1.loss', 'min.loss', 'loss'}
+
+
+def test_max_subnet_warmup_needs_the_epoch():
+    algo = BigNAS(build_supernet(), drop_path_rate=0,
+                  max_subnet_warmup_epochs=1)
+    optim = OptimWrapper(torch.optim.SGD(algo.parameters(), lr=0.1))
+    fresh_message_hub('test_bignas_warmup_no_epoch')
+    with pytest.raises(RuntimeError, match="'epoch'"):
+        algo.train_step(batch(), optim)
+    # without warm-up the epoch is not needed: the sandwich at once
+    algo = BigNAS(build_supernet(), num_random_samples=0, drop_path_rate=0)
+    assert set(algo.train_step(batch(), optim)) == {
+        'max.loss', 'min.loss', 'loss'}
+
+
+@pytest.mark.parametrize('weight', [0.0, 0.5])
+def test_label_loss_weight_adds_the_labels_to_distillation(weight):
+    algo = BigNAS(build_supernet(), num_random_samples=0, drop_path_rate=0,
+                  label_loss_weight=weight)
+    reference = copy.deepcopy(algo.architecture)
+    optim = OptimWrapper(torch.optim.SGD(algo.parameters(), lr=1.0))
+    log = algo.train_step(batch(), optim)
+
+    x = reference.data_preprocessor(batch(), True)['inputs']
+    y = torch.tensor([0, 1, 2, 1])
+    big = logits_by_hand(reference, x, 12, 5, 8)
+    small = logits_by_hand(reference, x, 8, 3, 4)
+    teacher = big.detach()
+    kl = (F.softmax(teacher, 1) *
+          (F.log_softmax(teacher, 1) - F.log_softmax(small, 1))).sum(1).mean()
+    small_loss = kl + weight * F.cross_entropy(small, y)
+    torch.testing.assert_close(log['min.loss'], small_loss.detach())
+    (F.cross_entropy(big, y) + small_loss).backward()
+    for (name, p), (_, q) in zip(algo.architecture.named_parameters(),
+                                 reference.named_parameters()):
+        torch.testing.assert_close(p.detach(), (q - q.grad).detach(),
+                                   msg=name)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(max_subnet_warmup_epochs=-1), 'max_subnet_warmup_epochs.*-1'),
+    (dict(max_subnet_warmup_epochs=1.5), 'max_subnet_warmup_epochs.*1.5'),
+    (dict(max_subnet_warmup_epochs='2'), "max_subnet_warmup_epochs.*'2'"),
+    (dict(max_subnet_warmup_epochs=True), 'max_subnet_warmup_epochs.*True'),
+    (dict(label_loss_weight=-0.5), 'label_loss_weight.*-0.5'),
+    (dict(label_loss_weight='1'), "label_loss_weight.*'1'"),
+    (dict(label_loss_weight=float('nan')), 'label_loss_weight.*nan'),
+    (dict(label_loss_weight=None), 'label_loss_weight.*None'),
+])
+def test_bad_recipe_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BigNAS(build_supernet(), drop_path_rate=0, **kwargs)

@@ -1,30 +1,19 @@
 """Smoke test of ``benchmarks/bignas_fashion_mnist.py``: the whole
 pipeline (supernet, three searches, supernet scores, from-scratch runs,
 table, plot) in its quick mode on a few images and one epoch."""
-import importlib
 import os.path as osp
 import re
-import sys
 
 import pytest
 import torch
 from mmengine.config import Config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-BENCH = osp.join(REPO, 'benchmarks')
-
-
-def _import(name: str):
-    sys.path.insert(0, BENCH)
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(BENCH)
+from tool_runs import import_benchmark
 
 
 @pytest.fixture(scope='module')
 def bench():
-    return _import('bignas_fashion_mnist')
+    return import_benchmark('bignas_fashion_mnist')
 
 
 @pytest.fixture(scope='module')

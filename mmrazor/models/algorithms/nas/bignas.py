@@ -2,10 +2,13 @@
 the sandwich rule and in-place distillation, searched without retraining.
 """
 import contextlib
+import math
+import numbers
 from typing import (Any, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
 import torch
+from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -43,6 +46,41 @@ def _check_attentive(cfg: Optional[Dict[str, Any]]
         raise ValueError('BigNAS attentive_sampling.num_candidates must be '
                          f'an int >= 1, got {count!r}')
     return dict(mode=mode, num_candidates=count)
+
+
+def _check_warmup_epochs(epochs: Any) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) \
+            or epochs < 0:
+        raise ValueError('BigNAS max_subnet_warmup_epochs must be an int '
+                         f'>= 0, got {epochs!r}')
+    return epochs
+
+
+def _check_label_loss_weight(weight: Any) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real) \
+            or not math.isfinite(weight) or weight < 0:
+        raise ValueError('BigNAS label_loss_weight must be a finite number '
+                         f'>= 0, got {weight!r}')
+    return float(weight)
+
+
+def current_epoch() -> int:
+    """The epoch the runner is in (0-based), from the current
+    ``MessageHub`` (mmengine's ``RuntimeInfoHook`` records it).
+
+    Returns:
+        int: The current epoch.
+
+    Raises:
+        RuntimeError: No epoch is recorded (not trained by a runner).
+    """
+    epoch = MessageHub.get_current_instance().get_info('epoch')
+    if epoch is None:
+        raise RuntimeError(
+            'BigNAS max_subnet_warmup_epochs > 0 needs the current epoch: '
+            "the MessageHub holds no 'epoch' info (set by mmengine's "
+            'RuntimeInfoHook when a runner trains the model)')
+    return int(epoch)
 
 
 class _Recorder:
@@ -101,6 +139,14 @@ class BigNAS(SPOS):
     backbone's ``set_dropout``); the smaller ones train without.
     Validation and the search see the subnet set afterwards: the largest.
 
+    Two optional changes to the recipe, for short schedules where the
+    largest subnet is still a weak teacher (both off by default):
+    ``max_subnet_warmup_epochs`` trains only the largest subnet, on the
+    labels, for the first epochs (Once-for-All starts progressive
+    shrinking from a trained full network); ``label_loss_weight`` adds the
+    architecture's loss on the labels, times the weight, to the smaller
+    subnets' distillation loss.
+
     Search (``tools/search.py``, an ``EvolutionSearcher`` with BatchNorm
     re-calibration) and subnet export are those of :class:`SPOS`.
 
@@ -142,6 +188,16 @@ class BigNAS(SPOS):
             loss on the step's batch (no gradient):
             ``dict(mode='worst' | 'best', num_candidates=k)``. None:
             uniform sampling (BigNAS).
+        max_subnet_warmup_epochs (int): Epochs (from the first, read from
+            the runner's ``MessageHub``) during which each step trains
+            only the largest subnet on the labels; the full sandwich
+            follows. For epoch-based training (an iteration-based loop
+            stays at epoch 0). Defaults to 0 (the sandwich from the
+            start).
+        label_loss_weight (float): Weight of the architecture's loss on
+            the labels (its head's loss, e.g. cross-entropy) added to the
+            distillation loss of every subnet but the largest. Defaults to
+            0 (distillation only).
         **kwargs: Other arguments of :class:`SPOS` (``bn_training_mode``,
             ``latency_lut``).
     """
@@ -162,6 +218,8 @@ class BigNAS(SPOS):
                  mutators: Optional[Union[dict, nn.Module]] = None,
                  elastic_dims: Optional[Sequence[str]] = None,
                  attentive_sampling: Optional[Dict[str, Any]] = None,
+                 max_subnet_warmup_epochs: int = 0,
+                 label_loss_weight: float = 0.0,
                  **kwargs: Any) -> None:
         if mutators is not None:
             mutator = mutators
@@ -180,6 +238,9 @@ class BigNAS(SPOS):
             raise ValueError('BigNAS drop_path_rate must be in [0, 1), got '
                              f'{drop_path_rate!r}')
         self.num_random_samples = num_random_samples
+        self.max_subnet_warmup_epochs = _check_warmup_epochs(
+            max_subnet_warmup_epochs)
+        self.label_loss_weight = _check_label_loss_weight(label_loss_weight)
         self.elastic_dims: Optional[Tuple[str, ...]] = None
         if elastic_dims is not None:
             self.set_elastic_dims(elastic_dims)
@@ -290,8 +351,12 @@ class BigNAS(SPOS):
         """The subnets of one step, in training order.
 
         Returns:
-            list[str]: ``'max'``, ``'random1'`` ... and ``'min'``.
+            list[str]: ``'max'``, ``'random1'`` ... and ``'min'``; only
+            ``'max'`` during the first ``max_subnet_warmup_epochs``.
         """
+        if self.max_subnet_warmup_epochs and \
+                current_epoch() < self.max_subnet_warmup_epochs:
+            return [_MAX]
         return [_MAX] + [f'random{i + 1}' for i in range(
             self.num_random_samples)] + [_MIN]
 
@@ -307,6 +372,21 @@ class BigNAS(SPOS):
             dict: The architecture's losses.
         """
         return self.architecture(inputs, data_samples, mode='loss')
+
+    def _student_loss(self, batch: dict, logits_layer: nn.Module,
+                      soft_targets: torch.Tensor,
+                      sync: bool) -> torch.Tensor:
+        """The loss of a subnet other than the largest: the distillation
+        loss to ``soft_targets``, plus ``label_loss_weight`` times the
+        architecture's loss on the labels when that weight is not 0."""
+        mode = 'loss' if self.label_loss_weight else 'tensor'
+        with record_output(logits_layer) as student:
+            outputs = self._run_forward(batch, mode=mode, sync_grads=sync)
+        loss = self.distill_loss(student.output, soft_targets)
+        if self.label_loss_weight:
+            label_loss, _ = self.parse_losses(outputs)
+            loss = loss + self.label_loss_weight * label_loss
+        return loss
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
@@ -344,11 +424,8 @@ class BigNAS(SPOS):
                                     for k, v in parsed.items()
                                     if k != 'loss'})
                     else:
-                        with record_output(logits_layer) as student:
-                            self._run_forward(
-                                batch, mode='tensor', sync_grads=sync)
-                        loss = self.distill_loss(student.output,
-                                                 soft_targets)
+                        loss = self._student_loss(batch, logits_layer,
+                                                  soft_targets, sync)
                 optim_wrapper.backward(loss)
                 log[f'{kind}.loss'] = loss.detach()
             if optim_wrapper.should_update():
