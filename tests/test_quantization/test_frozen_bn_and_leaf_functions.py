@@ -11,15 +11,10 @@ from torch.ao.quantization import disable_fake_quant
 
 from mmrazor.models.algorithms.quantization import MMArchitectureQuant
 from mmrazor.models.quantizers import CustomTracer, OpenVINOQuantizer
+from qconfigs import openvino_qconfig
 
-QCONFIG = dict(
-    w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
-    a_observer=dict(type='mmrazor.MovingAverageMinMaxObserver'),
-    w_fake_quant=dict(type='mmrazor.FakeQuantize'),
-    a_fake_quant=dict(type='mmrazor.FakeQuantize'),
-    w_qscheme=dict(
-        qdtype='qint8', bit=8, is_symmetry=True, is_symmetric_range=True),
-    a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=True))
+#: The 1.x OpenVINO ``global_qconfig``.
+QCONFIG = openvino_qconfig()
 
 
 class NormEvalNet(BaseModel):

@@ -7,19 +7,12 @@ import torch
 from torch import nn
 
 from mmrazor.models.quantizers import OpenVINOQuantizer, export_onnx
+from qconfigs import openvino_qconfig
 
 ov = pytest.importorskip('openvino')
 
-#: The 1.x OpenVINO ``global_qconfig`` (per-channel symmetric int8 weights,
-#: symmetric quint8 activations: zero point 127, also after a ReLU).
-OPENVINO_QCONFIG = dict(
-    w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
-    a_observer=dict(type='mmrazor.MovingAverageMinMaxObserver'),
-    w_fake_quant=dict(type='mmrazor.FakeQuantize'),
-    a_fake_quant=dict(type='mmrazor.FakeQuantize'),
-    w_qscheme=dict(
-        qdtype='qint8', bit=8, is_symmetry=True, is_symmetric_range=True),
-    a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=True))
+#: The 1.x OpenVINO ``global_qconfig``.
+OPENVINO_QCONFIG = openvino_qconfig()
 
 
 class TinyResidualNet(nn.Module):
