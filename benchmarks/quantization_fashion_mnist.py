@@ -59,7 +59,8 @@ from torch import nn
 
 from _pruning_bench import (ROOT, batches, build_model, calibration_batches,
                             load_split)
-from quantization_latency import AFFINE_QCONFIG, ImageReader, session
+from quantization_latency import (AFFINE_QCONFIG, ImageReader,
+                                  calibrate_ours, session)
 from mmrazor.core.loops.quantization_loops import (freeze_bn_statistics,
                                                    set_calibration_mode,
                                                    set_training_quant_mode)
@@ -273,16 +274,9 @@ def calibrate(model: nn.Module, images: List[torch.Tensor],
               quantizer_type: type = NativeQuantizer) -> nn.Module:
     """Prepare ``model`` (shared, not copied) with
     ``quantizer_type(global_qconfig)``, run the observers on ``images`` and
-    return it with the fake-quants on and the observers frozen."""
-    prepared = quantizer_type(global_qconfig).prepare(model).eval()
-    prepared.apply(torch.ao.quantization.enable_observer)
-    prepared.apply(torch.ao.quantization.disable_fake_quant)
-    with torch.no_grad():
-        for batch in images:
-            prepared(batch)
-    prepared.apply(torch.ao.quantization.disable_observer)
-    prepared.apply(torch.ao.quantization.enable_fake_quant)
-    return prepared
+    return it with the fake-quants on and the observers frozen
+    (:func:`quantization_latency.calibrate_ours`)."""
+    return calibrate_ours(model, images, quantizer_type(global_qconfig))
 
 
 def predictions(forward: Callable[[torch.Tensor], np.ndarray],
