@@ -69,6 +69,13 @@ def batch():
                 data_samples=[DataSample().set_gt_label(y) for y in labels])
 
 
+def kl_by_hand(teacher, student):
+    """KL(teacher || student) of the logits, batch mean (``KLDivergence``
+    with tau 1) written out."""
+    return (F.softmax(teacher, 1) * (F.log_softmax(teacher, 1) -
+                                     F.log_softmax(student, 1))).sum(1).mean()
+
+
 def logits_by_hand(net, x, size, kernel, width):
     """The supernet's logits for one subnet, with torch functions."""
     x = F.interpolate(x, size=(size, size), mode='bicubic',
@@ -98,8 +105,7 @@ def test_sandwich_step_equals_the_step_written_out():
     big = logits_by_hand(reference, x, 12, 5, 8)
     small = logits_by_hand(reference, x, 8, 3, 4)
     teacher = big.detach()
-    kl = (F.softmax(teacher, 1) *
-          (F.log_softmax(teacher, 1) - F.log_softmax(small, 1))).sum(1).mean()
+    kl = kl_by_hand(teacher, small)
     total = F.cross_entropy(big, y) + kl
     total.backward()
     torch.testing.assert_close(log['max.loss'],
@@ -153,8 +159,7 @@ def test_elastic_dims_keep_the_others_largest():
     x = reference.data_preprocessor(batch(), True)['inputs']
     teacher = logits_by_hand(reference, x, 12, 5, 8).detach()
     small = logits_by_hand(reference, x, 12, 3, 8)
-    kl = (F.softmax(teacher, 1) *
-          (F.log_softmax(teacher, 1) - F.log_softmax(small, 1))).sum(1).mean()
+    kl = kl_by_hand(teacher, small)
     torch.testing.assert_close(log['min.loss'], kl.detach())
     with pytest.raises(ValueError, match="'depth'"):
         algo.set_elastic_dims(['depth'])
@@ -281,8 +286,7 @@ def test_label_loss_weight_adds_the_labels_to_distillation(weight):
     big = logits_by_hand(reference, x, 12, 5, 8)
     small = logits_by_hand(reference, x, 8, 3, 4)
     teacher = big.detach()
-    kl = (F.softmax(teacher, 1) *
-          (F.log_softmax(teacher, 1) - F.log_softmax(small, 1))).sum(1).mean()
+    kl = kl_by_hand(teacher, small)
     small_loss = kl + weight * F.cross_entropy(small, y)
     torch.testing.assert_close(log['min.loss'], small_loss.detach())
     (F.cross_entropy(big, y) + small_loss).backward()
