@@ -273,6 +273,25 @@ def test_max_subnet_warmup_needs_the_epoch():
         'max.loss', 'min.loss', 'loss'}
 
 
+@pytest.mark.parametrize('max_epochs', [1, 2])
+def test_max_subnet_warmup_refuses_a_warmup_as_long_as_the_run(max_epochs):
+    """An iteration-based loop stays at epoch 0 of ``max_epochs=1``: a
+    warm-up of >= max_epochs epochs would never end."""
+    algo = BigNAS(build_supernet(), drop_path_rate=0,
+                  max_subnet_warmup_epochs=2)
+    optim = OptimWrapper(torch.optim.SGD(algo.parameters(), lr=0.1))
+    hub = fresh_message_hub(f'test_bignas_warmup_run_{max_epochs}', epoch=0)
+    hub.update_info('max_epochs', max_epochs)
+    with pytest.raises(RuntimeError,
+                       match=f'warmup_epochs=2.*max_epochs={max_epochs}'):
+        algo.train_step(batch(), optim)
+    # a run longer than the warm-up trains the largest subnet first
+    hub.update_info('max_epochs', 3)
+    widths = record_fc_widths(algo)
+    algo.train_step(batch(), optim)
+    assert widths == [8]
+
+
 @pytest.mark.parametrize('weight', [0.0, 0.5])
 def test_label_loss_weight_adds_the_labels_to_distillation(weight):
     algo = BigNAS(build_supernet(), num_random_samples=0, drop_path_rate=0,

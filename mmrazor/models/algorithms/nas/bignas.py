@@ -64,22 +64,36 @@ def _check_label_loss_weight(weight: Any) -> float:
     return float(weight)
 
 
-def current_epoch() -> int:
+def current_epoch(warmup_epochs: int) -> int:
     """The epoch the runner is in (0-based), from the current
     ``MessageHub`` (mmengine's ``RuntimeInfoHook`` records it).
+
+    Args:
+        warmup_epochs (int): ``max_subnet_warmup_epochs``, checked against
+            the run's ``max_epochs``.
 
     Returns:
         int: The current epoch.
 
     Raises:
-        RuntimeError: No epoch is recorded (not trained by a runner).
+        RuntimeError: No epoch is recorded (not trained by a runner), or
+            the warm-up would last the whole run (an iteration-based loop
+            runs one epoch as mmengine counts).
     """
-    epoch = MessageHub.get_current_instance().get_info('epoch')
+    hub = MessageHub.get_current_instance()
+    epoch = hub.get_info('epoch')
     if epoch is None:
         raise RuntimeError(
             'BigNAS max_subnet_warmup_epochs > 0 needs the current epoch: '
             "the MessageHub holds no 'epoch' info (set by mmengine's "
             'RuntimeInfoHook when a runner trains the model)')
+    max_epochs = hub.get_info('max_epochs')
+    if max_epochs is not None and warmup_epochs >= max_epochs:
+        raise RuntimeError(
+            f'BigNAS max_subnet_warmup_epochs={warmup_epochs} would train '
+            f'only the largest subnet for the whole run (max_epochs='
+            f'{max_epochs}; an iteration-based train loop counts as one '
+            'epoch): use fewer warm-up epochs and an epoch-based loop')
     return int(epoch)
 
 
@@ -191,9 +205,10 @@ class BigNAS(SPOS):
         max_subnet_warmup_epochs (int): Epochs (from the first, read from
             the runner's ``MessageHub``) during which each step trains
             only the largest subnet on the labels; the full sandwich
-            follows. For epoch-based training (an iteration-based loop
-            stays at epoch 0). Defaults to 0 (the sandwich from the
-            start).
+            follows. For epoch-based training: a warm-up of at least
+            the run's ``max_epochs`` (an iteration-based loop counts one)
+            is refused at the first step. Defaults to 0 (the sandwich from
+            the start).
         label_loss_weight (float): Weight of the architecture's loss on
             the labels (its head's loss, e.g. cross-entropy) added to the
             distillation loss of every subnet but the largest. Defaults to
@@ -354,8 +369,8 @@ class BigNAS(SPOS):
             list[str]: ``'max'``, ``'random1'`` ... and ``'min'``; only
             ``'max'`` during the first ``max_subnet_warmup_epochs``.
         """
-        if self.max_subnet_warmup_epochs and \
-                current_epoch() < self.max_subnet_warmup_epochs:
+        warmup = self.max_subnet_warmup_epochs
+        if warmup and current_epoch(warmup) < warmup:
             return [_MAX]
         return [_MAX] + [f'random{i + 1}' for i in range(
             self.num_random_samples)] + [_MIN]
