@@ -10,9 +10,12 @@ of 32 training images of the shipped subset), on the 2,000 test images:
 * **fp32**: the float model in PyTorch;
 * **ORT int8**: ``onnxruntime.quantization.quantize_static`` of the float
   ONNX file (QDQ, per-channel int8 weights, uint8 activations, MinMax
-  calibration on the same images), run in onnxruntime;
-* **ours int8**: ``NativeQuantizer`` with affine uint8 activations and
-  per-channel symmetric int8 weights, calibrated on the same images,
+  calibration on the same images; ``--weight-bits 7``: ``reduce_range``),
+  run in onnxruntime;
+* **ours int8**: ``NativeQuantizer`` with affine uint8 activations
+  (``--act-observer``) and per-channel symmetric int8 weights (7-bit with
+  ``--weight-bits 7``, exact in the int8 kernels of x86 CPUs without
+  VNNI), calibrated on the same images,
   exported with :func:`mmrazor.models.quantizers.export.export_onnx` and run
   in onnxruntime; also its fake-quant PyTorch top-1 and the top-1
   agreement of the two (target >= 99%);
@@ -64,7 +67,8 @@ from quantization_latency import (AFFINE_QCONFIG, ImageReader,
 from mmrazor.core.loops.quantization_loops import (freeze_bn_statistics,
                                                    set_calibration_mode,
                                                    set_training_quant_mode)
-from mmrazor.models.quantizers import AcademicQuantizer, NativeQuantizer
+from mmrazor.models.quantizers import (AcademicQuantizer, NativeQuantizer,
+                                       int8_products_saturate)
 from mmrazor.models.quantizers.export import export_onnx
 from mmrazor.registry import MODELS
 
@@ -84,8 +88,15 @@ MINMAX_QCONFIG = dict(
     AFFINE_QCONFIG,
     a_observer=dict(type='mmrazor.MinMaxObserver'),
     a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=False))
+#: Activation ranges that minimise the L2 error of the quantized histogram
+#: (torch.ao's ``HistogramObserver``, its default x86 activation observer).
+HISTOGRAM_QCONFIG = dict(
+    MINMAX_QCONFIG, a_observer=dict(type='mmrazor.HistogramObserver'))
 #: ``--act-observer`` -> our int8 ``global_qconfig``.
-INT8_QCONFIGS = dict(moving_average=AFFINE_QCONFIG, minmax=MINMAX_QCONFIG)
+INT8_QCONFIGS = dict(
+    moving_average=AFFINE_QCONFIG,
+    minmax=MINMAX_QCONFIG,
+    histogram=HISTOGRAM_QCONFIG)
 #: Rows of the table, in order.
 COLUMNS = ('fp32', 'ort_int8', 'ours_int8_onnx', 'ours_int8_fake',
            'agreement', 'ours_w4a8_fake', 'ours_int8_lsq', 'ours_w4a8_lsq')
@@ -347,13 +358,15 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
         ImageReader(calib, 'input'),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
+        reduce_range=args.weight_bits == 7,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8)
     result['ort_int8'] = top1(
         predictions(onnx_forward(ort_path), x_test, args.batch_size))
 
-    prepared = calibrate(copy.deepcopy(model), calib,
-                         INT8_QCONFIGS[args.act_observer])
+    prepared = calibrate(
+        copy.deepcopy(model), calib,
+        with_weight_bits(INT8_QCONFIGS[args.act_observer], args.weight_bits))
     ours_path = osp.join(work_dir, f'ours_{seed}.onnx')
     export_onnx(prepared, calib[0], ours_path, dynamic_batch=True)
     fake = predictions(torch_forward(prepared), x_test, args.batch_size)
@@ -466,13 +479,39 @@ def verdicts(per_model: Dict[str, List[Dict]]) -> List[str]:
     return lines
 
 
+#: ``--act-observer`` -> how the docs name its activation ranges.
+ACT_OBSERVER_WORDS = dict(
+    moving_average='moving-average min-max',
+    minmax='min-max over all calibration batches, as onnxruntime '
+    'calibrates',
+    histogram='`HistogramObserver`: the range of least L2 error')
+
+
+def weight_words(args) -> str:
+    """The int8 PTQ weights, as the docs name them."""
+    if args.weight_bits == 7:
+        return 'int8 weights on 7 bits (onnxruntime\'s `reduce_range`)'
+    return 'int8 weights'
+
+
+def cpu_words() -> str:
+    """The CPU, as far as int8 kernels are concerned."""
+    saturate = int8_products_saturate()
+    if saturate is None:
+        return 'CPU'
+    if saturate:
+        return ('x86 CPU without VNNI: the int8 runtimes sum u8 x s8 '
+                'product pairs in a saturating int16')
+    return 'CPU summing int8 products in int32 (VNNI or not x86)'
+
+
 def docs_section(table: str, command: str, args) -> str:
     kinds = 'PTQ and LSQ QAT' if args.qat_epochs else 'PTQ'
     return f"""
 ## Accuracy on Fashion-MNIST ({kinds})
 
-Measured 2026-12-06 (onnxruntime {ort.__version__}, torch \
-{torch.__version__}, one thread, CPU) with
+Measured {time.strftime('%Y-%m-%d')} (onnxruntime {ort.__version__}, torch \
+{torch.__version__}, one thread, {cpu_words()}) with
 
 ```shell
 {command}
@@ -487,10 +526,11 @@ where a column is there, the MobileNetV2 (width 0.5) of
 {args.calib_batches} batches of {args.calib_batch_size} training images of
 `data/fashion_mnist_subset`; every quantizer of a seed is calibrated on the
 same images. Mean ± std over the seeds (the fp32 model is the same for all
-seeds). ORT: `quantize_static` (QDQ, per-channel int8 weights, uint8
-activations, MinMax). Ours int8: `NativeQuantizer` with per-channel
-symmetric int8 weights and affine uint8 activations (moving-average
-min-max), exported with `export_onnx` and run in onnxruntime. W4A8:
+seeds). ORT: `quantize_static` (QDQ, per-channel {weight_words(args)},
+uint8 activations, MinMax). Ours int8: `NativeQuantizer` with per-channel
+symmetric {weight_words(args)} and affine uint8 activations
+({ACT_OBSERVER_WORDS[args.act_observer]}), exported with `export_onnx`
+and run in onnxruntime. W4A8:
 `AcademicQuantizer`, 4-bit per-channel symmetric weights, 8-bit affine
 activations, fake-quant only.{qat_settings(args)}
 
@@ -537,6 +577,13 @@ def main() -> None:
         default='moving_average',
         help='activation observer of our int8 PTQ (minmax: as '
         'onnxruntime calibrates)')
+    parser.add_argument(
+        '--weight-bits',
+        type=int,
+        default=8,
+        choices=(8, 7),
+        help='int8 PTQ weight width, ours and onnxruntime\'s (7: its '
+        'reduce_range), exact on x86 CPUs without VNNI')
     parser.add_argument('--calib-batches', type=int, default=8)
     parser.add_argument('--calib-batch-size', type=int, default=32)
     parser.add_argument('--batch-size', type=int, default=250,
@@ -569,6 +616,7 @@ def main() -> None:
         for name in args.models:
             per_model[name] = bench_model(name, args, train, test, work_dir)
     table = markdown_table(per_model)
+    print(f"CPU: {cpu_words()}")
     print(table)
     agreements = [r['agreement'] for rs in per_model.values() for r in rs]
     if min(agreements) < 99:

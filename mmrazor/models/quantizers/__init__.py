@@ -1,4 +1,6 @@
 """Quantization: 1.x schemes, observers and fake-quants on torch.ao."""
+from .cpu_int8 import (SATURATION_FREE_WEIGHT_BITS, cpu_flags,
+                       int8_products_saturate)
 from .fake_quants import LearnableFakeQuantize, lsq_grad_factor
 from .export import ExportFakeQuant, export_onnx
 from .observers import LSQObserver, LSQPerChannelObserver, PercentileObserver
@@ -15,5 +17,6 @@ __all__ = [
     'LSQPerChannelObserver', 'PercentileObserver', 'LearnableFakeQuantize',
     'lsq_grad_factor', 'CustomTracer', 'NativeQuantizer',
     'OpenVINOQuantizer', 'TensorRTQuantizer', 'AcademicQuantizer',
-    'export_onnx', 'ExportFakeQuant'
+    'export_onnx', 'ExportFakeQuant', 'int8_products_saturate', 'cpu_flags',
+    'SATURATION_FREE_WEIGHT_BITS'
 ]

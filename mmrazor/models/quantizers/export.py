@@ -27,6 +27,11 @@ stored quantized (int8 initializers read by a ``DequantizeLinear``), and the
 bias of each conv / Gemm whose input and weight are dequantized is stored as
 int32 with scale ``input_scale * weight_scale`` (so that onnxruntime runs the
 node as an integer ``QLinearConv`` / ``QGemm``).
+
+On an x86 CPU without VNNI, CPU runtimes sum pairs of u8 x s8 products in
+a saturating int16 (see :mod:`.cpu_int8`): weights with levels beyond
+[-64, 63] are then not computed exactly, and the export warns (7-bit
+weights are exact there).
 """
 import copy
 import os
@@ -36,11 +41,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.ao.nn.intrinsic.qat as nniqat
+from mmengine.logging import MMLogger
 import torch.ao.nn.qat as nnqat
 from torch import nn
 from torch.ao.quantization import FakeQuantizeBase
 from torch.ao.quantization.observer import ObserverBase
 from torch.nn import functional as F
+
+from .cpu_int8 import SATURATION_FREE_WEIGHT_BITS, int8_products_saturate
 
 #: The integer ranges ONNX ``QuantizeLinear`` writes, by signedness.
 ONNX_RANGES = {True: (-128, 127), False: (0, 255)}
@@ -555,6 +563,38 @@ def quantize_biases(onnx_graph: _OnnxGraph) -> int:
     return count
 
 
+def widest_weight_level(model) -> int:
+    """The largest ``|level|`` of the int8 weights of an ONNX model (int8
+    initializers read by a ``DequantizeLinear``; 0 if none)."""
+    from onnx import TensorProto, numpy_helper
+    read = {
+        node.input[0]
+        for node in model.graph.node if node.op_type == 'DequantizeLinear'
+    }
+    widest = 0
+    for init in model.graph.initializer:
+        if init.name in read and init.data_type == TensorProto.INT8:
+            levels = numpy_helper.to_array(init).astype(np.int32)
+            if levels.size:
+                widest = max(widest, int(np.abs(levels).max()))
+    return widest
+
+
+def warn_if_saturating(widest_level: int, path: str) -> None:
+    """Warn when this CPU's int8 kernels cannot compute weights with
+    levels up to ``widest_level`` exactly (:mod:`.cpu_int8`)."""
+    limit = 2**(SATURATION_FREE_WEIGHT_BITS - 1)
+    if widest_level > limit and int8_products_saturate():
+        MMLogger.get_current_instance().warning(
+            f'export_onnx: {path} has int8 weights up to level '
+            f'{widest_level}; this x86 CPU has no VNNI, so onnxruntime and '
+            'OpenVINO sum u8 x s8 product pairs in a saturating int16 here '
+            'and the deployed outputs drift from the fake-quant model. For '
+            f'an exact int8 model on such CPUs quantize weights to '
+            f'{SATURATION_FREE_WEIGHT_BITS} bits (w_qscheme.bit='
+            f'{SATURATION_FREE_WEIGHT_BITS}, levels within +-{limit}).')
+
+
 def _atomic_write(data: bytes, path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -645,10 +685,11 @@ def export_onnx(model_or_qmodel: nn.Module,
     counts['dequantize_linear'] = sum(
         n.op_type == 'DequantizeLinear' for n in model.graph.node)
     _atomic_write(model.SerializeToString(), path)
+    warn_if_saturating(widest_weight_level(model), path)
     return counts
 
 
 __all__ = [
     'export_onnx', 'make_exportable', 'ExportFakeQuant', 'QuantWeightLayer',
-    'fold_conv_bn', 'fake_quant_params'
+    'fold_conv_bn', 'fake_quant_params', 'widest_weight_level'
 ]
