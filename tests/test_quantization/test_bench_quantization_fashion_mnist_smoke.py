@@ -202,8 +202,14 @@ def test_docs_section_describes_the_qat_rows_when_there(qfm, qat_epochs):
         seeds=[0, 1, 2],
         calib_batches=8,
         calib_batch_size=32,
-        qat_epochs=qat_epochs)
+        qat_epochs=qat_epochs,
+        act_observer='histogram',
+        weight_bits=7 if qat_epochs else 8)
     text = qfm.docs_section('TABLE', 'python bench.py', args)
+    assert 'activations\n(`HistogramObserver`: the range of least L2 error)' \
+        in text
+    assert ("7 bits (onnxruntime's `reduce_range`)" in text) == \
+        bool(qat_epochs)
     heading = '## Accuracy on Fashion-MNIST (PTQ and LSQ QAT)' \
         if qat_epochs else '## Accuracy on Fashion-MNIST (PTQ)\n'
     assert heading in text
