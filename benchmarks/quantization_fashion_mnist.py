@@ -68,7 +68,8 @@ from mmrazor.core.loops.quantization_loops import (freeze_bn_statistics,
                                                    set_calibration_mode,
                                                    set_training_quant_mode)
 from mmrazor.models.quantizers import (AcademicQuantizer, NativeQuantizer,
-                                       int8_products_saturate)
+                                       int8_products_saturate,
+                                       snap_biases_to_int32)
 from mmrazor.models.quantizers.export import export_onnx
 from mmrazor.registry import MODELS
 
@@ -367,6 +368,9 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
     prepared = calibrate(
         copy.deepcopy(model), calib,
         with_weight_bits(INT8_QCONFIGS[args.act_observer], args.weight_bits))
+    # the biases the ONNX file adds (int32, step s_in * s_w), also in the
+    # fake-quant model
+    snap_biases_to_int32(prepared)
     ours_path = osp.join(work_dir, f'ours_{seed}.onnx')
     export_onnx(prepared, calib[0], ours_path, dynamic_batch=True)
     fake = predictions(torch_forward(prepared), x_test, args.batch_size)
@@ -530,7 +534,8 @@ seeds). ORT: `quantize_static` (QDQ, per-channel {weight_words(args)},
 uint8 activations, MinMax). Ours int8: `NativeQuantizer` with per-channel
 symmetric {weight_words(args)} and affine uint8 activations
 ({ACT_OBSERVER_WORDS[args.act_observer]}), exported with `export_onnx`
-and run in onnxruntime. W4A8:
+and run in onnxruntime, its conv / linear biases rounded to the int32
+grid the file stores them on (`snap_biases_to_int32`). W4A8:
 `AcademicQuantizer`, 4-bit per-channel symmetric weights, 8-bit affine
 activations, fake-quant only.{qat_settings(args)}
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from mmrazor.apis import build_runner
 from mmrazor.core import ChannelsLastHook, add_channels_last_hook
+from mmrazor.core.hooks import channels_last
 from mmrazor.core.hooks.channels_last import (conv2d_to_channels_last,
                                               inputs_to_channels_last,
                                               skip_reason)
@@ -89,8 +90,14 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     return dict(loss=loss.detach(), **grads)
 
 
+@pytest.fixture
+def avx512(monkeypatch):
+    """Run as on an AVX-512 CPU, where the hook converts models."""
+    monkeypatch.setattr(channels_last, 'cpu_capability', lambda: 'AVX512')
+
+
 @pytest.mark.parametrize('channels', [1, 3])
-def test_channels_last_step_equals_contiguous_step(channels):
+def test_channels_last_step_equals_contiguous_step(channels, avx512):
     # float64: in float32 the two layouts sum in different orders, and about
     # one ReLU input in 1e5 lands on the other side of zero, which moves a
     # few gradients by a kink's worth (see the float32 test below).
@@ -129,7 +136,7 @@ def test_channels_last_step_equals_contiguous_step(channels):
         torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12, msg=name)
 
 
-def test_float32_channels_last_step_is_close():
+def test_float32_channels_last_step_is_close(avx512):
     reference = quickstart_model(1, torch.float32)
     model = copy.deepcopy(reference)
     ChannelsLastHook().before_train(fake_runner(model))
@@ -173,7 +180,17 @@ def test_only_conv2d_weights_change():
     torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
 
 
-def test_models_left_as_they_are():
+@pytest.mark.parametrize('capability', ['AVX2', 'DEFAULT', 'SVE256'])
+def test_cpus_without_avx512_are_left_as_they_are(monkeypatch, capability):
+    monkeypatch.setattr(channels_last, 'cpu_capability', lambda: capability)
+    reason = skip_reason(nn.Conv2d(3, 4, 3))
+    assert capability in reason and 'AVX-512' in reason
+    model = nn.Conv2d(3, 4, 3)
+    ChannelsLastHook().before_train(fake_runner(model))
+    assert model.weight.is_contiguous()
+
+
+def test_models_left_as_they_are(avx512):
     mlp = nn.Sequential(nn.Linear(4, 4))
     assert 'no nn.Conv2d' in skip_reason(mlp)
     assert 'no parameters' in skip_reason(nn.Sequential(nn.ReLU()))
@@ -213,7 +230,7 @@ def test_add_hook_once_and_not_when_turned_off():
     assert 'custom_hooks' not in off
 
 
-def test_quickstart_trains_channels_last_by_default(tmp_path):
+def test_quickstart_trains_channels_last_by_default(tmp_path, avx512):
     runner = build_runner(quickstart_cfg(str(tmp_path)))
     assert sum(isinstance(h, ChannelsLastHook) for h in runner.hooks) == 1
     runner.train()

@@ -11,7 +11,8 @@ from torch.nn import functional as F
 
 from mmrazor.models.quantizers import (AcademicQuantizer, ExportFakeQuant,
                                        NativeQuantizer, OpenVINOQuantizer,
-                                       export_onnx, int8_products_saturate)
+                                       export_onnx, int8_products_saturate,
+                                       snap_biases_to_int32)
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
@@ -325,3 +326,73 @@ def test_conv_bn_relu6_has_one_quantizer_after_the_clamp(clamp, tmp_path):
     got = run_onnx(path, x)
     out_step = float(prepared.conv2_post_process.scale)
     assert np.abs(got - expected).max() <= 2 * out_step + 1e-6
+
+
+def input_fake_quant(prepared, target):
+    """The fake-quant module feeding the module ``target``."""
+    node = next(n for n in prepared.graph.nodes if n.target == target)
+    return prepared.get_submodule(node.args[0].target)
+
+
+def folded_biases(prepared):
+    """By hand: the conv-bn's folded bias ``(b - mean) * gamma /
+    sqrt(var + eps) + beta`` and the linear bias, in float64."""
+    conv, bn = prepared.conv, prepared.conv.bn
+    factor = bn.weight.double() / torch.sqrt(bn.running_var.double() +
+                                             bn.eps)
+    conv_bias = conv.bias.double() if conv.bias is not None else 0.
+    folded = (conv_bias - bn.running_mean.double()) * factor + \
+        bn.bias.double()
+    return dict(conv=folded.detach(), fc=prepared.fc.bias.double().detach())
+
+
+def test_snapped_biases_lie_on_the_int32_grid_of_the_export(tmp_path):
+    prepared = calibrated(
+        NativeQuantizer(qconfig(a_symmetry=False)), float_model(),
+        images(256, 1))
+    before = folded_biases(prepared)
+    assert snap_biases_to_int32(prepared) == 2
+    after = folded_biases(prepared)
+    path = str(tmp_path / 'snapped.onnx')
+    export_onnx(prepared, images(1, 2), path, dynamic_batch=True)
+    graph = onnx.load(path).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    producers = {out: n for n in graph.node for out in n.output}
+    stored = {}
+    for node in graph.node:
+        if node.op_type in ('Conv', 'Gemm'):
+            dq = producers[node.input[2]]
+            stored['conv' if node.op_type == 'Conv' else 'fc'] = (
+                inits[dq.input[0]], inits[dq.input[1]])
+    for name in ('conv', 'fc'):
+        # the step by hand: input scale times the per-channel weight scale
+        step = (input_fake_quant(prepared, name).scale.double() *
+                getattr(prepared, name).weight_fake_quant.scale.double())
+        levels = after[name] / step
+        # on the grid, moved by at most half a step
+        torch.testing.assert_close(
+            levels, torch.round(levels), rtol=0, atol=1e-3)
+        assert ((after[name] - before[name]).abs() <=
+                step / 2 * (1 + 1e-4)).all()
+        assert (after[name] != before[name]).any()
+        # and the int32 bias of the file is the fake-quant model's bias
+        levels_in_file, scale_in_file = stored[name]
+        assert levels_in_file.dtype == np.int32
+        np.testing.assert_array_equal(levels_in_file,
+                                      torch.round(levels).numpy())
+        np.testing.assert_allclose(
+            levels_in_file * scale_in_file.astype(np.float64),
+            after[name].numpy(), rtol=1e-6)
+    # the reference kernels of onnxruntime (QDQ nodes run in float) now
+    # compute what the fake-quant model computes, up to float rounding
+    options = ort.SessionOptions()
+    options.graph_optimization_level = \
+        ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(
+        path, options, providers=['CPUExecutionProvider'])
+    x = images(256, 3)
+    with torch.no_grad():
+        expected = prepared(x).numpy()
+    got = session.run(None, {'input': x.numpy()})[0]
+    out_step = float(prepared.fc_post_process.scale)
+    assert (np.abs(got - expected) < out_step / 2).mean() >= 0.99

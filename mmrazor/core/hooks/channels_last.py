@@ -4,9 +4,10 @@ On a CPU, PyTorch's oneDNN convolutions and batch norms run faster on
 NHWC (``channels_last``) tensors than on NCHW ones:
 ``benchmarks/channels_last_step.py`` measured the quickstart model's training
 step 1.22x-1.29x faster with one thread and 1.30x-1.50x with two (2-core AMD
-EPYC with AVX-512). Only the memory layout of the conv weights and
-activations changes; the results agree up to float rounding (sums run in
-another order).
+EPYC with AVX-512). It is used with AVX-512 only (see :func:`skip_reason`:
+with AVX2, oneDNN crashes in some channels_last backward passes). Only the
+memory layout of the conv weights and activations changes; the results
+agree up to float rounding (sums run in another order).
 
 :class:`ChannelsLastHook` makes the switch when training starts;
 :func:`add_channels_last_hook` adds it to every config that
@@ -27,6 +28,13 @@ from mmrazor.registry import HOOKS
 
 #: Top-level config key that turns the default hook off when False.
 CONFIG_KEY = 'cpu_channels_last'
+
+
+def cpu_capability() -> str:
+    """The vector instruction set PyTorch's CPU kernels use here
+    (``torch.backends.cpu.get_cpu_capability()``: ``'AVX512'``,
+    ``'AVX2'``, ``'DEFAULT'``, ...)."""
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def conv2d_to_channels_last(model: nn.Module) -> int:
@@ -94,6 +102,15 @@ def skip_reason(model: nn.Module) -> Optional[str]:
         return f'the model is on {first.device.type}, not the CPU'
     if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
         return 'the model has no nn.Conv2d'
+    capability = cpu_capability()
+    if not capability.startswith('AVX512'):
+        # torch 2.14 on an AVX2 CPU: the weight gradient of a channels_last
+        # 1x1 stride-2 conv with fewer than 8 input channels (a ResNet
+        # downsample at width 4) dies with SIGSEGV / SIGBUS
+        return (f'the CPU kernels use {capability}: channels_last is '
+                'measured faster with AVX-512 only, and with AVX2 oneDNN '
+                'crashes in the backward pass of 1x1 stride-2 convolutions '
+                'with fewer than 8 input channels')
     for name, module in model.named_modules():
         # mmcv's compiled deformable convolutions (RepPoints, DCN
         # backbones) need contiguous NCHW inputs
