@@ -19,3 +19,31 @@ def openvino_qconfig() -> Dict:
         dict: A fresh copy.
     """
     return Config.fromfile(OPENVINO_PTQ_CONFIG).global_qconfig.to_dict()
+
+
+def native_qconfig(w_fake_quant: str = 'mmrazor.FakeQuantize',
+                   a_fake_quant: str = 'mmrazor.FakeQuantize',
+                   a_symmetry: bool = True,
+                   w_bit: int = 8) -> Dict:
+    """A ``global_qconfig`` of per-channel min-max symmetric ``w_bit``-bit
+    weights and moving-average min-max quint8 activations.
+
+    Args:
+        w_fake_quant (str): The weight fake-quant type.
+        a_fake_quant (str): The activation fake-quant type.
+        a_symmetry (bool): Symmetric (zero point mid-grid) or affine
+            activations.
+        w_bit (int): Weight bits.
+
+    Returns:
+        dict: A fresh ``global_qconfig``.
+    """
+    return dict(
+        w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
+        a_observer=dict(type='mmrazor.MovingAverageMinMaxObserver'),
+        w_fake_quant=dict(type=w_fake_quant),
+        a_fake_quant=dict(type=a_fake_quant),
+        w_qscheme=dict(
+            qdtype='qint8', bit=w_bit, is_symmetry=True,
+            is_symmetric_range=True),
+        a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=a_symmetry))

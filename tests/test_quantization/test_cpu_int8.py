@@ -9,6 +9,7 @@ from torch import nn
 from mmrazor.models.quantizers import (NativeQuantizer, cpu_flags,
                                        export_onnx, int8_products_saturate)
 from mmrazor.models.quantizers import export as export_module
+from qconfigs import native_qconfig
 
 pytest.importorskip('onnx')
 
@@ -69,15 +70,7 @@ class Recorder:
 def calibrated_linear(bits):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 4)).eval()
-    qconfig = dict(
-        w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
-        a_observer=dict(type='mmrazor.MinMaxObserver'),
-        w_fake_quant=dict(type='mmrazor.FakeQuantize'),
-        a_fake_quant=dict(type='mmrazor.FakeQuantize'),
-        w_qscheme=dict(
-            qdtype='qint8', bit=bits, is_symmetry=True,
-            is_symmetric_range=True),
-        a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=False))
+    qconfig = native_qconfig(a_symmetry=False, w_bit=bits)
     prepared = NativeQuantizer(qconfig).prepare(model).eval()
     with torch.no_grad():
         prepared(torch.randn(32, 6))

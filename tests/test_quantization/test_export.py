@@ -17,6 +17,7 @@ from mmrazor.models.quantizers import (AcademicQuantizer, ExportFakeQuant,
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 from onnx import numpy_helper  # noqa: E402
+from qconfigs import native_qconfig as qconfig  # noqa: E402
 
 #: On an x86 CPU without VNNI the runtimes' u8 x s8 kernels saturate int16
 #: pair sums (``mmrazor.models.quantizers.cpu_int8``): 8-bit weights are
@@ -25,21 +26,6 @@ exact_8bit_weights = pytest.mark.skipif(
     int8_products_saturate() is True,
     reason='x86 CPU without VNNI: CPU int8 kernels saturate 8-bit weight '
     'products (7-bit weights are checked instead)')
-
-
-def qconfig(w_fake_quant='mmrazor.FakeQuantize',
-            a_fake_quant='mmrazor.FakeQuantize',
-            a_symmetry=True,
-            w_bit=8):
-    return dict(
-        w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
-        a_observer=dict(type='mmrazor.MovingAverageMinMaxObserver'),
-        w_fake_quant=dict(type=w_fake_quant),
-        a_fake_quant=dict(type=a_fake_quant),
-        w_qscheme=dict(
-            qdtype='qint8', bit=w_bit, is_symmetry=True,
-            is_symmetric_range=True),
-        a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=a_symmetry))
 
 
 class ConvBnReluLinear(nn.Module):
