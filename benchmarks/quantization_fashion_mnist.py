@@ -32,6 +32,11 @@ of 32 training images of the shipped subset), on the 2,000 test images:
   subset, with the quickstart's random flips. Fake-quant PyTorch top-1
   after the last epoch (every epoch's is printed).
 
+``--ort-kernels reference`` runs both int8 files with onnxruntime's graph
+optimisations off (DequantizeLinear, float op, QuantizeLinear: the files'
+integer arithmetic, exact also with 8-bit weights on x86 CPUs without
+VNNI, whose int8 kernels saturate them).
+
 Nothing else is trained unless the ResNet-18 checkpoint is missing (then
 ``tools/train.py`` trains it into ``--work-dir``). Prints a Markdown table
 (mean +- std over the seeds) and the verdicts of issue 23 (ours int8 PTQ >=
@@ -310,8 +315,24 @@ def torch_forward(model: nn.Module) -> Callable[[torch.Tensor], np.ndarray]:
     return forward
 
 
-def onnx_forward(path: str) -> Callable[[torch.Tensor], np.ndarray]:
-    runner = session(path)
+def onnx_forward(path: str,
+                 kernels: str = 'int8') -> Callable[[torch.Tensor], np.ndarray]:
+    """Run ``path`` in onnxruntime on one thread.
+
+    Args:
+        path (str): The ONNX file.
+        kernels (str): ``'int8'``: the optimised graph (QDQ pairs fused
+            into the runtime's int8 kernels); ``'reference'``: graph
+            optimisations off, so every DequantizeLinear -> float op ->
+            QuantizeLinear runs as written, the integer arithmetic of the
+            file computed in float (a CPU's int8 kernels give the same
+            unless they saturate, as x86 ones without VNNI do on 8-bit
+            weights).
+
+    Returns:
+        Callable: images -> logits.
+    """
+    runner = session(path, optimize=kernels == 'int8')
 
     def forward(x: torch.Tensor) -> np.ndarray:
         return runner.run(None, {'input': x.numpy()})[0]
@@ -363,7 +384,9 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8)
     result['ort_int8'] = top1(
-        predictions(onnx_forward(ort_path), x_test, args.batch_size))
+        predictions(
+            onnx_forward(ort_path, args.ort_kernels), x_test,
+            args.batch_size))
 
     prepared = calibrate(
         copy.deepcopy(model), calib,
@@ -375,7 +398,8 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
     export_onnx(prepared, calib[0], ours_path, dynamic_batch=True)
     fake = predictions(torch_forward(prepared), x_test, args.batch_size)
     onnx_pred = predictions(
-        onnx_forward(ours_path), x_test, args.batch_size)
+        onnx_forward(ours_path, args.ort_kernels), x_test,
+        args.batch_size)
     result['ours_int8_fake'] = top1(fake)
     result['ours_int8_onnx'] = top1(onnx_pred)
     result['agreement'] = 100 * float((fake == onnx_pred).mean())
@@ -509,13 +533,21 @@ def cpu_words() -> str:
     return 'CPU summing int8 products in int32 (VNNI or not x86)'
 
 
+def kernel_words(args) -> str:
+    """How onnxruntime ran the int8 files, as the docs say it."""
+    if args.ort_kernels == 'reference':
+        return ('int8 files run with onnxruntime\'s graph optimisations '
+                'off: DequantizeLinear, float op, QuantizeLinear')
+    return 'int8 files run by onnxruntime\'s int8 kernels'
+
+
 def docs_section(table: str, command: str, args) -> str:
     kinds = 'PTQ and LSQ QAT' if args.qat_epochs else 'PTQ'
     return f"""
 ## Accuracy on Fashion-MNIST ({kinds})
 
 Measured {time.strftime('%Y-%m-%d')} (onnxruntime {ort.__version__}, torch \
-{torch.__version__}, one thread, {cpu_words()}) with
+{torch.__version__}, one thread, {cpu_words()}; {kernel_words(args)}) with
 
 ```shell
 {command}
@@ -590,6 +622,14 @@ def main() -> None:
         choices=(8, 7),
         help='int8 PTQ weight width, ours and onnxruntime\'s (7: its '
         'reduce_range), exact on x86 CPUs without VNNI')
+    parser.add_argument(
+        '--ort-kernels',
+        default='int8',
+        choices=('int8', 'reference'),
+        help='how onnxruntime runs the int8 files: its int8 kernels, or '
+        'with graph optimisations off (DequantizeLinear, float op, '
+        'QuantizeLinear: the files\' integer arithmetic without the '
+        'saturation of x86 int8 kernels lacking VNNI)')
     parser.add_argument('--calib-batches', type=int, default=8)
     parser.add_argument('--calib-batch-size', type=int, default=32)
     parser.add_argument('--batch-size', type=int, default=250,

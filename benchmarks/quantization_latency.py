@@ -124,8 +124,21 @@ def float_model(name: str, images: List[torch.Tensor]) -> torch.nn.Module:
     return model.eval()
 
 
-def session(path: str) -> ort.InferenceSession:
+def session(path: str, optimize: bool = True) -> ort.InferenceSession:
+    """An onnxruntime CPU session of ``path`` on one thread.
+
+    Args:
+        path (str): The ONNX file.
+        optimize (bool): Graph optimisations on (the runtime's default,
+            which fuses QDQ pairs into int8 kernels) or off.
+
+    Returns:
+        ort.InferenceSession: The session.
+    """
     options = ort.SessionOptions()
+    if not optimize:
+        options.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -1,9 +1,11 @@
 """Quantization configs the tests share, read from the repository's configs
-(one copy of each ``global_qconfig``)."""
+(one copy of each ``global_qconfig``), and the calibration they share."""
 import os.path as osp
 from typing import Dict
 
+import torch
 from mmengine.config import Config
+from torch import nn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OPENVINO_PTQ_CONFIG = osp.join(
@@ -47,3 +49,26 @@ def native_qconfig(w_fake_quant: str = 'mmrazor.FakeQuantize',
             qdtype='qint8', bit=w_bit, is_symmetry=True,
             is_symmetric_range=True),
         a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=a_symmetry))
+
+
+def calibrated(quantizer, model: nn.Module,
+               images: torch.Tensor) -> nn.Module:
+    """``quantizer.prepare(model)`` with observers run on ``images`` (fake
+    quantization off meanwhile), then frozen, fake quantization on.
+
+    Args:
+        quantizer: A quantizer (``prepare(model)`` -> prepared module).
+        model (nn.Module): The float model.
+        images (torch.Tensor): One calibration batch.
+
+    Returns:
+        nn.Module: The prepared model in eval mode.
+    """
+    prepared = quantizer.prepare(model).eval()
+    prepared.apply(torch.ao.quantization.enable_observer)
+    prepared.apply(torch.ao.quantization.disable_fake_quant)
+    with torch.no_grad():
+        prepared(images)
+    prepared.apply(torch.ao.quantization.disable_observer)
+    prepared.apply(torch.ao.quantization.enable_fake_quant)
+    return prepared

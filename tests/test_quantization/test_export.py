@@ -17,6 +17,7 @@ from mmrazor.models.quantizers import (AcademicQuantizer, ExportFakeQuant,
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 from onnx import numpy_helper  # noqa: E402
+from qconfigs import calibrated  # noqa: E402
 from qconfigs import native_qconfig as qconfig  # noqa: E402
 
 #: On an x86 CPU without VNNI the runtimes' u8 x s8 kernels saturate int16
@@ -51,17 +52,6 @@ def float_model(seed=0):
     model.bn.weight.data.uniform_(0.5, 1.5)
     model.bn.bias.data.uniform_(-0.2, 0.2)
     return model.eval()
-
-
-def calibrated(quantizer, model, images):
-    prepared = quantizer.prepare(model).eval()
-    prepared.apply(torch.ao.quantization.enable_observer)
-    prepared.apply(torch.ao.quantization.disable_fake_quant)
-    with torch.no_grad():
-        prepared(images)
-    prepared.apply(torch.ao.quantization.disable_observer)
-    prepared.apply(torch.ao.quantization.enable_fake_quant)
-    return prepared
 
 
 def run_onnx(path, x):

@@ -8,7 +8,7 @@ from torch import nn
 
 from mmrazor.models.quantizers import (NativeQuantizer, OpenVINOQuantizer,
                                        export_onnx, int8_products_saturate)
-from qconfigs import openvino_qconfig
+from qconfigs import calibrated, openvino_qconfig
 
 ov = pytest.importorskip('openvino')
 
@@ -72,21 +72,11 @@ def float_model():
     return model
 
 
-def calibrated(quantizer, model):
-    prepared = quantizer.prepare(model).eval()
-    prepared.apply(torch.ao.quantization.enable_observer)
-    prepared.apply(torch.ao.quantization.disable_fake_quant)
-    with torch.no_grad():
-        prepared(images(64, 1))
-    prepared.apply(torch.ao.quantization.disable_observer)
-    prepared.apply(torch.ao.quantization.enable_fake_quant)
-    return prepared
-
-
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
     model = float_model()
-    prepared = calibrated(OpenVINOQuantizer(OPENVINO_QCONFIG), model)
+    prepared = calibrated(
+        OpenVINOQuantizer(OPENVINO_QCONFIG), model, images(64, 1))
     folder = tmp_path_factory.mktemp('openvino')
     int8_path = str(folder / 'int8.onnx')
     export_onnx(prepared, images(1, 2), int8_path, dynamic_batch=True)
@@ -140,7 +130,8 @@ def test_openvino_agrees_with_7bit_weights_on_every_cpu(tmp_path):
     # 7-bit weights keep u8 x s8 pair sums within int16 on every x86 CPU
     qconfig = openvino_qconfig()
     qconfig['w_qscheme']['bit'] = 7
-    prepared = calibrated(NativeQuantizer(qconfig), float_model())
+    prepared = calibrated(
+        NativeQuantizer(qconfig), float_model(), images(64, 1))
     path = str(tmp_path / 'w7.onnx')
     export_onnx(prepared, images(1, 2), path, dynamic_batch=True)
     assert_openvino_agrees(prepared, path)
