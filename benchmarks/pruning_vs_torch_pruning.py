@@ -125,6 +125,8 @@ OURS = OrderedDict([
     ('L1', 'L1Importance'),
     ('L2sq layer-mean',
      dict(type='L2Importance', layer_reduction='mean', squared=True)),
+    ('L1 normalized layer-mean',
+     dict(type='L1Importance', layer_reduction='normalized_mean')),
     ('Taylor', 'TaylorImportance'),
     ('GroupFisher', 'GroupFisherImportance'),
 ])

@@ -745,3 +745,61 @@ def test_layer_mean_leaves_biases_out_like_torch_pruning():
                                rtol=1e-6)
     np.testing.assert_allclose(raw['expand'],
                                (expand * 5 + expand_shifts) / 7, rtol=1e-6)
+
+
+def test_normalized_layer_mean_by_hand():
+    """``L1Importance(layer_reduction='normalized_mean')``: per unit, the
+    L1 norm of its slice in every layer side divided by that layer side's
+    mean over the group, averaged over the layer sides (no biases, no BN
+    shifts)."""
+    torch.manual_seed(1)
+    m = InvertedResidual()
+    for bn in (m.stem_bn, m.expand_bn, m.dw_bn, m.project_bn):
+        nn.init.uniform_(bn.weight, -1, 1)
+        nn.init.uniform_(bn.bias, -2, 2)
+    with torch.no_grad():
+        m.dw.weight.mul_(1000)  # a layer of large weights counts no more
+    m.eval()
+
+    def relative(sizes):
+        sizes = np.array(sizes, dtype=np.float64)
+        return sizes / sizes.mean()
+
+    def l1(t: torch.Tensor) -> float:
+        return float(t.double().abs().sum())
+
+    with torch.no_grad():
+        stem = np.mean([
+            relative([l1(m.stem.weight[j]) for j in range(4)]),
+            relative([l1(m.stem_bn.weight[j]) for j in range(4)]),
+            relative([l1(m.expand.weight[:, j]) for j in range(4)]),
+            relative([l1(m.project.weight[j]) for j in range(4)]),
+            relative([l1(m.project_bn.weight[j]) for j in range(4)]),
+            relative([l1(m.fc.weight[:, j]) for j in range(4)]),
+        ], axis=0)
+        expand = np.mean([
+            relative([l1(m.expand.weight[i]) for i in range(12)]),
+            relative([l1(m.expand_bn.weight[i]) for i in range(12)]),
+            relative([l1(m.dw.weight[i]) for i in range(12)]),
+            relative([l1(m.dw_bn.weight[i]) for i in range(12)]),
+            relative([l1(m.project.weight[:, i]) for i in range(12)]),
+        ], axis=0)
+    pruner = ImportancePruner(
+        importance=dict(type='L1Importance', normalize='none',
+                        layer_reduction='normalized_mean'),
+        except_start_keys=['fc'])
+    pruner.prepare_from_supernet(m, input_shape=SHAPE)
+    raw = pruner.unit_scores()
+    np.testing.assert_allclose(raw['stem'], stem, rtol=1e-6)
+    np.testing.assert_allclose(raw['expand'], expand, rtol=1e-6)
+    # the plain layer mean is dominated by the scaled depthwise conv
+    plain = ImportancePruner(
+        importance=dict(type='L1Importance', normalize='none',
+                        layer_reduction='mean'),
+        except_start_keys=['fc'])
+    plain.prepare_from_supernet(m, input_shape=SHAPE)
+    dw = np.array([l1(m.dw.weight[i]) for i in range(12)])
+    assert np.argsort(plain.unit_scores()['expand']).tolist() == \
+        np.argsort(dw).tolist()
+    with pytest.raises(ValueError, match='normalized_mean'):
+        L1Importance(layer_reduction='normalised')

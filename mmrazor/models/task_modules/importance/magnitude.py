@@ -11,6 +11,10 @@ from ..channel_analysis import ChannelDependency
 from .base import BaseImportance, RootScores, sum_per_channel
 
 
+#: How the slices (layer sides) of a unit combine.
+LAYER_REDUCTIONS = ('sum', 'mean', 'normalized_mean')
+
+
 class WeightMagnitudeImportance(BaseImportance):
     """The norm of every weight that a unit's channels own.
 
@@ -35,12 +39,19 @@ class WeightMagnitudeImportance(BaseImportance):
             weights); ``'mean'`` takes the norm of each slice (each layer
             side, each direct parameter) on its own and averages them, so
             that every layer of the group counts alike however large its
-            fan-in (wide consumers no longer outweigh the producing conv).
+            fan-in (wide consumers no longer outweigh the producing conv);
+            ``'normalized_mean'`` divides each slice's norms by their mean
+            over the channels the slice covers before averaging, so that
+            every layer side also weighs alike whatever the scale of its
+            weights (a depthwise conv's nine weights per channel, a BN's
+            scales): the unit's score is the mean of its relative sizes
+            in the group's layers.
         bias (bool, optional): Count the parameters named ``bias`` (of
             convs, linear and norm layers: a BN's shift, not only its
             scale). Defaults to None: counted with ``'sum'`` (where a bias
             entry weighs as one more weight element), left out with
-            ``'mean'`` (where it would be a slice of its own and count as
+            ``'mean'`` and ``'normalized_mean'`` (where it would be a
+            slice of its own and count as
             much as a whole layer; a large shift may even mean a dead
             channel). Without them, ``'mean'`` is Torch-Pruning's group
             magnitude (``MagnitudeImportance(bias=False)``, its default),
@@ -54,9 +65,10 @@ class WeightMagnitudeImportance(BaseImportance):
                  layer_reduction: str = 'sum',
                  bias: Optional[bool] = None) -> None:
         super().__init__(normalize=normalize)
-        if layer_reduction not in ('sum', 'mean'):
+        if layer_reduction not in LAYER_REDUCTIONS:
             raise ValueError(f'{type(self).__name__}: layer_reduction='
-                             f"{layer_reduction!r} is not 'sum' or 'mean'")
+                             f'{layer_reduction!r} is not one of '
+                             f'{LAYER_REDUCTIONS}')
         if bias is not None and not isinstance(bias, bool):
             raise ValueError(f'{type(self).__name__}: bias={bias!r} is not '
                              'None, True or False')
@@ -72,19 +84,26 @@ class WeightMagnitudeImportance(BaseImportance):
         return roots
 
     def _root_scores(self, dependency: ChannelDependency) -> RootScores:
-        if self.layer_reduction == 'mean':
-            return self._mean_of_slices(dependency)
-        return self._finish(self._gather(dependency, RootScores(dependency)))
+        if self.layer_reduction == 'sum':
+            return self._finish(
+                self._gather(dependency, RootScores(dependency)))
+        return self._mean_of_slices(
+            dependency, relative=self.layer_reduction == 'normalized_mean')
 
-    def _mean_of_slices(self, dependency: ChannelDependency) -> RootScores:
-        """Every slice normed on its own (:meth:`_finish` per slice), then
+    def _mean_of_slices(self, dependency: ChannelDependency,
+                        relative: bool) -> RootScores:
+        """Every slice normed on its own (:meth:`_finish` per slice), with
+        ``relative`` divided by its mean over the units it covers, then
         averaged per unit."""
         total = RootScores(dependency)
         count = np.zeros(len(dependency.root_of))
 
         def each_slice(slice_roots: RootScores) -> None:
             normed = self._finish(slice_roots)
-            total.values[normed.seen] += normed.values[normed.seen]
+            values = normed.values[normed.seen]
+            if relative and values.size and values.mean() > 0:
+                values = values / values.mean()
+            total.values[normed.seen] += values
             total.seen |= normed.seen
             count[normed.seen] += 1
 
