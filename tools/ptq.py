@@ -7,10 +7,20 @@ The config's ``model`` is an ``MMArchitectureQuant`` and its ``test_cfg`` a
 ``WORK_DIR/model_ptq.pth`` (evaluate it again with tools/test.py and
 ``--cfg-options test_cfg.only_val=True``).
 
+A pruned model (prune -> fine-tune -> quantize): ``--pruned
+PRUNE_DIR/finetune.py`` (the fine-tuning config ``tools/prune.py`` wrote)
+with CHECKPOINT its fine-tuned checkpoint quantizes the physically pruned
+model instead of the config's architecture (the config gives the
+quantizer, the calibration and the evaluation).
+
 Examples:
     python tools/ptq.py \
         configs/quantization/ptq/ptq_openvino_resnet18-w16_fashion-mnist.py \
         work_dirs/resnet18-w16_fashion-mnist/epoch_6.pth
+    python tools/ptq.py \
+        configs/quantization/ptq/ptq_openvino_resnet18-w16_fashion-mnist.py \
+        work_dirs/r18_pruned/finetune/epoch_3.pth \
+        --pruned work_dirs/r18_pruned/finetune.py
 """
 import argparse
 import io
@@ -36,6 +46,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='Post-training quantization (calibrate and evaluate)')
     parser.add_argument('config', help='PTQ config file path')
     parser.add_argument('checkpoint', help='local float checkpoint file')
+    parser.add_argument(
+        '--pruned',
+        metavar='FINETUNE_CONFIG',
+        help='the finetune.py of a tools/prune.py run: quantize that '
+        'pruned model (CHECKPOINT: its fine-tuned weights), sliced to its '
+        'pruned shapes')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -64,7 +80,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         raise ValueError('tools/ptq.py needs a config whose model is an '
                          'MMArchitectureQuant, got model.type='
                          f'{cfg.model.get("type")!r}')
-    cfg.model.float_checkpoint = args.checkpoint
+    if args.pruned:
+        from mmrazor.apis.prune import pruned_architecture
+        cfg.model.architecture = pruned_architecture(args.pruned,
+                                                     args.checkpoint)
+        cfg.model.float_checkpoint = None  # loaded before slicing
+    else:
+        cfg.model.float_checkpoint = args.checkpoint
     setup_launch(cfg, args.trust_checkpoint, args.checkpoint)
     runner = build_runner(cfg)
     with explain_unknown_types():

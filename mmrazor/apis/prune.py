@@ -210,6 +210,37 @@ def finetune_config(cfg: Config, subnet_path: str, checkpoint: str,
     return new
 
 
+def pruned_architecture(finetune_config: str,
+                        checkpoint: str) -> Dict[str, Any]:
+    """The physically pruned model of a pruning run, as a config: the
+    ``PrunedModel`` of the fine-tuning config ``tools/prune.py`` wrote,
+    loaded from ``checkpoint`` (the fine-tuned masked model's, or the
+    unpruned one's: both have the unpruned shapes) and then sliced
+    (``deploy=True``). It is what ``tools/ptq.py --pruned`` quantizes.
+
+    Args:
+        finetune_config (str): ``finetune.py`` of a ``tools/prune.py``
+            work dir.
+        checkpoint (str): Its weights (``{'state_dict': ...}`` or a plain
+            state dict, of the unpruned shapes).
+
+    Returns:
+        dict: A ``mmrazor.PrunedModel`` config.
+
+    Raises:
+        ValueError: The config's ``model`` is not a ``PrunedModel``.
+    """
+    model = copy.deepcopy(Config.fromfile(finetune_config).model)
+    if not str(model.get('type')).endswith('PrunedModel'):
+        raise ValueError(
+            f'{finetune_config}: model.type={model.get("type")!r}, not '
+            "'mmrazor.PrunedModel': pass the finetune.py that "
+            'tools/prune.py wrote')
+    model['checkpoint'] = osp.abspath(checkpoint)
+    model['deploy'] = True
+    return model.to_dict() if hasattr(model, 'to_dict') else dict(model)
+
+
 def write_json_atomic(data: Dict[str, Any], path: str) -> None:
     """Write a JSON report atomically (``mmrazor.utils.atomic_write_bytes``).
     """

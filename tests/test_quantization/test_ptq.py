@@ -305,6 +305,82 @@ def test_ptq_tool_end_to_end(tmp_path, monkeypatch):
     assert not torch.equal(quantized, floating)
 
 
+PRUNE_CONFIG = osp.join(
+    REPO, 'configs/pruning/importance/resnet18-w16_l1-flops50_fashion-mnist.py')
+
+
+@pytest.mark.e2e  # 15-30 s: the default suite keeps to its budget
+def test_ptq_tool_quantizes_a_pruned_model(tmp_path, monkeypatch):
+    """prune -> quantize: tools/prune.py halves the FLOPs, tools/ptq.py
+    --pruned quantizes the physically pruned model (fine-tuning skipped:
+    its checkpoint has the unpruned shapes, as the trained one here). The
+    quantized model has the pruned shapes (parameter count of the prune
+    report) and agrees with the masked float model."""
+    import json
+
+    from tool_runs import default_scopes_restored, load_tool
+
+    from mmrazor.apis.prune import pruned_architecture
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    torch.manual_seed(0)
+    cfg = Config.fromfile(PTQ_CONFIG)
+    float_model = MODELS.build(cfg.model.architecture)
+    float_model.init_weights()
+    with default_scopes_restored():
+        train_briefly(float_model, cfg)
+    float_path = str(tmp_path / 'float.pth')
+    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    pruned_dir = tmp_path / 'pruned'
+    with default_scopes_restored():
+        load_tool('prune.py').main([
+            PRUNE_CONFIG, float_path, '--work-dir',
+            str(pruned_dir)
+        ])
+    finetune = str(pruned_dir / 'finetune.py')
+    with open(pruned_dir / 'prune_report.json') as f:
+        report = json.load(f)
+    assert report['flops_ratio'] <= 0.5
+
+    steps = record_calibration_steps(monkeypatch)
+    with default_scopes_restored():
+        metrics = load_tool('ptq.py').main([
+            PTQ_CONFIG, float_path, '--pruned', finetune, '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options',
+            'test_cfg.calibrate_steps=3',
+            'test_cfg.calibrate_dataloader.batch_size=16',
+            'test_dataloader.dataset.indices=200',
+            'test_dataloader.batch_size=100'
+        ])
+    assert len(steps) == 3
+    assert 'accuracy/top1' in metrics
+
+    cfg.model.architecture = pruned_architecture(finetune, float_path)
+    cfg.model.float_checkpoint = None
+    with default_scopes_restored():
+        algorithm = MODELS.build(cfg.model).eval()
+    state = torch.load(
+        str(tmp_path / 'work' / 'model_ptq.pth'),
+        weights_only=True)['state_dict']
+    algorithm.load_state_dict(state, strict=True)
+    assert sum(p.numel() for p in algorithm.architecture.parameters()) \
+        == report['params']
+    # the masked float model (full shapes, pruned channels zeroed by
+    # hooks) of the same subnet
+    masked_cfg = Config.fromfile(finetune).model
+    masked_cfg.checkpoint = float_path
+    with default_scopes_restored():
+        masked = MODELS.build(masked_cfg).eval()
+        batch = preprocessed(algorithm, cfg.test_dataloader.dataset, 200)
+    with torch.no_grad():
+        quantized = algorithm(batch['inputs'], mode='tensor')
+        floating = masked(batch['inputs'], mode='tensor')
+    agreement = (quantized.argmax(1) == floating.argmax(1)).float().mean()
+    assert agreement >= 0.95, agreement
+    assert not torch.equal(quantized, floating)
+    with pytest.raises(ValueError, match='not .mmrazor.PrunedModel'):
+        pruned_architecture(PTQ_CONFIG, float_path)
+
+
 # ------------------------------------------------------ 1.x PTQ configs
 PTQ_1X = osp.join(
     osp.dirname(REPO), 'shared', 'reference', 'mmrazor-1.x', 'configs',
