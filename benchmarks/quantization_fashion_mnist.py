@@ -72,6 +72,7 @@ from quantization_latency import (AFFINE_QCONFIG, ImageReader,
 from mmrazor.core.loops.quantization_loops import (freeze_bn_statistics,
                                                    set_calibration_mode,
                                                    set_training_quant_mode)
+from mmrazor.models.losses import KLDivergence
 from mmrazor.models.quantizers import (AcademicQuantizer, NativeQuantizer,
                                        int8_products_saturate,
                                        snap_biases_to_int32)
@@ -189,8 +190,8 @@ def with_weight_bits(global_qconfig: Dict, bits: int) -> Dict:
 def lsq_qat(model: nn.Module, quantizer_type: type, global_qconfig: Dict,
             train: Tuple[torch.Tensor, torch.Tensor], epochs: int,
             seed: int, recipe: LSQRecipe,
-            evaluate: Callable[[nn.Module], float]) -> Tuple[nn.Module,
-                                                             List[float]]:
+            evaluate: Callable[[nn.Module], float],
+            kd_tau: float = 0.0) -> Tuple[nn.Module, List[float]]:
     """LSQ QAT of a copy of ``model``, as ``LSQEpochBasedLoop`` trains.
 
     The copy is prepared with ``quantizer_type(global_qconfig)``; each epoch
@@ -213,6 +214,11 @@ def lsq_qat(model: nn.Module, quantizer_type: type, global_qconfig: Dict,
         recipe (LSQRecipe): Optimizer settings and batch size.
         evaluate (Callable[[nn.Module], float]): Top-1 of an eval-mode
             fake-quant model, called after each epoch.
+        kd_tau (float): > 0: knowledge distillation from the float
+            ``model`` (eval mode) during QAT, the loss
+            cross-entropy + ``KLDivergence(tau=kd_tau)`` of the logits (as
+            configs/quantization/qat/lsq-kd_* train); 0: cross-entropy
+            only.
 
     Returns:
         tuple[nn.Module, list[float]]: The trained fake-quant model (eval
@@ -223,6 +229,8 @@ def lsq_qat(model: nn.Module, quantizer_type: type, global_qconfig: Dict,
         raise ValueError(f'lsq_qat: epochs must be an int >= 1, got '
                          f'{epochs!r}')
     torch.manual_seed(seed)
+    teacher = copy.deepcopy(model).eval()
+    kd = KLDivergence(tau=kd_tau) if kd_tau > 0 else None
     prepared = quantizer_type(global_qconfig).prepare(copy.deepcopy(model))
     optimizer = torch.optim.SGD(prepared.parameters(), **recipe.optimizer)
     order = torch.Generator().manual_seed(seed)
@@ -236,7 +244,12 @@ def lsq_qat(model: nn.Module, quantizer_type: type, global_qconfig: Dict,
                               augment=True):
             if not initialised:
                 set_training_quant_mode(prepared, observing=True)
-            loss = F.cross_entropy(prepared(xb), yb)
+            logits = prepared(xb)
+            loss = F.cross_entropy(logits, yb)
+            if kd is not None:
+                with torch.no_grad():
+                    target = teacher(xb)
+                loss = loss + kd(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -412,14 +425,16 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
     if args.qat_epochs:
         result.update(
             bench_qat(model, train, x_test, seed, args.qat_epochs,
-                      args.batch_size, top1, args.qat_activations))
+                      args.batch_size, top1, args.qat_activations,
+                      args.qat_kd_tau))
     return result
 
 
 def bench_qat(model: nn.Module, train: Tuple, x_test: torch.Tensor,
               seed: int, epochs: int, batch_size: int,
               top1: Callable[[np.ndarray], float],
-              activations: str = 'affine') -> Dict[str, float]:
+              activations: str = 'affine',
+              kd_tau: float = 0.0) -> Dict[str, float]:
     """Top-1 (%) on ``x_test`` after ``epochs`` of int8 and of W4A8 LSQ
     QAT (:func:`lsq_qat`, the recipe of :data:`LSQ_CONFIG` with
     ``activations`` as :func:`with_activations` says) with the data order
@@ -437,7 +452,7 @@ def bench_qat(model: nn.Module, train: Tuple, x_test: torch.Tensor,
     for key, (quantizer_type, global_qconfig) in variants.items():
         start = time.perf_counter()
         _, top1s = lsq_qat(model, quantizer_type, global_qconfig, train,
-                           epochs, seed, recipe, evaluate)
+                           epochs, seed, recipe, evaluate, kd_tau)
         print(f'  seed {seed} {key}: top-1 per epoch '
               + ' / '.join(f'{t:.2f}' for t in top1s)
               + f' ({time.perf_counter() - start:.0f} s)', flush=True)
@@ -589,7 +604,17 @@ with 4-bit weights and `AcademicQuantizer`): the step sizes set by the
 first batch with observers on, then learned; BN statistics frozen; SGD
 {', '.join(f'{k} {v}' for k, v in recipe.optimizer.items())}, constant;
 batch {recipe.batch_size}, random flips, all 10,000 training images; the
-seed draws the data order (so the initialising batch)."""
+seed draws the data order (so the initialising batch).{kd_words(args)}"""
+
+
+def kd_words(args) -> str:
+    """The docs' sentence on knowledge distillation during QAT."""
+    if args.qat_kd_tau <= 0:
+        return ''
+    return (' With knowledge distillation from the float model: the loss '
+            'is cross-entropy plus `KLDivergence(tau='
+            f'{args.qat_kd_tau})` of the fake-quant and the float logits '
+            '(as `configs/quantization/qat/lsq-kd_*` trains).')
 
 
 def main() -> None:
@@ -648,6 +673,12 @@ def main() -> None:
         help='LSQ activations: affine quint8, or the config\'s symmetric '
         'quint8 (the 1.x OpenVINO scheme: after a ReLU only half of the '
         'levels are used)')
+    parser.add_argument(
+        '--qat-kd-tau',
+        type=float,
+        default=0.0,
+        help='> 0: LSQ QAT with knowledge distillation from the float '
+        'model at this temperature (cross-entropy + KL divergence); 0: off')
     parser.add_argument('--docs', default=None,
                         help='append the table to this Markdown file')
     args = parser.parse_args()

@@ -219,6 +219,24 @@ def test_record_data_errors_are_clear():
     with pytest.raises(KeyError, match="'missing'"):
         RecorderManager(dict(a=recorder)).get_recorder('missing')
 
+    # a module shared by two parents (as the fake-quant graphs of
+    # MMArchitectureQuant share layers) is found by either path, and
+    # records the calls of both
+    shared = nn.Linear(2, 2)
+    twins = nn.ModuleDict(
+        dict(a=nn.Sequential(shared), b=nn.Sequential(shared)))
+    assert [n for n, _ in twins.named_modules()].count('b.0') == 0
+    second = ModuleOutputsRecorder('b.0')
+    second.prepare_from_model(twins)
+    assert second.module is shared
+    with second:
+        twins['a'](torch.ones(1, 2))
+        twins['b'](torch.zeros(1, 2))
+    torch.testing.assert_close(
+        second.get_record_data(record_idx=0), shared(torch.ones(1, 2)))
+    torch.testing.assert_close(
+        second.get_record_data(record_idx=1), shared(torch.zeros(1, 2)))
+
 
 # ------------------------------------------------------------- distiller
 class TinyNet(nn.Module):

@@ -154,6 +154,58 @@ def test_lsq_qat_is_reproducible_per_seed(qfm, data):
     assert not all(torch.equal(a, b) for a, b in zip(scales[0], scales[2]))
 
 
+def test_lsq_qat_with_kd_takes_the_written_out_step(qfm, data, monkeypatch):
+    """``kd_tau``: one SGD step (all 30 images in one batch, plain SGD) on
+    cross-entropy + tau^2 * KL(softmax(T / tau) || softmax(S / tau)), T
+    the float model's logits, S the fake-quant model's, written out here
+    and stepped by hand on an equally prepared copy."""
+    from mmrazor.core.loops.quantization_loops import (
+        freeze_bn_statistics, set_training_quant_mode)
+    recipe = qfm.lsq_recipe()._replace(
+        batch_size=30, optimizer=dict(lr=0.5, momentum=0.0,
+                                      weight_decay=0.0))
+    seen = []
+    original = qfm.batches
+
+    def recorded(*args, **kwargs):
+        for xb, yb in original(*args, **kwargs):
+            seen.append((xb, yb))
+            yield xb, yb
+
+    monkeypatch.setattr(qfm, 'batches', recorded)
+    model, tau = _tiny_net(), 2.0
+    trained, _ = qfm.lsq_qat(model, recipe.quantizer_type,
+                             recipe.global_qconfig, data, 1, 0, recipe,
+                             lambda m: 0.0, kd_tau=tau)
+    (xb, yb), = seen
+
+    hand = recipe.quantizer_type(recipe.global_qconfig).prepare(
+        copy.deepcopy(model))
+    hand.train()
+    freeze_bn_statistics(hand)
+    set_training_quant_mode(hand, observing=True)
+    student = hand(xb)
+    with torch.no_grad():
+        teacher = model(xb)
+    log_p_s = torch.log_softmax(student / tau, dim=1)
+    p_t = torch.softmax(teacher / tau, dim=1)
+    kl = (p_t * (p_t.log() - log_p_s)).sum(1).mean()
+    loss = torch.nn.functional.cross_entropy(student, yb) + tau**2 * kl
+    loss.backward()
+    with torch.no_grad():
+        for param in hand.parameters():
+            if param.grad is not None:
+                param -= 0.5 * param.grad
+    torch.testing.assert_close(trained.get_submodule('fc').weight,
+                               hand.get_submodule('fc').weight)
+    # without KD the step differs
+    plain, _ = qfm.lsq_qat(model, recipe.quantizer_type,
+                           recipe.global_qconfig, data, 1, 0, recipe,
+                           lambda m: 0.0)
+    assert not torch.allclose(plain.get_submodule('fc').weight,
+                              hand.get_submodule('fc').weight)
+
+
 def test_lsq_qat_refuses_zero_epochs(qfm, data):
     recipe = qfm.lsq_recipe()
     with pytest.raises(ValueError, match='epochs must be an int >= 1, got 0'):
@@ -204,8 +256,13 @@ def test_docs_section_describes_the_qat_rows_when_there(qfm, qat_epochs):
         calib_batch_size=32,
         qat_epochs=qat_epochs,
         act_observer='histogram',
-        weight_bits=7 if qat_epochs else 8)
+        weight_bits=7 if qat_epochs else 8,
+        ort_kernels='reference' if qat_epochs else 'int8',
+        qat_kd_tau=4.0 if qat_epochs else 0.0)
     text = qfm.docs_section('TABLE', 'python bench.py', args)
+    assert ('graph optimisations off' in text) == bool(qat_epochs)
+    assert ("onnxruntime's int8 kernels" in text) != bool(qat_epochs)
+    assert ('`KLDivergence(tau=4.0)`' in text) == bool(qat_epochs)
     assert 'activations\n(`HistogramObserver`: the range of least L2 error)' \
         in text
     assert ("7 bits (onnxruntime's `reduce_range`)" in text) == \

@@ -309,6 +309,24 @@ def test_qat_val_loop_needs_an_architecture():
     with pytest.raises(TypeError, match='`architecture`.*Linear'):
         loop.run()
 
+    # a distiller: the loop validates its quantized student
+    class Quant(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.architecture = nn.Linear(1, 1)
+            self.qmodels = nn.ModuleDict()
+
+    class Distiller(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.architecture = Quant()
+            self.teacher = nn.Linear(1, 1)
+
+    FakeRunner.model = Distiller()
+    assert loop._algorithm is FakeRunner.model.architecture
+
 
 def test_moving_the_algorithm_keeps_bn_statistics_shared():
     """``.to()`` / ``.cuda()`` convert each module's buffers on their own:
@@ -326,6 +344,78 @@ def test_moving_the_algorithm_keeps_bn_statistics_shared():
     assert fused_bn.weight is float_bn.weight
     fused_bn.running_mean.add_(1)  # one tensor: both see it
     assert torch.equal(float_bn.running_mean, fused_bn.running_mean)
+
+
+# ------------------------------------------------- KD during LSQ QAT
+KD_CONFIG = osp.join(REPO, 'configs/quantization/qat',
+                     'lsq-kd_openvino_resnet18-w16_fashion-mnist.py')
+
+
+@pytest.mark.e2e  # 10-20 s: the default suite keeps to its budget
+def test_lsq_qat_with_kd_from_the_float_model(tmp_path, monkeypatch):
+    """KD during QAT (``SingleTeacherDistill`` around the LSQ
+    ``MMArchitectureQuant``, teacher: the float checkpoint). At every
+    step the logged ``loss_kl`` is tau^2 * KL(softmax(T / tau) ||
+    softmax(S / tau)) written out here, T the logits of a float model built
+    apart from the same checkpoint, S the fake-quant graph's logits of the
+    batch; ``QATValLoop`` validates the fake-quant student (``qat.``) and
+    its float architecture (``original.``), not the teacher."""
+    from mmrazor.models.algorithms import SingleTeacherDistill
+    torch.manual_seed(0)
+    cfg = Config.fromfile(KD_CONFIG)
+    float_path = save_float_model(cfg.model.teacher,
+                                  str(tmp_path / 'float.pth'))
+    with default_scopes_restored():
+        teacher = MODELS.build(cfg.model.teacher)
+    teacher.load_state_dict(
+        torch.load(float_path, weights_only=True)['state_dict'])
+    teacher.eval()
+
+    steps = []
+    original_loss = SingleTeacherDistill.loss
+
+    def loss(self, batch_inputs, data_samples):
+        logits = {}
+        handle = self.architecture.qmodels['loss'].head.fc \
+            .register_forward_hook(
+                lambda m, i, o: logits.setdefault('S', o.detach()))
+        try:
+            losses = original_loss(self, batch_inputs, data_samples)
+        finally:
+            handle.remove()
+        with torch.no_grad():
+            logits['T'] = teacher(batch_inputs, mode='tensor')
+        steps.append(dict(logits, kl=losses['loss_kl'].detach()))
+        return losses
+
+    monkeypatch.setattr(SingleTeacherDistill, 'loss', loss)
+    val_metrics = []
+    original_val = QATValLoop.run
+
+    def val_run(loop):
+        val_metrics.append((loop._algorithm, original_val(loop)))
+        return val_metrics[-1][1]
+
+    monkeypatch.setattr(QATValLoop, 'run', val_run)
+    runner = train_in_process(
+        KD_CONFIG, str(tmp_path / 'work'), [
+            f'float_checkpoint={float_path}',
+            f'model.architecture.float_checkpoint={float_path}',
+            f'model.teacher_ckpt={float_path}', 'train_cfg.max_epochs=1'
+        ] + small_loaders(images=8, batch_size=4), monkeypatch)
+
+    assert len(steps) == 2
+    tau = 4.0
+    for step in steps:
+        log_p_s = torch.log_softmax(step['S'] / tau, dim=1)
+        p_t = torch.softmax(step['T'] / tau, dim=1)
+        expected = tau**2 * (p_t * (p_t.log() - log_p_s)).sum(1).mean()
+        torch.testing.assert_close(step['kl'], expected)
+    # the student's logits are fake-quantized, not the teacher's
+    assert not torch.allclose(steps[0]['S'], steps[0]['T'])
+    (algorithm, metrics), = val_metrics
+    assert algorithm is runner.model.architecture
+    assert {'qat.accuracy/top1', 'original.accuracy/top1'} <= set(metrics)
 
 
 # ------------------------------------------------------ 1.x QAT configs

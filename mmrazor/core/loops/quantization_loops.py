@@ -380,8 +380,13 @@ class QATValLoop(ValLoop):
 
     @property
     def _algorithm(self) -> nn.Module:
+        """The ``MMArchitectureQuant``: the model, or the student of a
+        distiller (QAT with knowledge distillation)."""
         model = self.runner.model
         algorithm = model.module if is_model_wrapper(model) else model
+        student = getattr(algorithm, 'architecture', None)
+        if not hasattr(algorithm, 'qmodels') and hasattr(student, 'qmodels'):
+            algorithm = student
         if not isinstance(getattr(algorithm, 'architecture', None),
                           nn.Module):
             raise TypeError(

@@ -53,6 +53,14 @@ def find_module(root: nn.Module, path: str, role: str) -> nn.Module:
     modules = dict(root.named_modules())
     if isinstance(path, str) and path in modules:
         return modules[path]
+    if isinstance(path, str) and path:
+        # a module shared by two parents is listed under its first path
+        # only (e.g. the layers the fake-quant graphs of
+        # MMArchitectureQuant share); every path to it is valid
+        try:
+            return root.get_submodule(path)
+        except AttributeError:
+            pass
     names = [n for n in modules if n]
     near = difflib.get_close_matches(str(path), names, n=5, cutoff=0.5)
     parent = str(path)
