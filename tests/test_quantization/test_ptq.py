@@ -247,6 +247,20 @@ def train_briefly(model, cfg, num=512, epochs=2):
     model.eval()
 
 
+def trained_float_model(cfg, tmp_path):
+    """The PTQ config's architecture after :func:`train_briefly` (seed 0),
+    and its checkpoint saved under ``tmp_path``."""
+    from tool_runs import default_scopes_restored
+    torch.manual_seed(0)
+    float_model = MODELS.build(cfg.model.architecture)
+    float_model.init_weights()
+    with default_scopes_restored():
+        train_briefly(float_model, cfg)
+    float_path = str(tmp_path / 'float.pth')
+    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    return float_model, float_path
+
+
 def record_calibration_steps(monkeypatch) -> list:
     """A list that gets one entry per ``MMArchitectureQuant.calibrate_step``
     call (the step still runs)."""
@@ -261,14 +275,8 @@ def record_calibration_steps(monkeypatch) -> list:
 def test_ptq_tool_end_to_end(tmp_path, monkeypatch):
     from tool_runs import default_scopes_restored, load_tool
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    torch.manual_seed(0)
     cfg = Config.fromfile(PTQ_CONFIG)
-    float_model = MODELS.build(cfg.model.architecture)
-    float_model.init_weights()
-    with default_scopes_restored():
-        train_briefly(float_model, cfg)
-    float_path = str(tmp_path / 'float.pth')
-    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    float_model, float_path = trained_float_model(cfg, tmp_path)
 
     steps = record_calibration_steps(monkeypatch)
     tool = load_tool('ptq.py')
@@ -322,14 +330,8 @@ def test_ptq_tool_quantizes_a_pruned_model(tmp_path, monkeypatch):
 
     from mmrazor.apis.prune import pruned_architecture
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    torch.manual_seed(0)
     cfg = Config.fromfile(PTQ_CONFIG)
-    float_model = MODELS.build(cfg.model.architecture)
-    float_model.init_weights()
-    with default_scopes_restored():
-        train_briefly(float_model, cfg)
-    float_path = str(tmp_path / 'float.pth')
-    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    float_model, float_path = trained_float_model(cfg, tmp_path)
     pruned_dir = tmp_path / 'pruned'
     with default_scopes_restored():
         load_tool('prune.py').main([
