@@ -426,7 +426,7 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
         result.update(
             bench_qat(model, train, x_test, seed, args.qat_epochs,
                       args.batch_size, top1, args.qat_activations,
-                      args.qat_kd_tau))
+                      args.qat_kd_tau, tuple(args.qat_bits)))
     return result
 
 
@@ -434,7 +434,9 @@ def bench_qat(model: nn.Module, train: Tuple, x_test: torch.Tensor,
               seed: int, epochs: int, batch_size: int,
               top1: Callable[[np.ndarray], float],
               activations: str = 'affine',
-              kd_tau: float = 0.0) -> Dict[str, float]:
+              kd_tau: float = 0.0,
+              qat_bits: Tuple[str, ...] = ('int8', 'w4a8')
+              ) -> Dict[str, float]:
     """Top-1 (%) on ``x_test`` after ``epochs`` of int8 and of W4A8 LSQ
     QAT (:func:`lsq_qat`, the recipe of :data:`LSQ_CONFIG` with
     ``activations`` as :func:`with_activations` says) with the data order
@@ -444,6 +446,10 @@ def bench_qat(model: nn.Module, train: Tuple, x_test: torch.Tensor,
     variants = dict(
         ours_int8_lsq=(recipe.quantizer_type, qconfig),
         ours_w4a8_lsq=(AcademicQuantizer, with_weight_bits(qconfig, 4)))
+    variants = {
+        key: value
+        for key, value in variants.items() if key.split('_')[1] in qat_bits
+    }
 
     def evaluate(prepared: nn.Module) -> float:
         return top1(predictions(torch_forward(prepared), x_test, batch_size))
@@ -673,6 +679,12 @@ def main() -> None:
         help='LSQ activations: affine quint8, or the config\'s symmetric '
         'quint8 (the 1.x OpenVINO scheme: after a ReLU only half of the '
         'levels are used)')
+    parser.add_argument(
+        '--qat-bits',
+        nargs='+',
+        default=['int8', 'w4a8'],
+        choices=('int8', 'w4a8'),
+        help='which LSQ QAT runs (int8, 4-bit weights / 8-bit activations)')
     parser.add_argument(
         '--qat-kd-tau',
         type=float,

@@ -206,6 +206,24 @@ def test_lsq_qat_with_kd_takes_the_written_out_step(qfm, data, monkeypatch):
                               hand.get_submodule('fc').weight)
 
 
+def test_bench_qat_runs_the_chosen_bit_widths(qfm, data):
+    """``bench_qat``: the top-1 of the chosen LSQ runs only, each the
+    share of test images its model classifies right."""
+    x, y = data
+    labels = y.numpy()
+    seen = []
+
+    def top1(pred) -> float:
+        seen.append(pred)
+        return 100.0 * float((pred == labels).mean())
+
+    result = qfm.bench_qat(
+        _tiny_net(), data, x, 0, 1, 10, top1, qat_bits=('w4a8', ))
+    assert set(result) == {'ours_w4a8_lsq'}
+    assert result['ours_w4a8_lsq'] == 100.0 * float(
+        (seen[-1] == labels).mean())
+
+
 def test_lsq_qat_refuses_zero_epochs(qfm, data):
     recipe = qfm.lsq_recipe()
     with pytest.raises(ValueError, match='epochs must be an int >= 1, got 0'):
