@@ -299,16 +299,6 @@ def load_float_model(name: str, args) -> nn.Module:
     return model.eval()
 
 
-def calibrate(model: nn.Module, images: List[torch.Tensor],
-              global_qconfig: Dict,
-              quantizer_type: type = NativeQuantizer) -> nn.Module:
-    """Prepare ``model`` (shared, not copied) with
-    ``quantizer_type(global_qconfig)``, run the observers on ``images`` and
-    return it with the fake-quants on and the observers frozen
-    (:func:`quantization_latency.calibrate_ours`)."""
-    return calibrate_ours(model, images, quantizer_type(global_qconfig))
-
-
 def predictions(forward: Callable[[torch.Tensor], np.ndarray],
                 images: torch.Tensor, batch_size: int) -> np.ndarray:
     """Top-1 class of every image."""
@@ -401,9 +391,11 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
             onnx_forward(ort_path, args.ort_kernels), x_test,
             args.batch_size))
 
-    prepared = calibrate(
+    prepared = calibrate_ours(
         copy.deepcopy(model), calib,
-        with_weight_bits(INT8_QCONFIGS[args.act_observer], args.weight_bits))
+        NativeQuantizer(
+            with_weight_bits(INT8_QCONFIGS[args.act_observer],
+                             args.weight_bits)))
     # the biases the ONNX file adds (int32, step s_in * s_w), also in the
     # fake-quant model
     snap_biases_to_int32(prepared)
@@ -417,9 +409,8 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
     result['ours_int8_onnx'] = top1(onnx_pred)
     result['agreement'] = 100 * float((fake == onnx_pred).mean())
 
-    w4a8 = calibrate(
-        copy.deepcopy(model), calib, W4A8_QCONFIG,
-        quantizer_type=AcademicQuantizer)
+    w4a8 = calibrate_ours(
+        copy.deepcopy(model), calib, AcademicQuantizer(W4A8_QCONFIG))
     result['ours_w4a8_fake'] = top1(
         predictions(torch_forward(w4a8), x_test, args.batch_size))
     if args.qat_epochs:

@@ -54,6 +54,7 @@ import torchvision
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
                                       QuantType, quantize_static)
 
+from mmrazor.core.loops.quantization_loops import calibrate_prepared
 from mmrazor.models.quantizers import NativeQuantizer, OpenVINOQuantizer
 from mmrazor.models.quantizers.export import export_onnx
 
@@ -210,16 +211,8 @@ def ov_layer_precisions(core: 'ov.Core', path: str,
 def calibrate_ours(model: torch.nn.Module, images: List[torch.Tensor],
                    quantizer: NativeQuantizer) -> torch.nn.Module:
     """Prepare ``model`` (shared, not copied) with ``quantizer`` and
-    calibrate it."""
-    prepared = quantizer.prepare(model).eval()
-    prepared.apply(torch.ao.quantization.enable_observer)
-    prepared.apply(torch.ao.quantization.disable_fake_quant)
-    with torch.no_grad():
-        for image in images:
-            prepared(image)
-    prepared.apply(torch.ao.quantization.disable_observer)
-    prepared.apply(torch.ao.quantization.enable_fake_quant)
-    return prepared
+    calibrate it (:func:`calibrate_prepared`)."""
+    return calibrate_prepared(quantizer.prepare(model), images)
 
 
 def time_interleaved(calls: Dict, runs: int, warmup: int) -> Dict:

@@ -7,6 +7,8 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from mmrazor.core.loops.quantization_loops import calibrate_prepared
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OPENVINO_PTQ_CONFIG = osp.join(
     REPO, 'configs/quantization/ptq/ptq_openvino_resnet18-w16_fashion-mnist.py')
@@ -64,11 +66,4 @@ def calibrated(quantizer, model: nn.Module,
     Returns:
         nn.Module: The prepared model in eval mode.
     """
-    prepared = quantizer.prepare(model).eval()
-    prepared.apply(torch.ao.quantization.enable_observer)
-    prepared.apply(torch.ao.quantization.disable_fake_quant)
-    with torch.no_grad():
-        prepared(images)
-    prepared.apply(torch.ao.quantization.disable_observer)
-    prepared.apply(torch.ao.quantization.enable_fake_quant)
-    return prepared
+    return calibrate_prepared(quantizer.prepare(model), [images])

@@ -7,6 +7,7 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from mmrazor.core.loops.quantization_loops import calibrate_prepared
 from mmrazor.models.algorithms.quantization import MMArchitectureQuant
 from mmrazor.models.quantizers import (AcademicQuantizer, CustomTracer,
                                        OpenVINOQuantizer, TensorRTQuantizer)
@@ -123,15 +124,14 @@ def test_calibrated_output_equals_hand_computed_fake_quant():
     torch.manual_seed(0)
     conv = nn.Sequential(nn.Conv2d(2, 3, 3)).eval()
     quantizer = OpenVINOQuantizer(qconfig('mmrazor.MinMaxObserver'))
-    prepared = quantizer.prepare(conv)
+    prepared = quantizer.prepare(conv).train()
     calib = [torch.randn(2, 2, 5, 5) * 2 for _ in range(3)]
-    prepared.apply(torch.ao.quantization.enable_observer)
-    prepared.apply(torch.ao.quantization.disable_fake_quant)
-    with torch.no_grad():
-        for x in calib:
-            prepared(x)
-    prepared.apply(torch.ao.quantization.disable_observer)
-    prepared.apply(torch.ao.quantization.enable_fake_quant)
+    assert calibrate_prepared(prepared, calib) is prepared
+    assert not prepared.training
+    for module in prepared.modules():
+        if isinstance(module, torch.ao.quantization.FakeQuantize):
+            assert int(module.observer_enabled[0]) == 0
+            assert int(module.fake_quant_enabled[0]) == 1
 
     # by hand: unsigned symmetric activations [0, 255], zero point 127,
     # s = max(-min, max) / 127.5 over everything seen (min <= 0 <= max)

@@ -1,7 +1,8 @@
 """Quantization loops of the 1.x toolbox: ``PTQLoop`` (post-training),
 ``QATEpochBasedLoop``, ``LSQEpochBasedLoop`` and ``QATValLoop``
 (quantization-aware training)."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Dict, Iterable, List, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 from mmengine.dist import all_reduce_params, is_distributed
@@ -38,6 +39,28 @@ def set_calibration_mode(model: nn.Module, calibrating: bool) -> None:
     else:
         model.apply(disable_observer)
         model.apply(enable_fake_quant)
+
+
+def calibrate_prepared(prepared: nn.Module,
+                       batches: Iterable[Any]) -> nn.Module:
+    """Calibrate a prepared (fake-quant) model on ``batches`` outside a
+    runner: in eval mode, observers on and fake-quants off while the
+    batches run, then observers off and fake-quants on.
+
+    Args:
+        prepared (nn.Module): E.g. ``quantizer.prepare(model)``.
+        batches (Iterable): Inputs of ``prepared``, one call each.
+
+    Returns:
+        nn.Module: ``prepared`` itself, calibrated, in eval mode.
+    """
+    prepared.eval()
+    set_calibration_mode(prepared, calibrating=True)
+    with torch.no_grad():
+        for batch in batches:
+            prepared(batch)
+    set_calibration_mode(prepared, calibrating=False)
+    return prepared
 
 
 @LOOPS.register_module()
