@@ -18,7 +18,8 @@ of 32 training images of the shipped subset), on the 2,000 test images:
   VNNI), calibrated on the same images,
   exported with :func:`mmrazor.models.quantizers.export.export_onnx` and run
   in onnxruntime; also its fake-quant PyTorch top-1 and the top-1
-  agreement of the two (target >= 99%);
+  agreement of the two (target >= 99%), and with ``openvino`` installed
+  the same file's top-1 and agreement in OpenVINO's CPU plugin;
 * **ours W4A8**: ``AcademicQuantizer`` with 4-bit per-channel symmetric
   weights and 8-bit affine activations (fake-quant PyTorch only);
 * **ours int8 / W4A8 LSQ QAT** (``--qat-epochs N``, 0: off): LSQ
@@ -68,7 +69,7 @@ from torch import nn
 from _pruning_bench import (ROOT, batches, build_model, calibration_batches,
                             load_split)
 from quantization_latency import (AFFINE_QCONFIG, ImageReader,
-                                  calibrate_ours, session)
+                                  calibrate_ours, ov, ov_runner, session)
 from mmrazor.core.loops.quantization_loops import (freeze_bn_statistics,
                                                    set_calibration_mode,
                                                    set_training_quant_mode)
@@ -106,7 +107,8 @@ INT8_QCONFIGS = dict(
     histogram=HISTOGRAM_QCONFIG)
 #: Rows of the table, in order.
 COLUMNS = ('fp32', 'ort_int8', 'ours_int8_onnx', 'ours_int8_fake',
-           'agreement', 'ours_w4a8_fake', 'ours_int8_lsq', 'ours_w4a8_lsq')
+           'agreement', 'ours_int8_openvino', 'agreement_openvino',
+           'ours_w4a8_fake', 'ours_int8_lsq', 'ours_w4a8_lsq')
 #: LSQ QAT rows -> the largest top-1 loss against fp32 that issue 23
 #: accepts (points).
 QAT_TOLERANCES = dict(ours_int8_lsq=0.2, ours_w4a8_lsq=1.0)
@@ -117,6 +119,8 @@ LABELS = dict(
     '(onnxruntime)',
     ours_int8_fake='ours int8, fake-quant (PyTorch)',
     agreement='ours int8: ONNX vs fake-quant top-1 agreement',
+    ours_int8_openvino='ours int8, the same ONNX file in OpenVINO (CPU)',
+    agreement_openvino='ours int8: OpenVINO vs fake-quant top-1 agreement',
     ours_w4a8_fake='ours W4A8, `AcademicQuantizer` fake-quant (PyTorch)',
     ours_int8_lsq='ours int8 LSQ QAT, `OpenVINOQuantizer` fake-quant '
     '(PyTorch)',
@@ -408,6 +412,12 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
     result['ours_int8_fake'] = top1(fake)
     result['ours_int8_onnx'] = top1(onnx_pred)
     result['agreement'] = 100 * float((fake == onnx_pred).mean())
+    if ov is not None:
+        infer = ov_runner(ov.Core(), 'f32', ours_path)
+        ov_pred = predictions(lambda x: infer(x.numpy()), x_test,
+                              args.batch_size)
+        result['ours_int8_openvino'] = top1(ov_pred)
+        result['agreement_openvino'] = 100 * float((fake == ov_pred).mean())
 
     w4a8 = calibrate_ours(
         copy.deepcopy(model), calib, AcademicQuantizer(W4A8_QCONFIG))
