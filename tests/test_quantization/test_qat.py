@@ -399,13 +399,12 @@ def test_lsq_qat_with_kd_from_the_float_model(tmp_path, monkeypatch):
     monkeypatch.setattr(QATValLoop, 'run', val_run)
     runner = train_in_process(
         KD_CONFIG, str(tmp_path / 'work'), [
-            f'float_checkpoint={float_path}',
             f'model.architecture.float_checkpoint={float_path}',
             f'model.teacher_ckpt={float_path}', 'train_cfg.max_epochs=1'
         ] + small_loaders(images=8, batch_size=4), monkeypatch)
 
     assert len(steps) == 2
-    tau = 4.0
+    tau = float(cfg.model.distiller.distill_losses.loss_kl.tau)
     for step in steps:
         log_p_s = torch.log_softmax(step['S'] / tau, dim=1)
         p_t = torch.softmax(step['T'] / tau, dim=1)
