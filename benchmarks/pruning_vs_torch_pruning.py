@@ -84,7 +84,8 @@ pretraining 6 epochs takes about 3 min (ResNet-18, ~30 s an epoch) and
 over 200 images per class, the ONNX latency for the first seed) 7-15 s
 for ResNet-18 (10.6 s on average over the targets and methods) and
 9-18 s for MobileNetV2 (13 s on average). The default 2 models x 4
-targets x 6 methods x 3 seeds = 144 runs took 39 min (pretraining
+targets x 6 methods x 3 seeds = 144 runs took 39 min (7 methods, 168
+runs: 49 min on another machine, with --latency-rounds 15; pretraining
 cached; it adds about 7 min; reruns reuse it, ``--resume`` also reuses
 finished runs). ``--quick`` runs the whole pipeline (2 targets, 1 seed, tiny data)
 in about 1.5 min.
