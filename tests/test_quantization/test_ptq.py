@@ -247,6 +247,14 @@ def train_briefly(model, cfg, num=512, epochs=2):
     model.eval()
 
 
+#: tools/ptq.py overrides of the tool tests: 3 calibration steps of 16
+#: images, evaluation on 200 test images.
+SMALL_RUN = ('test_cfg.calibrate_steps=3',
+             'test_cfg.calibrate_dataloader.batch_size=16',
+             'test_dataloader.dataset.indices=200',
+             'test_dataloader.batch_size=100')
+
+
 def trained_float_model(cfg, tmp_path):
     """The PTQ config's architecture after :func:`train_briefly` (seed 0),
     and its checkpoint saved under ``tmp_path``."""
@@ -283,11 +291,7 @@ def test_ptq_tool_end_to_end(tmp_path, monkeypatch):
     with default_scopes_restored():
         metrics = tool.main([
             PTQ_CONFIG, float_path, '--work-dir',
-            str(tmp_path / 'work'), '--cfg-options',
-            'test_cfg.calibrate_steps=3',
-            'test_cfg.calibrate_dataloader.batch_size=16',
-            'test_dataloader.dataset.indices=200',
-            'test_dataloader.batch_size=100'
+            str(tmp_path / 'work'), '--cfg-options', *SMALL_RUN
         ])
     assert len(steps) == 3
     assert 'accuracy/top1' in metrics
@@ -347,11 +351,7 @@ def test_ptq_tool_quantizes_a_pruned_model(tmp_path, monkeypatch):
     with default_scopes_restored():
         metrics = load_tool('ptq.py').main([
             PTQ_CONFIG, float_path, '--pruned', finetune, '--work-dir',
-            str(tmp_path / 'work'), '--cfg-options',
-            'test_cfg.calibrate_steps=3',
-            'test_cfg.calibrate_dataloader.batch_size=16',
-            'test_dataloader.dataset.indices=200',
-            'test_dataloader.batch_size=100'
+            str(tmp_path / 'work'), '--cfg-options', *SMALL_RUN
         ])
     assert len(steps) == 3
     assert 'accuracy/top1' in metrics
