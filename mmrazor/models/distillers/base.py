@@ -50,17 +50,11 @@ def find_module(root: nn.Module, path: str, role: str) -> nn.Module:
             the closest paths and the children of the deepest existing
             parent.
     """
-    modules = dict(root.named_modules())
+    # every path, also the second one of a module shared by two parents
+    # (e.g. the layers the fake-quant graphs of MMArchitectureQuant share)
+    modules = dict(root.named_modules(remove_duplicate=False))
     if isinstance(path, str) and path in modules:
         return modules[path]
-    if isinstance(path, str) and path:
-        # a module shared by two parents is listed under its first path
-        # only (e.g. the layers the fake-quant graphs of
-        # MMArchitectureQuant share); every path to it is valid
-        try:
-            return root.get_submodule(path)
-        except AttributeError:
-            pass
     names = [n for n in modules if n]
     near = difflib.get_close_matches(str(path), names, n=5, cutoff=0.5)
     parent = str(path)
