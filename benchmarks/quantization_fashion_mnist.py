@@ -233,8 +233,9 @@ def lsq_qat(model: nn.Module, quantizer_type: type, global_qconfig: Dict,
         raise ValueError(f'lsq_qat: epochs must be an int >= 1, got '
                          f'{epochs!r}')
     torch.manual_seed(seed)
-    teacher = copy.deepcopy(model).eval()
     kd = KLDivergence(tau=kd_tau) if kd_tau > 0 else None
+    # an eval-mode copy: the teacher's BN statistics must not move
+    teacher = copy.deepcopy(model).eval() if kd is not None else None
     prepared = quantizer_type(global_qconfig).prepare(copy.deepcopy(model))
     optimizer = torch.optim.SGD(prepared.parameters(), **recipe.optimizer)
     order = torch.Generator().manual_seed(seed)
@@ -322,8 +323,9 @@ def torch_forward(model: nn.Module) -> Callable[[torch.Tensor], np.ndarray]:
     return forward
 
 
-def onnx_forward(path: str,
-                 kernels: str = 'int8') -> Callable[[torch.Tensor], np.ndarray]:
+def onnx_forward(
+        path: str,
+        kernels: str = 'int8') -> Callable[[torch.Tensor], np.ndarray]:
     """Run ``path`` in onnxruntime on one thread.
 
     Args:
@@ -444,12 +446,14 @@ def bench_qat(model: nn.Module, train: Tuple, x_test: torch.Tensor,
     of ``seed``; prints every epoch's."""
     recipe = lsq_recipe()
     qconfig = with_activations(recipe.global_qconfig, activations)
-    variants = dict(
-        ours_int8_lsq=(recipe.quantizer_type, qconfig),
-        ours_w4a8_lsq=(AcademicQuantizer, with_weight_bits(qconfig, 4)))
+    by_bits = dict(
+        int8=('ours_int8_lsq', recipe.quantizer_type, qconfig),
+        w4a8=('ours_w4a8_lsq', AcademicQuantizer,
+              with_weight_bits(qconfig, 4)))
     variants = {
-        key: value
-        for key, value in variants.items() if key.split('_')[1] in qat_bits
+        key: (quantizer_type, global_qconfig)
+        for bits, (key, quantizer_type, global_qconfig) in by_bits.items()
+        if bits in qat_bits
     }
 
     def evaluate(prepared: nn.Module) -> float:
