@@ -82,8 +82,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                          f'{cfg.model.get("type")!r}')
     if args.pruned:
         from mmrazor.apis.prune import pruned_architecture
-        cfg.model.architecture = pruned_architecture(args.pruned,
-                                                     args.checkpoint)
+        pruned = pruned_architecture(args.pruned, args.checkpoint)
+        print(f'Quantizing the pruned {pruned["architecture"].get("type")} '
+              f'of {args.pruned} (weights: {args.checkpoint}) instead of '
+              f'the config\'s {cfg.model.architecture.get("type")}')
+        cfg.model.architecture = pruned
         cfg.model.float_checkpoint = None  # loaded before slicing
     else:
         cfg.model.float_checkpoint = args.checkpoint

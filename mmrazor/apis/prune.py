@@ -230,7 +230,7 @@ def pruned_architecture(finetune_config: str,
     Raises:
         ValueError: The config's ``model`` is not a ``PrunedModel``.
     """
-    model = copy.deepcopy(Config.fromfile(finetune_config).model)
+    model = Config.fromfile(finetune_config).model
     if not str(model.get('type')).endswith('PrunedModel'):
         raise ValueError(
             f'{finetune_config}: model.type={model.get("type")!r}, not '
@@ -238,7 +238,7 @@ def pruned_architecture(finetune_config: str,
             'tools/prune.py wrote')
     model['checkpoint'] = osp.abspath(checkpoint)
     model['deploy'] = True
-    return model.to_dict() if hasattr(model, 'to_dict') else dict(model)
+    return model.to_dict()
 
 
 def write_json_atomic(data: Dict[str, Any], path: str) -> None:

@@ -202,3 +202,16 @@ def test_imagenet_configs_read(name, criterion, round_to):
     assert cfg.prune_target == dict(flops=0.5)
     assert tuple(cfg.input_shape) == (1, 3, 224, 224)
     assert cfg.train_dataloader.dataset.type.endswith('ImageNet')
+
+
+def test_load_weights_names_a_checkpoint_of_other_shapes(tmp_path):
+    """A sliced checkpoint where the unpruned shapes are expected: the
+    error names the file and what to give instead."""
+    from mmrazor.models.task_modules.deploy import load_weights
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3))
+    sliced = torch.nn.Sequential(torch.nn.Conv2d(1, 5, 3))
+    path = str(tmp_path / 'sliced.pth')
+    torch.save({'state_dict': sliced.state_dict()}, path)
+    with pytest.raises(RuntimeError, match='sliced.pth: its weights do '
+                       'not have the unpruned shapes.*finetune/epoch_N'):
+        load_weights(model, path)

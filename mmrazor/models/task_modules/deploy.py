@@ -191,7 +191,17 @@ def load_weights(model: nn.Module, path: str) -> nn.Module:
     state = safe_torch_load(path, map_location='cpu')
     if isinstance(state, dict) and 'state_dict' in state:
         state = state['state_dict']
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        if 'size mismatch' not in str(err):
+            raise
+        raise RuntimeError(
+            f'{path}: its weights do not have the unpruned shapes of '
+            f'{type(model).__name__} (a deployed / sliced checkpoint?); '
+            'give the checkpoint of the unpruned or the masked fine-tuned '
+            f'model (e.g. finetune/epoch_N.pth of tools/prune.py).\n{err}'
+        ) from err
     return model
 
 
