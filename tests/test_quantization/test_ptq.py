@@ -317,8 +317,8 @@ def test_ptq_tool_end_to_end(tmp_path, monkeypatch):
     assert not torch.equal(quantized, floating)
 
 
-PRUNE_CONFIG = osp.join(
-    REPO, 'configs/pruning/importance/resnet18-w16_l1-flops50_fashion-mnist.py')
+PRUNE_CONFIG = osp.join(REPO, 'configs/pruning/importance',
+                        'resnet18-w16_l1-flops50_fashion-mnist.py')
 
 
 @pytest.mark.e2e  # 15-30 s: the default suite keeps to its budget
