@@ -129,12 +129,15 @@ OURS = OrderedDict([
     ('L1 normalized layer-mean',
      dict(type='L1Importance', layer_reduction='normalized_mean')),
     ('Taylor', 'TaylorImportance'),
+    ('Taylor normalized layer-mean',
+     dict(type='TaylorImportance', layer_reduction='normalized_mean')),
     ('GroupFisher', 'GroupFisherImportance'),
 ])
 #: Torch-Pruning's importances: method name -> ``prune_tp`` method.
 THEIRS = OrderedDict([('TP magnitude', 'magnitude'),
                       ('TP Taylor', 'taylor')])
-GRADIENT_BASED = {'Taylor', 'GroupFisher', 'TP Taylor'}
+GRADIENT_BASED = {
+    'Taylor', 'Taylor normalized layer-mean', 'GroupFisher', 'TP Taylor'}
 
 #: What ``--quick`` sets (a smoke run of the whole pipeline).
 QUICK = dict(

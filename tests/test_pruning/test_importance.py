@@ -202,6 +202,44 @@ def test_taylor_by_hand():
             pruner.unit_scores()[name], expected[name], rtol=1e-5)
 
 
+@pytest.mark.parametrize('reduction', ['mean', 'normalized_mean'])
+def test_taylor_layer_reductions_by_hand(reduction):
+    """Per producing layer |sum a * g| written out, then averaged per unit
+    (and with 'normalized_mean' each layer divided by its own mean first):
+    the stem group has two producers (stem, conv2), conv1 one."""
+    model, pruner = prepared(
+        dict(type='TaylorImportance', normalize='none',
+             layer_reduction=reduction))
+    torch.manual_seed(2)
+    batches = [torch.randn(5, 3, 8, 8)]
+    target = torch.tensor([0, 3, 1, 4, 2])
+
+    def loss_fn(out):
+        return F.cross_entropy(out, target)
+
+    per_layer = dict(stem=np.zeros(8), conv1=np.zeros(6), conv2=np.zeros(8))
+    for x in batches:
+        out, parts = model.parts(x)
+        for t in parts.values():
+            t.retain_grad()
+        loss_fn(out).backward()
+        for k, t in parts.items():
+            per_layer[k] += (t * t.grad).detach().sum(
+                (2, 3)).abs().sum(0).double().numpy()
+    model.zero_grad()
+    if reduction == 'normalized_mean':
+        per_layer = {k: v / v.mean() for k, v in per_layer.items()}
+    expected = dict(stem=(per_layer['stem'] + per_layer['conv2']) / 2,
+                    conv1=per_layer['conv1'])
+    for x in batches:
+        pruner.importance.accumulate(model, x, loss_fn)
+    scores = pruner.unit_scores()
+    for name in expected:
+        np.testing.assert_allclose(scores[name], expected[name], rtol=1e-5)
+    with pytest.raises(ValueError, match="'median'"):
+        TaylorImportance(layer_reduction='median')
+
+
 def hand_group_fisher(model, batches, loss_fn):
     """Per sample, the gradient of the loss with respect to a mask on each
     unit (summed over the tied layers before squaring), squared and summed

@@ -18,6 +18,9 @@ from ..channel_analysis import ChannelDependency
 #: How a group's unit scores are made comparable across groups.
 NORMALIZATIONS = ('mean', 'max', 'sum', 'none')
 
+#: How the contributions of a unit's layers (layer sides) combine.
+LAYER_REDUCTIONS = ('sum', 'mean', 'normalized_mean')
+
 
 class RootScores:
     """Per-unit accumulator: a score for every union-find root of a channel
@@ -49,6 +52,49 @@ class RootScores:
         roots = self.root_of[ids[traced]]
         np.add.at(self.values, roots, values[traced])
         self.seen[roots] = True
+
+
+class SliceMean:
+    """Per-unit average of per-layer scores: every layer (side) of a unit
+    contributes one score, and a unit's score is their mean.
+
+    Args:
+        dependency (ChannelDependency): The analysis.
+        relative (bool): Divide each layer's scores by their mean over the
+            units the layer covers first, so that every layer weighs alike
+            whatever the scale of its scores.
+    """
+
+    def __init__(self, dependency: ChannelDependency,
+                 relative: bool) -> None:
+        self.relative = relative
+        self.total = RootScores(dependency)
+        self.count = np.zeros(len(dependency.root_of))
+
+    def add(self, layer: RootScores) -> None:
+        """Add one layer's scores (a :class:`RootScores` of that layer
+        alone).
+
+        Args:
+            layer (RootScores): Its scores.
+        """
+        values = layer.values[layer.seen]
+        if self.relative and values.size and values.mean() > 0:
+            values = values / values.mean()
+        self.total.values[layer.seen] += values
+        self.total.seen |= layer.seen
+        self.count[layer.seen] += 1
+
+    def result(self) -> RootScores:
+        """The mean per unit of what :meth:`add` got.
+
+        Returns:
+            RootScores: The averages.
+        """
+        touched = self.count > 0
+        self.total.values[touched] /= self.count[touched]
+        self.count[touched] = 1
+        return self.total
 
 
 class BaseImportance:

@@ -8,11 +8,8 @@ from torch import nn
 
 from mmrazor.registry import TASK_UTILS
 from ..channel_analysis import ChannelDependency
-from .base import BaseImportance, RootScores, sum_per_channel
-
-
-#: How the slices (layer sides) of a unit combine.
-LAYER_REDUCTIONS = ('sum', 'mean', 'normalized_mean')
+from .base import (LAYER_REDUCTIONS, BaseImportance, RootScores, SliceMean,
+                   sum_per_channel)
 
 
 class WeightMagnitudeImportance(BaseImportance):
@@ -95,22 +92,10 @@ class WeightMagnitudeImportance(BaseImportance):
         """Every slice normed on its own (:meth:`_finish` per slice), with
         ``relative`` divided by its mean over the units it covers, then
         averaged per unit."""
-        total = RootScores(dependency)
-        count = np.zeros(len(dependency.root_of))
-
-        def each_slice(slice_roots: RootScores) -> None:
-            normed = self._finish(slice_roots)
-            values = normed.values[normed.seen]
-            if relative and values.size and values.mean() > 0:
-                values = values / values.mean()
-            total.values[normed.seen] += values
-            total.seen |= normed.seen
-            count[normed.seen] += 1
-
-        self._gather(dependency, None, each_slice)
-        touched = count > 0
-        total.values[touched] /= count[touched]
-        return total
+        average = SliceMean(dependency, relative)
+        self._gather(dependency, None,
+                     lambda layer: average.add(self._finish(layer)))
+        return average.result()
 
     def _gather(self,
                 dependency: ChannelDependency,

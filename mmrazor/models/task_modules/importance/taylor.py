@@ -9,7 +9,8 @@ from torch import nn
 
 from mmrazor.registry import TASK_UTILS
 from ..channel_analysis import ChannelDependency, LayerRecord
-from .base import BaseImportance, RootScores, sum_per_channel
+from .base import (LAYER_REDUCTIONS, BaseImportance, RootScores, SliceMean,
+                   sum_per_channel)
 
 LossFn = Callable[[Any], torch.Tensor]
 
@@ -94,10 +95,25 @@ class TaylorImportance(BaseImportance):
     Args:
         normalize (str): See :class:`BaseImportance`. Defaults to
             ``'mean'``.
+        layer_reduction (str): How the producing layers of a unit
+            combine: ``'sum'`` (default) adds their scores; ``'mean'``
+            averages them; ``'normalized_mean'`` divides each layer's
+            scores by their mean over the units it produces before
+            averaging, so that every producing layer votes with the same
+            weight whatever the size of its activations and gradients
+            (e.g. the blocks of a residual stage, or a MobileNetV2
+            expand conv and the depthwise conv after it).
     """
 
-    def __init__(self, normalize: str = 'mean') -> None:
+    def __init__(self,
+                 normalize: str = 'mean',
+                 layer_reduction: str = 'sum') -> None:
         super().__init__(normalize=normalize)
+        if layer_reduction not in LAYER_REDUCTIONS:
+            raise ValueError(f'{type(self).__name__}: layer_reduction='
+                             f'{layer_reduction!r} is not one of '
+                             f'{LAYER_REDUCTIONS}')
+        self.layer_reduction = layer_reduction
         self._sums: Dict[str, np.ndarray] = {}
         self.num_batches = 0
         self._observing = False
@@ -222,7 +238,15 @@ class TaylorImportance(BaseImportance):
             raise RuntimeError('TaylorImportance: no gradients gathered '
                                'yet; call accumulate(model, batch) or run '
                                'a backward pass inside observe() first')
-        roots = RootScores(dependency)
+        if self.layer_reduction == 'sum':
+            roots = RootScores(dependency)
+            for name, sums in self._sums.items():
+                roots.add(dependency.layers[name].out_ids, sums)
+            return roots
+        average = SliceMean(
+            dependency, relative=self.layer_reduction == 'normalized_mean')
         for name, sums in self._sums.items():
-            roots.add(dependency.layers[name].out_ids, sums)
-        return roots
+            layer = RootScores(dependency)
+            layer.add(dependency.layers[name].out_ids, sums)
+            average.add(layer)
+        return average.result()
