@@ -129,15 +129,15 @@ OURS = OrderedDict([
     ('L1 normalized layer-mean',
      dict(type='L1Importance', layer_reduction='normalized_mean')),
     ('Taylor', 'TaylorImportance'),
-    ('Taylor normalized layer-mean',
-     dict(type='TaylorImportance', layer_reduction='normalized_mean')),
+    ('Taylor at conv outputs',
+     dict(type='TaylorImportance', measure_at='sources')),
     ('GroupFisher', 'GroupFisherImportance'),
 ])
 #: Torch-Pruning's importances: method name -> ``prune_tp`` method.
 THEIRS = OrderedDict([('TP magnitude', 'magnitude'),
                       ('TP Taylor', 'taylor')])
 GRADIENT_BASED = {
-    'Taylor', 'Taylor normalized layer-mean', 'GroupFisher', 'TP Taylor'}
+    'Taylor', 'Taylor at conv outputs', 'GroupFisher', 'TP Taylor'}
 
 #: What ``--quick`` sets (a smoke run of the whole pipeline).
 QUICK = dict(
@@ -464,7 +464,8 @@ def run_one(model_name: str, target: float, method: str, seed: int,
         if method in OURS:
             model = copy.deepcopy(base_model)
             kwargs = {}
-            if method == 'GroupFisher' and args.fisher_cost != 'none':
+            if method.startswith('GroupFisher') and \
+                    args.fisher_cost != 'none':
                 kwargs['cost_normalization'] = args.fisher_cost
             info = prune_ours(model, OURS[method], classifier, 1 / target,
                               calib, data['test_x'][:64], args.round_to,

@@ -172,7 +172,8 @@ def hand_taylor(model, batches, loss_fn):
 
 
 def test_taylor_by_hand():
-    model, pruner = prepared(dict(type='TaylorImportance', normalize='none'))
+    model, pruner = prepared(
+        dict(type='TaylorImportance', normalize='none', measure_at='sources'))
     torch.manual_seed(1)
     batches = [torch.randn(4, 3, 8, 8), torch.randn(3, 3, 8, 8)]
     target = torch.tensor([1, 2, 0, 4])
@@ -209,7 +210,7 @@ def test_taylor_layer_reductions_by_hand(reduction):
     the stem group has two producers (stem, conv2), conv1 one."""
     model, pruner = prepared(
         dict(type='TaylorImportance', normalize='none',
-             layer_reduction=reduction))
+             layer_reduction=reduction, measure_at='sources'))
     torch.manual_seed(2)
     batches = [torch.randn(5, 3, 8, 8)]
     target = torch.tensor([0, 3, 1, 4, 2])
@@ -238,6 +239,44 @@ def test_taylor_layer_reductions_by_hand(reduction):
         np.testing.assert_allclose(scores[name], expected[name], rtol=1e-5)
     with pytest.raises(ValueError, match="'median'"):
         TaylorImportance(layer_reduction='median')
+
+
+def test_taylor_at_norm_outputs_by_hand():
+    """With measure_at='norm_outputs' the activations and gradients are
+    read after the BatchNorms (stem_bn and bn2 for the stem group, bn1
+    for conv1's); every conv here is followed by one, so no conv is read.
+    Written out with plain autograd on the BN outputs."""
+    # the default measure_at
+    model, pruner = prepared(dict(type='TaylorImportance', normalize='none'))
+    torch.manual_seed(3)
+    x = torch.randn(4, 3, 8, 8)
+    target = torch.tensor([4, 0, 2, 1])
+
+    def loss_fn(out):
+        return F.cross_entropy(out, target)
+
+    m = model
+    y0 = m.stem_bn(m.stem(x))
+    y1 = m.bn1(m.conv1(F.relu(y0)))
+    y2 = m.bn2(m.conv2(F.relu(y1)))
+    out = m.fc(F.relu(F.relu(y0) + y2).mean((2, 3)))
+    grads = torch.autograd.grad(loss_fn(out), [y0, y1, y2])
+
+    def taylor(a, g):
+        return (a * g).detach().sum((2, 3)).abs().sum(0).double().numpy()
+
+    expected = dict(
+        stem=taylor(y0, grads[0]) + taylor(y2, grads[2]),
+        conv1=taylor(y1, grads[1]))
+    pruner.importance.accumulate(model, x, loss_fn)
+    scores = pruner.unit_scores()
+    for name in expected:
+        np.testing.assert_allclose(scores[name], expected[name], rtol=1e-5)
+    # not what the convs' outputs give (the BN shifts count here)
+    at_sources = hand_taylor(model, [x], loss_fn)
+    assert not np.allclose(scores['conv1'], at_sources['conv1'], rtol=1e-2)
+    with pytest.raises(ValueError, match="'bn'"):
+        TaylorImportance(measure_at='bn')
 
 
 def hand_group_fisher(model, batches, loss_fn):
@@ -296,6 +335,34 @@ def test_group_fisher_by_hand():
     for name in expected:
         np.testing.assert_allclose(
             pruner.unit_scores()[name], expected[name], rtol=1e-6)
+
+
+def test_group_fisher_at_norm_outputs_by_hand():
+    """Masks after the BatchNorms (one per unit, shared by stem_bn and bn2
+    in the stem group), per-sample mask gradients squared and summed."""
+    model, pruner = prepared(
+        dict(type='GroupFisherImportance', measure_at='norm_outputs'))
+    torch.manual_seed(4)
+    x = torch.randn(3, 3, 8, 8)
+    target = torch.tensor([2, 0, 3])
+    m = model
+    expected = dict(stem=np.zeros(8), conv1=np.zeros(6))
+    for n in range(len(x)):
+        m_stem = torch.ones(8, requires_grad=True)
+        m_mid = torch.ones(6, requires_grad=True)
+        y0 = m.stem_bn(m.stem(x[n:n + 1])) * m_stem.view(1, -1, 1, 1)
+        y1 = m.bn1(m.conv1(F.relu(y0))) * m_mid.view(1, -1, 1, 1)
+        y2 = m.bn2(m.conv2(F.relu(y1))) * m_stem.view(1, -1, 1, 1)
+        out = m.fc(F.relu(F.relu(y0) + y2).mean((2, 3)))
+        loss = F.cross_entropy(out, target[n:n + 1], reduction='sum')
+        g_stem, g_mid = torch.autograd.grad(loss, [m_stem, m_mid])
+        expected['stem'] += g_stem.double().numpy()**2
+        expected['conv1'] += g_mid.double().numpy()**2
+    pruner.importance.accumulate(
+        model, x, lambda out: F.cross_entropy(out, target, reduction='sum'))
+    scores = pruner.unit_scores()
+    for name in expected:
+        np.testing.assert_allclose(scores[name], expected[name], rtol=1e-6)
 
 
 def hand_taylor_squares(model, batches, loss_fn):

@@ -46,10 +46,14 @@ class GroupFisherImportance(TaylorImportance):
     Args:
         normalize (str): See :class:`BaseImportance`. Defaults to
             ``'none'``.
+        measure_at (str): Where the masks sit: see
+            :class:`TaylorImportance`. Defaults to ``'sources'``.
     """
 
-    def __init__(self, normalize: str = 'none') -> None:
-        super().__init__(normalize=normalize)
+    def __init__(self,
+                 normalize: str = 'none',
+                 measure_at: str = 'sources') -> None:
+        super().__init__(normalize=normalize, measure_at=measure_at)
         self._fisher: Optional[np.ndarray] = None
         self._seen: Optional[np.ndarray] = None
         # pass index -> batch size -> (samples, channel roots) gradients
