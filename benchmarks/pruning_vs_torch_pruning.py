@@ -83,11 +83,11 @@ pretraining 6 epochs takes about 3 min (ResNet-18, ~30 s an epoch) and
 3.7 min (MobileNetV2); a run (prune, 2 evaluations, 2 fine-tuning epochs
 over 200 images per class, the ONNX latency for the first seed) 7-15 s
 for ResNet-18 (10.6 s on average over the targets and methods) and
-9-18 s for MobileNetV2 (13 s on average). The default 2 models x 4
-targets x 6 methods x 3 seeds = 144 runs took 39 min (7 methods, 168
-runs: 49 min on another machine, with --latency-rounds 15; pretraining
-cached; it adds about 7 min; reruns reuse it, ``--resume`` also reuses
-finished runs). ``--quick`` runs the whole pipeline (2 targets, 1 seed, tiny data)
+9-18 s for MobileNetV2 (13 s on average). 2 models x 4 targets x 6
+methods x 3 seeds = 144 runs took 39 min (7 methods, 168 runs: 49 min
+on another machine, with --latency-rounds 15; the default 8 methods,
+192 runs, about 1 hour; pretraining cached; it adds about 7 min; reruns
+reuse it, ``--resume`` also reuses finished runs). ``--quick`` runs the whole pipeline (2 targets, 1 seed, tiny data)
 in about 1.5 min.
 
 Examples::
@@ -129,15 +129,18 @@ OURS = OrderedDict([
     ('L1 normalized layer-mean',
      dict(type='L1Importance', layer_reduction='normalized_mean')),
     ('Taylor', 'TaylorImportance'),
-    ('Taylor at conv outputs',
-     dict(type='TaylorImportance', measure_at='sources')),
+    ('Taylor after norms, normalized layer-mean',
+     dict(type='TaylorImportance', measure_at='norm_outputs',
+          layer_reduction='normalized_mean')),
     ('GroupFisher', 'GroupFisherImportance'),
 ])
 #: Torch-Pruning's importances: method name -> ``prune_tp`` method.
 THEIRS = OrderedDict([('TP magnitude', 'magnitude'),
                       ('TP Taylor', 'taylor')])
 GRADIENT_BASED = {
-    'Taylor', 'Taylor at conv outputs', 'GroupFisher', 'TP Taylor'}
+    'Taylor', 'Taylor after norms, normalized layer-mean', 'GroupFisher',
+    'TP Taylor'
+}
 
 #: What ``--quick`` sets (a smoke run of the whole pipeline).
 QUICK = dict(

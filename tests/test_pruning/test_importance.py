@@ -172,8 +172,8 @@ def hand_taylor(model, batches, loss_fn):
 
 
 def test_taylor_by_hand():
-    model, pruner = prepared(
-        dict(type='TaylorImportance', normalize='none', measure_at='sources'))
+    # the default measure_at: 'sources'
+    model, pruner = prepared(dict(type='TaylorImportance', normalize='none'))
     torch.manual_seed(1)
     batches = [torch.randn(4, 3, 8, 8), torch.randn(3, 3, 8, 8)]
     target = torch.tensor([1, 2, 0, 4])
@@ -246,8 +246,9 @@ def test_taylor_at_norm_outputs_by_hand():
     read after the BatchNorms (stem_bn and bn2 for the stem group, bn1
     for conv1's); every conv here is followed by one, so no conv is read.
     Written out with plain autograd on the BN outputs."""
-    # the default measure_at
-    model, pruner = prepared(dict(type='TaylorImportance', normalize='none'))
+    model, pruner = prepared(
+        dict(type='TaylorImportance', normalize='none',
+             measure_at='norm_outputs'))
     torch.manual_seed(3)
     x = torch.randn(4, 3, 8, 8)
     target = torch.tensor([4, 0, 2, 1])

@@ -76,11 +76,10 @@ def per_sample_sums(activation: torch.Tensor, grad: torch.Tensor,
 class TaylorImportance(BaseImportance):
     """First-order Taylor importance (Molchanov et al., ICLR 2017).
 
-    For every norm layer on a group's channels, and every producing layer
-    of the group (its ``sources``: the convs and linears that create the
-    group's channels) whose channels no norm layer carries, the output
-    activation ``a`` and its gradient ``g`` are read in the backward pass
-    (``measure_at``). Per sample and
+    For every producing layer of a group (its ``sources``: the convs and
+    linears that create the group's channels; or, with ``measure_at``, the
+    norm layers after them) the output activation ``a`` and its gradient
+    ``g`` are read in the backward pass. Per sample and
     channel the score is ``|sum over positions of a * g|`` (positions:
     ``H*W`` of a conv, tokens of a linear), summed over the samples of
     every batch seen; a unit adds the scores of its channels and of every
@@ -110,25 +109,24 @@ class TaylorImportance(BaseImportance):
             weight whatever the size of its activations and gradients
             (e.g. the blocks of a residual stage, or a MobileNetV2
             expand conv and the depthwise conv after it).
-        measure_at (str): Whose outputs are read: ``'norm_outputs'``
-            (default) the norm layers on the group's channels (BatchNorm,
-            GroupNorm, LayerNorm ...) and the producing layers whose
-            channels no norm layer carries; ``'sources'`` the producing
-            convs and linears only (before their norms). Removing a
-            channel removes what its norm layer outputs, shift included:
-            ``a * g`` after the norm is the first-order loss change of
-            that, while before it (in eval mode) the product lacks
-            ``shift * g``, so that a channel of small variance but a large
-            shift looks unimportant. Measured on MobileNetV2 pruned to 8x
-            fewer FLOPs (``benchmarks/pruning_vs_torch_pruning.py``, 8
-            seeds): 73.3 top-1 after fine-tuning, against 70.8 with
-            ``'sources'``.
+        measure_at (str): Whose outputs are read: ``'sources'`` (default)
+            the producing convs and linears (before their norms);
+            ``'norm_outputs'`` the norm layers on the group's channels
+            (BatchNorm, GroupNorm, LayerNorm ...) and the producing layers
+            whose channels no norm layer carries. Removing a channel
+            removes what its norm layer outputs, shift included: ``a * g``
+            after the norm is the first-order loss change of that, while
+            before it (in eval mode) the product lacks ``shift * g``.
+            Measured (``benchmarks/pruning_vs_torch_pruning.py``, top-1
+            after fine-tuning): better on MobileNetV2 (8x fewer FLOPs, 8
+            seeds: 73.3 against 70.8), 0.3-0.8 points worse on ResNet-18
+            at 2x-5x; hence not the default.
     """
 
     def __init__(self,
                  normalize: str = 'mean',
                  layer_reduction: str = 'sum',
-                 measure_at: str = 'norm_outputs') -> None:
+                 measure_at: str = 'sources') -> None:
         super().__init__(normalize=normalize)
         if layer_reduction not in LAYER_REDUCTIONS:
             raise ValueError(f'{type(self).__name__}: layer_reduction='
