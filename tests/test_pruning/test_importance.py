@@ -909,3 +909,42 @@ def test_normalized_layer_mean_by_hand():
         np.argsort(dw).tolist()
     with pytest.raises(ValueError, match='normalized_mean'):
         L1Importance(layer_reduction='normalised')
+
+
+@pytest.mark.parametrize('shape', ['quadratic', 'steps', 'linear', 'cliff'])
+def test_smallest_fitting_count_equals_a_scan(shape):
+    """The interpolating search finds what a scan over every count finds
+    (the first count whose cost is at most the limit), with few
+    evaluations, for falling costs of several shapes."""
+    from mmrazor.models.pruners.importance_pruning import (
+        excess, smallest_fitting_count)
+    rng = np.random.default_rng(0)
+    n = 5000
+    r = np.arange(n + 1) / n
+    costs = {
+        'quadratic': 100 * (1 - 0.9 * r)**2,
+        'steps': 100 - np.floor(r * 37) * 2.5,
+        'linear': 100 - 95 * r,
+        'cliff': np.where(r < 0.97, 100 - r, 5.0),
+    }[shape]
+    costs = np.minimum.accumulate(costs + rng.uniform(0, 1e-3, n + 1))
+    for limit in rng.uniform(costs[-1], costs[0], 25):
+        scan = int(np.argmax(costs <= limit))
+        calls = []
+
+        def evaluate(count):
+            calls.append(count)
+            return dict(flops=costs[count])
+
+        found = smallest_fitting_count(
+            n, dict(flops=costs[0]), dict(flops=costs[n]), evaluate,
+            lambda c: c['flops'] <= limit,
+            lambda c: excess(c['flops'], limit))
+        assert found == scan, (shape, limit)
+        assert len(calls) <= 3 * int(np.ceil(np.log2(n))) + 2
+    # nothing to remove when the unpruned costs already fit
+    assert smallest_fitting_count(n, dict(flops=1.0), dict(flops=0.5),
+                                  None, lambda c: c['flops'] <= 1.0,
+                                  lambda c: 0.0) == 0
+    assert excess(4.0, 1.0) == 1.0 and excess(0.0, 0.0) == 0.0
+    assert excess(1.0, 0.0) == float('inf')

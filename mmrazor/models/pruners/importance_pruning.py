@@ -66,6 +66,76 @@ def _check_fraction(value: Any, what: str) -> float:
     return float(value)
 
 
+def excess(reached: float, limit: float) -> float:
+    """How far ``reached`` is above ``limit``, on a square-root scale (<= 0:
+    the limit is met).
+
+    FLOPs and parameters of a conv fall with the product of its input and
+    output widths, so with every width cut by a fraction ``r`` they are
+    about ``(1 - r) ** 2`` of the unpruned model's: their square root falls
+    about linearly as units are removed, which is what the interpolating
+    search wants.
+
+    Args:
+        reached (float): A cost.
+        limit (float): Its limit.
+
+    Returns:
+        float: ``sqrt(reached / limit) - 1``; for a limit of 0, 0 when the
+        cost is 0 too, else infinity.
+    """
+    if limit > 0:
+        return float(np.sqrt(max(reached, 0.0) / limit)) - 1.0
+    return 0.0 if reached <= 0 else float('inf')
+
+
+def smallest_fitting_count(num_steps: int, at_zero: Dict[str, float],
+                           at_end: Dict[str, float],
+                           evaluate: Callable[[int], Dict[str, float]],
+                           fits: Callable[[Dict[str, float]], bool],
+                           over: Callable[[Dict[str, float]], float]) -> int:
+    """The smallest prefix of a removal order whose costs fit, for costs
+    that fall as the prefix grows.
+
+    The bracket ``(lo, hi]`` (``lo`` does not fit, ``hi`` does) is narrowed
+    by interpolating ``over`` linearly between its ends (regula falsi), and
+    by halving it after two interpolation steps in a row that did not
+    halve it: never more than about three times bisection's evaluations,
+    usually far fewer (``over`` is nearly linear in the count).
+
+    Args:
+        num_steps (int): Length of the removal order.
+        at_zero (dict): Costs with nothing removed.
+        at_end (dict): Costs with all ``num_steps`` removed (must fit).
+        evaluate (Callable): ``evaluate(count) -> costs``.
+        fits (Callable): ``fits(costs) -> bool``.
+        over (Callable): ``over(costs) -> float``, how far they are above
+            the targets (falls with the count; used to interpolate).
+
+    Returns:
+        int: The smallest count whose costs fit.
+    """
+    if fits(at_zero):
+        return 0
+    f_lo, f_hi = over(at_zero), over(at_end)
+    lo, hi = 0, num_steps
+    stalls = 0  # interpolation steps in a row that did not halve it
+    while hi - lo > 1:
+        if stalls < 2 and np.isfinite(f_lo) and f_lo > f_hi:
+            guess = lo + (hi - lo) * f_lo / (f_lo - f_hi)
+            mid = min(max(int(np.ceil(guess)), lo + 1), hi - 1)
+        else:
+            mid = (lo + hi) // 2
+        width = hi - lo
+        reached = evaluate(mid)
+        if fits(reached):
+            hi, f_hi = mid, over(reached)
+        else:
+            lo, f_lo = mid, over(reached)
+        stalls = stalls + 1 if stalls < 2 and (hi - lo) * 2 > width else 0
+    return hi
+
+
 @MODELS.register_module()
 class ImportancePruner(StructurePruner):
     """A :class:`StructurePruner` that keeps the most important units of a
@@ -421,23 +491,25 @@ class ImportancePruner(StructurePruner):
             raise ValueError(f'prune_to_target: {wanted} cannot be reached; '
                              f'the guard-rails allow at least {got} of the '
                              'unpruned model')
-        lo, hi = 0, num_steps  # cost(hi) fits; find the smallest such
         rounds = 0
-        while lo < hi:
-            mid = (lo + hi) // 2
-            reached = cost(mid)
+
+        def evaluate(count: int) -> Dict[str, float]:
+            nonlocal rounds
+            reached = cost(count)
             rounds += 1
             if verbose:
                 print_log(
-                    f'ImportancePruner: search {rounds}: {mid} of '
+                    f'ImportancePruner: search {rounds}: {count} of '
                     f'{num_steps} removal steps -> ' + ', '.join(
                         f'{k} {reached[k] / base[k]:.4f} (target '
                         f'{targets[k]:g})' for k in targets if base[k]),
                     'current')
-            if fits(reached):
-                hi = mid
-            else:
-                lo = mid + 1
+            return reached
+
+        hi = smallest_fitting_count(
+            num_steps, base, smallest, evaluate, fits,
+            lambda reached: max(excess(reached[k], limits[k])
+                                for k in limits))
         masks = self._masks_after(ranks, hi)
         self._apply(masks)
         report = self._report(masks, base, with_latency='latency' in targets,
