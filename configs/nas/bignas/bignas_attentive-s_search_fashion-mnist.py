@@ -13,10 +13,9 @@ searcher = dict(
     type='EvolutionSearcher',
     candidate_pool_size=16,
     candidate_top_k=4,
-    # Multiply-adds of one 28x28 image, resized inside the model to the
-    # subnet's resolution. The space spans ~0.19M (smallest subnet, 24x24)
-    # to ~2.55M (largest, 32x32), but nine random subnets in ten lie below
-    # 1.2M; 0.8M is about their median.
+    # Multiply-adds of one 28x28 image. The space spans ~0.25M (smallest
+    # subnet) to ~2.23M (largest), but random subnets crowd its lower part:
+    # 0.8M is about their median.
     constraints=dict(flops=0.8e6),
     score_key='accuracy/top1',
     max_epoch=3,
