@@ -331,6 +331,7 @@ def prune_ours(model: nn.Module, importance: str, classifier: str,
                                                    torch.Tensor]],
                probe: torch.Tensor, round_to: int = 1,
                min_ratio: float = 0.0,
+               repeats: int = 1,
                **pruner_kwargs: Any) -> Dict[str, Any]:
     """Prune ``model`` in place with mmrazor's ``ImportancePruner`` down to
     ``flops`` of its FLOPs and deploy it (``pruner_kwargs`` go to the
@@ -341,9 +342,11 @@ def prune_ours(model: nn.Module, importance: str, classifier: str,
     model in eval mode: ``calib``, not timed on one thread), then the
     pruning step is timed (``step``): ``prune_to_target`` plus
     ``deploy_subnet``. ``setup`` and ``step`` are CPU seconds on one torch
-    thread (:class:`StepTimer`). The logits of ``probe`` from the masked
-    model (after ``prune_to_target``) and from the deployed one give
-    ``max_diff``.
+    thread (:class:`StepTimer`); the step runs ``repeats`` times, each on
+    a fresh copy of the analysed model and its pruner, and ``step`` is the
+    median (one measurement of a few tens of ms varies by tens of per
+    cent). The logits of ``probe`` from the masked model (after
+    ``prune_to_target``) and from the deployed one give ``max_diff``.
 
     Returns:
         dict: ``step``, ``step_wall``, ``setup``, ``calib`` seconds,
@@ -366,6 +369,14 @@ def prune_ours(model: nn.Module, importance: str, classifier: str,
         for xb, yb in calib:
             pruner.importance.accumulate(model, xb, cross_entropy_to(yb))
     calib_s = time.perf_counter() - start
+    steps = []
+    for _ in range(max(1, repeats) - 1):
+        spare_model, spare = copy.deepcopy((model, pruner))
+        timer = StepTimer()
+        with timer:
+            spare.prune_to_target(flops=flops)
+            spare.deploy_subnet(spare_model)
+        steps.append(timer)
     with step:
         report = pruner.prune_to_target(flops=flops)
     with torch.no_grad():
@@ -374,9 +385,10 @@ def prune_ours(model: nn.Module, importance: str, classifier: str,
         pruner.deploy_subnet(model)
     with torch.no_grad():
         deployed = model(probe)
+    steps.append(step)
     return dict(
-        step=step.cpu,
-        step_wall=step.wall,
+        step=statistics.median(t.cpu for t in steps),
+        step_wall=statistics.median(t.wall for t in steps),
         setup=setup.cpu,
         calib=calib_s,
         max_diff=float((masked - deployed).abs().max()),
@@ -413,8 +425,8 @@ def prune_tp(tp: Any,
              round_to: int = 1,
              min_ratio: float = 0.0,
              tol: float = 2e-4,
-             log: Optional[Callable[[str], None]] = None
-             ) -> Tuple[nn.Module, Dict[str, Any]]:
+             log: Optional[Callable[[str], None]] = None,
+             repeats: int = 1) -> Tuple[nn.Module, Dict[str, Any]]:
     """Prune a copy of ``model`` with Torch-Pruning's global pruning to at
     most ``flops`` of its FLOPs (:func:`count_macs`).
 
@@ -430,7 +442,8 @@ def prune_tp(tp: Any,
     ``tol``) on copies; the
     pruner's construction (dependency graph) is timed as ``setup`` and its
     ``step()`` as ``step``, both at the ratio found, on a fresh copy, in
-    CPU seconds on one torch thread (:class:`StepTimer`).
+    CPU seconds on one torch thread (:class:`StepTimer`); medians of
+    ``repeats`` such copies.
 
     Returns:
         tuple: The pruned copy and ``dict(step, step_wall, setup, calib,
@@ -484,11 +497,14 @@ def prune_tp(tp: Any,
     if best is None:
         raise RuntimeError(f'Torch-Pruning {method}: no pruning_ratio '
                            f'reaches {flops:.4f} of the FLOPs')
-    pruned, reached, setup, step = attempt(best, timed=True)
+    timed = [attempt(best, timed=True) for _ in range(max(1, repeats))]
+    pruned, reached = timed[-1][:2]
     pruned.zero_grad(set_to_none=True)
     model.zero_grad(set_to_none=True)
     return pruned, dict(
-        step=step.cpu, step_wall=step.wall, setup=setup.cpu, calib=calib_s,
+        step=statistics.median(t[3].cpu for t in timed),
+        step_wall=statistics.median(t[3].wall for t in timed),
+        setup=statistics.median(t[2].cpu for t in timed), calib=calib_s,
         ratio=best, trials=trials, flops_ratio=reached)
 
 

@@ -56,8 +56,10 @@ Setup, all in one process, plain PyTorch (no Runner):
   The analysis / dependency graph (``prepare_from_supernet`` /
   ``MetaPruner(...)``) is timed apart as ``setup``. Both are process CPU
   time on one torch thread with garbage collection off, so that other jobs
-  on the machine do not count; the table gives the median over the seeds,
-  the summary the median over all runs of a side at a target.
+  on the machine do not count; each run times ``--step-repeats`` steps
+  (default 5, each on a fresh copy) and keeps their median; the table
+  gives the median over the seeds, the summary the median over all runs
+  of a side at a target.
 * Fine-tuning, the same for every pruned model: ``--finetune-epochs`` over
   the fine-tuning images, SGD lr 0.01 (momentum 0.9, weight decay 5e-4),
   cosine decay, batch 64, flips; the seed draws the data order (and the
@@ -192,6 +194,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="ImportancePruner's cost_normalization for Group Fisher (the "
         "paper ranks by loss change per FLOP); 'none': plain scores")
     parser.add_argument('--latency-batch', type=int, default=64)
+    parser.add_argument(
+        '--step-repeats', type=int, default=5,
+        help='pruning steps timed per run, each on a fresh copy; the '
+        'median is reported (both sides)')
     parser.add_argument('--latency-rounds', type=int, default=60,
                         help='timed onnxruntime calls per model (0: skip '
                         'the latency columns)')
@@ -472,13 +478,15 @@ def run_one(model_name: str, target: float, method: str, seed: int,
                 kwargs['cost_normalization'] = args.fisher_cost
             info = prune_ours(model, OURS[method], classifier, 1 / target,
                               calib, data['test_x'][:64], args.round_to,
-                              args.min_ratio, **kwargs)
+                              args.min_ratio, repeats=args.step_repeats,
+                              **kwargs)
             run['max_diff'] = info['max_diff']
             run['ours_flops_ratio'] = info['report']['flops_ratio']
         else:
             model, info = prune_tp(tp, base_model, THEIRS[method],
                                    classifier, 1 / target, calib,
-                                   args.round_to, args.min_ratio, log=log)
+                                   args.round_to, args.min_ratio, log=log,
+                                   repeats=args.step_repeats)
             run['tp_pruning_ratio'] = info['ratio']
     except (ValueError, RuntimeError) as err:
         # Both sides say so when the guard-rails (--round-to, --min-ratio)
