@@ -8,7 +8,7 @@ the group contributes (the producing convs, their norms, the consumers'
 input slices, residual partners): the group is pruned together, so it is
 scored together.
 """
-from typing import Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -127,12 +127,20 @@ class BaseImportance:
     """
 
     def __init__(self, normalize: str = 'mean') -> None:
-        if normalize not in NORMALIZATIONS:
-            raise ValueError(f'{type(self).__name__}: normalize='
-                             f'{normalize!r} is not one of '
-                             f'{list(NORMALIZATIONS)}')
+        self._check_choice('normalize', normalize, NORMALIZATIONS)
         self.normalize = normalize
         self.dependency: Optional[ChannelDependency] = None
+
+    def _check_choice(self, key: str, value: Any,
+                      choices: Sequence[Any]) -> None:
+        """Refuse an argument outside its choices, naming both.
+
+        Raises:
+            ValueError: ``value`` is not one of ``choices``.
+        """
+        if value not in choices:
+            raise ValueError(f'{type(self).__name__}: {key}={value!r} is '
+                             f'not one of {list(choices)}')
 
     # ---------------------------------------------------------- set-up
     def prepare(self, dependency: ChannelDependency) -> None:

@@ -62,10 +62,8 @@ class WeightMagnitudeImportance(BaseImportance):
                  layer_reduction: str = 'sum',
                  bias: Optional[bool] = None) -> None:
         super().__init__(normalize=normalize)
-        if layer_reduction not in LAYER_REDUCTIONS:
-            raise ValueError(f'{type(self).__name__}: layer_reduction='
-                             f'{layer_reduction!r} is not one of '
-                             f'{LAYER_REDUCTIONS}')
+        self._check_choice('layer_reduction', layer_reduction,
+                           LAYER_REDUCTIONS)
         if bias is not None and not isinstance(bias, bool):
             raise ValueError(f'{type(self).__name__}: bias={bias!r} is not '
                              'None, True or False')

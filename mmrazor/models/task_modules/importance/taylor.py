@@ -128,13 +128,9 @@ class TaylorImportance(BaseImportance):
                  layer_reduction: str = 'sum',
                  measure_at: str = 'sources') -> None:
         super().__init__(normalize=normalize)
-        if layer_reduction not in LAYER_REDUCTIONS:
-            raise ValueError(f'{type(self).__name__}: layer_reduction='
-                             f'{layer_reduction!r} is not one of '
-                             f'{LAYER_REDUCTIONS}')
-        if measure_at not in MEASURE_AT:
-            raise ValueError(f'{type(self).__name__}: measure_at='
-                             f'{measure_at!r} is not one of {MEASURE_AT}')
+        self._check_choice('layer_reduction', layer_reduction,
+                           LAYER_REDUCTIONS)
+        self._check_choice('measure_at', measure_at, MEASURE_AT)
         self.layer_reduction = layer_reduction
         self.measure_at = measure_at
         self._sums: Dict[str, np.ndarray] = {}
