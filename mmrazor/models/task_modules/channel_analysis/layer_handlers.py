@@ -106,8 +106,8 @@ def slice_tensor(module: nn.Module, attr: str, keep: np.ndarray,
     old = getattr(module, attr, None)
     if not isinstance(old, torch.Tensor) or keep.all():
         return
-    new = old.detach().index_select(dim, keep_index(keep,
-                                                    old.device)).clone()
+    # index_select returns a new tensor: nothing shares the old storage
+    new = old.detach().index_select(dim, keep_index(keep, old.device))
     if isinstance(old, nn.Parameter):
         setattr(module, attr, nn.Parameter(new,
                                            requires_grad=old.requires_grad))

@@ -232,7 +232,11 @@ def sum_per_channel(values: torch.Tensor, dim: int) -> np.ndarray:
     Returns:
         np.ndarray: float64, one sum per index of ``dim``.
     """
+    values = values.detach()
     if values.dim() == 0:
-        return values.detach().double().reshape(1).cpu().numpy()
-    moved = values.detach().double().movedim(dim, 0)
-    return moved.reshape(moved.shape[0], -1).sum(1).cpu().numpy()
+        return values.double().reshape(1).cpu().numpy()
+    dim %= values.dim()
+    others = [d for d in range(values.dim()) if d != dim]
+    if not others:
+        return values.double().cpu().numpy()
+    return values.sum(others, dtype=torch.float64).cpu().numpy()
