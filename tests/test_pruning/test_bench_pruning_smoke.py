@@ -119,3 +119,20 @@ def test_unreachable_targets_are_rows_not_failures(pb, data):
         in table
     summary = '\n'.join(bench.summary([reached, run]))
     assert 'not reachable under the guard-rails: resnet18 8x L1' in summary
+
+
+def test_step_time_comparison_times_both_sides(pb):
+    tp = pytest.importorskip('torch_pruning')
+    step_time = import_benchmark('pruning_step_time')
+    model, classifier = pb.build_model('resnet18')
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ours, theirs = step_time.compare_steps(tp, model, classifier, 2.0,
+                                           rounds=1, repeats=1)
+    assert ours > 0 and theirs > 0
+    # both sides prune copies: the model given is left as it was
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert step_time.parse_args(['--rounds', '2']).rounds == 2
+    with pytest.raises(SystemExit):
+        step_time.parse_args(['--repeats', '0'])
