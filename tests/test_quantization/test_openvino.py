@@ -227,15 +227,22 @@ def quant_modules_after(prepared, names):
 
 def test_openvino_quantizer_adds_conv_outputs_unrounded():
     # OpenVINO fuses a conv into the addition it feeds and adds its output
-    # unrounded; OpenVINOQuantizer's fake-quant model does the same
+    # unrounded; OpenVINOQuantizer(fuse_conv_add=True)'s fake-quant model
+    # does the same
     qconfig = openvino_qconfig()
     model = with_random_bn_statistics(TwoBranchNet())
     native = NativeQuantizer(qconfig).prepare(copy.deepcopy(model))
-    ours = OpenVINOQuantizer(qconfig).prepare(copy.deepcopy(model))
+    default = OpenVINOQuantizer(qconfig).prepare(copy.deepcopy(model))
+    ours = OpenVINOQuantizer(
+        qconfig, fuse_conv_add=True).prepare(copy.deepcopy(model))
     assert len(quant_modules_after(native, ('a.0', 'b.0'))) == 2
+    # by default a file onnxruntime also runs in int8: quantizers kept
+    assert len(quant_modules_after(default, ('a.0', 'b.0'))) == 2
     assert quant_modules_after(ours, ('a.0', 'b.0')) == []
     # the stem's conv feeds a conv, not an addition: it keeps its quantizer
     assert len(quant_modules_after(ours, ('stem.0', ))) == 1
+    with pytest.raises(TypeError, match='fuse_conv_add'):
+        OpenVINOQuantizer(qconfig, fuse_conv_add='yes')
 
 
 def test_openvino_computes_the_fused_add_as_the_fake_quant_model(tmp_path):

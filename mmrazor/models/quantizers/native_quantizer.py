@@ -494,13 +494,30 @@ class OpenVINOQuantizer(NativeQuantizer):
     (``qint8``, zero point 0); 8-bit activations, signed or unsigned, as the
     config says.
 
-    Args: see :class:`NativeQuantizer`.
+    Args:
+        *args: See :class:`NativeQuantizer`.
+        fuse_conv_add (bool): Compute a conv that feeds an addition as
+            OpenVINO's CPU plugin does, its output added unrounded (no
+            quantizer between them, see
+            :func:`remove_quantizers_before_fused_adds`): the fake-quant
+            model then agrees with OpenVINO exactly, but onnxruntime runs
+            those convs in float (it needs a quantized conv output for
+            ``QLinearConv``), slower than the float model. Defaults to
+            False (a file both runtimes run in int8).
+        **kwargs: See :class:`NativeQuantizer`.
     """
     backend = 'openvino'
 
+    def __init__(self, *args, fuse_conv_add: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(fuse_conv_add, bool):
+            raise TypeError('OpenVINOQuantizer: fuse_conv_add must be a '
+                            f'bool, got {fuse_conv_add!r}')
+        self.fuse_conv_add = fuse_conv_add
+
     def match_runtime_fusions(self, prepared: fx.GraphModule) -> List[str]:
-        """See :func:`remove_quantizers_before_fused_adds` (OpenVINO's CPU
-        plugin adds a conv's output to the other branch unrounded).
+        """With ``fuse_conv_add``, see
+        :func:`remove_quantizers_before_fused_adds`.
 
         Args:
             prepared (fx.GraphModule): The prepared model, changed in place.
@@ -508,6 +525,8 @@ class OpenVINOQuantizer(NativeQuantizer):
         Returns:
             list[str]: The fake-quants removed.
         """
+        if not self.fuse_conv_add:
+            return []
         return remove_quantizers_before_fused_adds(prepared)
 
     def check_qconfig(self, qconfig: QConfigHandler) -> None:
