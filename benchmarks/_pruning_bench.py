@@ -6,6 +6,7 @@
 Nothing here imports Torch-Pruning; the functions that drive it take the
 module as an argument, so that it stays a benchmark-only dependency.
 """
+import argparse
 import contextlib
 import copy
 import gc
@@ -94,6 +95,16 @@ def mobilenet_v2_fmnist(width_mult: float = 0.5) -> nn.Module:
 
 
 MODEL_NAMES = ('resnet18', 'mobilenetv2')
+
+
+def add_model_and_target_options(parser: argparse.ArgumentParser) -> None:
+    """``--models`` and ``--targets`` (FLOPs reduction factors k: pruned to
+    1/k), as the pruning benchmarks take them."""
+    parser.add_argument('--models', nargs='+', default=list(MODEL_NAMES),
+                        choices=MODEL_NAMES)
+    parser.add_argument('--targets', nargs='+', type=float,
+                        default=[2, 3, 5, 8],
+                        help='FLOPs reductions k (pruned to 1/k)')
 
 
 def build_model(name: str) -> Tuple[nn.Module, str]:

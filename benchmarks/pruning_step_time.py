@@ -24,18 +24,14 @@ import torch
 from torch import nn
 
 import pruning_vs_torch_pruning as bench
-from _pruning_bench import (INPUT_SHAPE, MODEL_NAMES, build_model,
-                            load_split, prune_ours, prune_tp)
+from _pruning_bench import (INPUT_SHAPE, add_model_and_target_options,
+                            build_model, load_split, prune_ours, prune_tp)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--models', nargs='+', default=list(MODEL_NAMES),
-                        choices=MODEL_NAMES)
-    parser.add_argument('--targets', nargs='+', type=float,
-                        default=[2, 3, 5, 8],
-                        help='FLOPs reduction factors')
+    add_model_and_target_options(parser)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=5,
                         help='steps timed per round and side (median)')

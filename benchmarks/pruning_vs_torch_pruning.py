@@ -118,7 +118,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
-from _pruning_bench import (INPUT_SHAPE, MODEL_NAMES, build_model,
+from _pruning_bench import (INPUT_SHAPE,
+                            add_model_and_target_options, build_model,
                             calibration_batches, count_macs, count_params,
                             evaluate, latency_ms, load_split, onnx_session,
                             prune_ours, prune_tp, train)
@@ -159,11 +160,7 @@ QUICK = dict(
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--models', nargs='+', default=list(MODEL_NAMES),
-                        choices=MODEL_NAMES)
-    parser.add_argument('--targets', nargs='+', type=float,
-                        default=[2, 3, 5, 8],
-                        help='FLOPs reductions k (pruned to 1/k)')
+    add_model_and_target_options(parser)
     parser.add_argument('--methods', nargs='+', default=None,
                         help=f'subset of {list(OURS) + list(THEIRS)}')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
