@@ -20,7 +20,7 @@ of 32 training images of the shipped subset), on the 2,000 test images:
   in onnxruntime; also its fake-quant PyTorch top-1 and the top-1
   agreement of the two (target >= 99%);
 * **ours int8 in OpenVINO** (with ``openvino`` installed): the same
-  calibration with ``OpenVINOQuantizer(fuse_conv_add=True)`` (8-bit
+  calibration with ``OpenVINOQuantizer(match_openvino=True)`` (8-bit
   weights, as it requires), its file run by
   OpenVINO's CPU plugin, and the top-1 agreement with its own fake-quant
   model;
@@ -124,10 +124,10 @@ LABELS = dict(
     '(onnxruntime)',
     ours_int8_fake='ours int8, fake-quant (PyTorch)',
     agreement='ours int8: ONNX vs fake-quant top-1 agreement',
-    ours_int8_openvino='ours int8, `OpenVINOQuantizer(fuse_conv_add=True)` '
-    '+ `export_onnx` (OpenVINO, CPU)',
-    agreement_openvino='ours int8 (`OpenVINOQuantizer(fuse_conv_add=True)`)'
-    ': OpenVINO vs fake-quant top-1 agreement',
+    ours_int8_openvino='ours int8, `OpenVINOQuantizer(match_openvino=True)`'
+    ' + `export_onnx` (OpenVINO, CPU)',
+    agreement_openvino='ours int8 (`OpenVINOQuantizer(match_openvino='
+    'True)`): OpenVINO vs fake-quant top-1 agreement',
     ours_w4a8_fake='ours W4A8, `AcademicQuantizer` fake-quant (PyTorch)',
     ours_int8_lsq='ours int8 LSQ QAT, `OpenVINOQuantizer` fake-quant '
     '(PyTorch)',
@@ -441,14 +441,15 @@ def bench_seed(model: nn.Module, float_onnx: str, train: Tuple,
 def bench_openvino(model: nn.Module, calib: List[torch.Tensor],
                    x_test: torch.Tensor, args, top1: Callable,
                    path: str) -> Dict[str, float]:
-    """``OpenVINOQuantizer`` (8-bit weights, the ``--act-observer``
-    activations, ``fuse_conv_add``) calibrated on ``calib``, exported to ``path`` and run by
-    OpenVINO: its top-1 and its agreement with the fake-quant model."""
+    """``OpenVINOQuantizer(match_openvino=True)`` (8-bit weights, the
+    ``--act-observer`` activations) calibrated on ``calib``, exported to
+    ``path`` and run by OpenVINO: its top-1 and its agreement with the
+    fake-quant model."""
     prepared = calibrate_ours(
         copy.deepcopy(model), calib,
         OpenVINOQuantizer(
             with_weight_bits(INT8_QCONFIGS[args.act_observer], 8),
-            fuse_conv_add=True))
+            match_openvino=True))
     snap_biases_to_int32(prepared)
     export_onnx(prepared, calib[0], path, dynamic_batch=True)
     fake = predictions(torch_forward(prepared), x_test, args.batch_size)
