@@ -19,6 +19,7 @@ from mmengine.logging import MMLogger
 from torch import fx, nn
 from torch.ao.nn.intrinsic.qat.modules.conv_fused import _ConvBnNd
 from torch.ao.quantization import FakeQuantizeBase, QConfigMapping
+from torch.ao.quantization.backend_config import BackendConfig
 from torch.ao.quantization.fx.prepare import prepare as fx_prepare
 from torch.ao.quantization.observer import ObserverBase
 from torch.ao.quantization.quantize_fx import (  # noqa: E501
@@ -56,6 +57,25 @@ def _is_add(node: fx.Node) -> bool:
 def is_quant_module(module: nn.Module) -> bool:
     """Whether ``module`` is a fake-quant or an observer."""
     return isinstance(module, (FakeQuantizeBase, ObserverBase))
+
+
+def activation_quant_nodes(prepared: fx.GraphModule) -> List[fx.Node]:
+    """The graph nodes that call an activation fake-quant / observer (a
+    direct child of ``prepared``, as ``prepare`` inserts them)."""
+    return [
+        node for node in prepared.graph.nodes
+        if node.op == 'call_module' and '.' not in node.target
+        and is_quant_module(prepared.get_submodule(node.target))
+    ]
+
+
+def bypass_quant_node(prepared: fx.GraphModule, node: fx.Node) -> None:
+    """Remove the fake-quant call ``node``: its users read its input
+    instead, and its module is deleted (call ``prepared.recompile()``
+    after the last one)."""
+    node.replace_all_uses_with(node.args[0])
+    prepared.graph.erase_node(node)
+    delattr(prepared, node.target)
 
 
 def use_exact_conv_bn_where_gamma_is_zero(model: nn.Module) -> List[str]:
@@ -203,10 +223,7 @@ def remove_quantizers_before_fused_adds(
         list[str]: The fake-quants removed.
     """
     removed = []
-    for node in list(prepared.graph.nodes):
-        if node.op != 'call_module' or '.' in node.target or \
-                not is_quant_module(prepared.get_submodule(node.target)):
-            continue
+    for node in activation_quant_nodes(prepared):
         source = node.args[0]
         if not (isinstance(source, fx.Node) and
                 source.op == 'call_module' and len(source.users) == 1):
@@ -217,10 +234,8 @@ def remove_quantizers_before_fused_adds(
             continue
         if len(node.users) != 1 or not _is_add(next(iter(node.users))):
             continue
-        node.replace_all_uses_with(source)
-        prepared.graph.erase_node(node)
-        delattr(prepared, node.target)
         removed.append(node.target)
+        bypass_quant_node(prepared, node)
     if removed:
         prepared.recompile()
     return removed
@@ -277,10 +292,15 @@ class NativeQuantizer(nn.Module):
         self.extra_redundant_fakequants = self._check_redundant(
             extra_redundant_fakequants)
         self.is_qat = is_qat
-        self.backend_config = backend_config_for(
+        self.backend_config = self.build_backend_config()
+        self.unsupported_ops: List[str] = []
+
+    def build_backend_config(self) -> BackendConfig:
+        """torch's native patterns with the ``global_qconfig``'s dtypes
+        (see :func:`backend_config_for`)."""
+        return backend_config_for(
             self.qconfig.a_qscheme.torch_dtype,
             self.qconfig.w_qscheme.torch_dtype, name=self.backend)
-        self.unsupported_ops: List[str] = []
 
     @staticmethod
     def _check_redundant(cfg: Optional[Dict]) -> Dict[str, tuple]:
@@ -415,12 +435,8 @@ class NativeQuantizer(nn.Module):
         :class:`MMArchitectureQuant` share them by name).
         """
         taken = set(dict(prepared.named_children()))
-        for node in prepared.graph.nodes:
-            if node.op != 'call_module':
-                continue
+        for node in activation_quant_nodes(prepared):
             module = prepared.get_submodule(node.target)
-            if not is_quant_module(module) or '.' in node.target:
-                continue
             base = node.args[0].name + POST_PROCESS_SUFFIX
             name, index = base, 1
             while name in taken and name != node.target:
@@ -454,19 +470,13 @@ class NativeQuantizer(nn.Module):
         names = self.extra_redundant_fakequants['extra_fakequant_names']
         if not prefixes and not names:
             return
-        for node in list(prepared.graph.nodes):
-            if node.op != 'call_module' or '.' in node.target:
-                continue
-            if not is_quant_module(prepared.get_submodule(node.target)):
-                continue
+        for node in activation_quant_nodes(prepared):
             source = node.args[0]
             by_prefix = (
                 source.op == 'call_module'
                 and str(source.target).startswith(prefixes) and prefixes)
             if node.target in names or by_prefix:
-                node.replace_all_uses_with(source)
-                prepared.graph.erase_node(node)
-                delattr(prepared, node.target)
+                bypass_quant_node(prepared, node)
         prepared.recompile()
 
 
@@ -510,16 +520,20 @@ class OpenVINOQuantizer(NativeQuantizer):
     backend = 'openvino'
 
     def __init__(self, *args, match_openvino: bool = False, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
         if not isinstance(match_openvino, bool):
             raise TypeError('OpenVINOQuantizer: match_openvino must be a '
                             f'bool, got {match_openvino!r}')
+        # (read by build_backend_config, which NativeQuantizer calls)
         self.match_openvino = match_openvino
-        if match_openvino:
-            self.backend_config = backend_config_for(
-                self.qconfig.a_qscheme.torch_dtype,
-                self.qconfig.w_qscheme.torch_dtype, name=self.backend,
-                averaging_own_quantizer=True)
+        super().__init__(*args, **kwargs)
+
+    def build_backend_config(self) -> BackendConfig:
+        """As :class:`NativeQuantizer`'s; with ``match_openvino`` the
+        averaging ops get a quantizer of their own."""
+        return backend_config_for(
+            self.qconfig.a_qscheme.torch_dtype,
+            self.qconfig.w_qscheme.torch_dtype, name=self.backend,
+            averaging_own_quantizer=self.match_openvino)
 
     def match_runtime_fusions(self, prepared: fx.GraphModule) -> List[str]:
         """With ``match_openvino``, see
