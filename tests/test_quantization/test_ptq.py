@@ -1,5 +1,6 @@
 """Post-training quantization: tracer, quantizers, MMArchitectureQuant,
 PTQLoop and tools/ptq.py, checked against fake-quant written out here."""
+import copy
 import os.path as osp
 
 import pytest
@@ -78,6 +79,32 @@ def test_prepare_inserts_fake_quants_where_expected():
     assert type(prepared.conv).__name__ == 'ConvBnReLU2d'
     assert prepared.conv.weight_fake_quant.qscheme == \
         torch.per_channel_symmetric
+
+
+def test_extra_redundant_fakequants_removes_what_they_name():
+    model = ConvBnReluLinear().eval()
+    x = torch.randn(2, 1, 6, 6)
+    by_prefix = OpenVINOQuantizer(
+        qconfig(), extra_redundant_fakequants=dict(
+            extra_module_prefixes=('fc', ))).prepare(copy.deepcopy(model))
+    # the fake-quant after fc is gone: the graph returns fc's output
+    assert 'fc_post_process' not in dict(by_prefix.named_children())
+    assert 'conv_post_process' in dict(by_prefix.named_children())
+    output = [n for n in by_prefix.graph.nodes if n.op == 'output'][0]
+    assert output.args[0].target == 'fc'
+    by_name = OpenVINOQuantizer(
+        qconfig(), extra_redundant_fakequants=dict(
+            extra_fakequant_names=('x_post_process', ))).prepare(
+                copy.deepcopy(model))
+    children = dict(by_name.named_children())
+    assert 'x_post_process' not in children and 'fc_post_process' in children
+    # the rewired graphs still run: with fake-quant off, the float model
+    for prepared in (by_prefix, by_name):
+        prepared.eval().apply(torch.ao.quantization.disable_fake_quant)
+        torch.testing.assert_close(prepared(x), model(x))
+    with pytest.raises(KeyError, match='extra_module_prefixes'):
+        OpenVINOQuantizer(qconfig(),
+                          extra_redundant_fakequants=dict(prefixes=('fc', )))
 
 
 class ConvBnReLU6Residual(nn.Module):
