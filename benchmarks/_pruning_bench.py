@@ -437,7 +437,9 @@ def prune_tp(tp: Any,
              min_ratio: float = 0.0,
              tol: float = 2e-4,
              log: Optional[Callable[[str], None]] = None,
-             repeats: int = 1) -> Tuple[nn.Module, Dict[str, Any]]:
+             repeats: int = 1,
+             ratio: Optional[float] = None
+             ) -> Tuple[nn.Module, Dict[str, Any]]:
     """Prune a copy of ``model`` with Torch-Pruning's global pruning to at
     most ``flops`` of its FLOPs (:func:`count_macs`).
 
@@ -454,7 +456,8 @@ def prune_tp(tp: Any,
     pruner's construction (dependency graph) is timed as ``setup`` and its
     ``step()`` as ``step``, both at the ratio found, on a fresh copy, in
     CPU seconds on one torch thread (:class:`StepTimer`); medians of
-    ``repeats`` such copies.
+    ``repeats`` such copies. A ``ratio`` found before (the ``ratio`` of
+    an earlier result) skips the bisection.
 
     Returns:
         tuple: The pruned copy and ``dict(step, step_wall, setup, calib,
@@ -489,8 +492,8 @@ def prune_tp(tp: Any,
         return pruned, count_macs(pruned) / base, setup, step
 
     lo, hi, trials = 0.0, 1.0, 0
-    best: Optional[float] = None  # the smallest ratio seen to fit
-    while hi - lo > tol:
+    best: Optional[float] = ratio  # the smallest ratio seen to fit
+    while ratio is None and hi - lo > tol:
         mid = (lo + hi) / 2
         trials += 1
         try:

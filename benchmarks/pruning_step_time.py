@@ -55,13 +55,15 @@ def compare_steps(tp: Any, model: nn.Module, classifier: str,
     """
     probe = torch.zeros(*INPUT_SHAPE)
     ours, theirs = [], []
+    ratio = None  # Torch-Pruning's channel ratio for the target, found once
     for _ in range(rounds):
         result = prune_ours(
             copy.deepcopy(model), 'L1Importance', classifier, 1 / target,
             [], probe, repeats=repeats)
         ours.append(result['step'] * 1e3)
         _, result = prune_tp(tp, model, 'magnitude', classifier, 1 / target,
-                             [], repeats=repeats)
+                             [], repeats=repeats, ratio=ratio)
+        ratio = result['ratio']
         theirs.append(result['step'] * 1e3)
     return statistics.median(ours), statistics.median(theirs)
 

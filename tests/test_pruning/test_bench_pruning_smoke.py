@@ -127,12 +127,19 @@ def test_step_time_comparison_times_both_sides(pb):
     model, classifier = pb.build_model('resnet18')
     model.eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    # (the second round reuses Torch-Pruning's ratio of the first)
     ours, theirs = step_time.compare_steps(tp, model, classifier, 2.0,
-                                           rounds=1, repeats=1)
+                                           rounds=2, repeats=1)
     assert ours > 0 and theirs > 0
     # both sides prune copies: the model given is left as it was
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+    # a ratio given skips the search and prunes to the same FLOPs
+    _, searched = pb.prune_tp(tp, model, 'magnitude', classifier, 0.5, [])
+    _, given = pb.prune_tp(tp, model, 'magnitude', classifier, 0.5, [],
+                           ratio=searched['ratio'])
+    assert given['trials'] == 0 and searched['trials'] > 0
+    assert given['flops_ratio'] == searched['flops_ratio'] <= 0.5
     assert step_time.parse_args(['--rounds', '2']).rounds == 2
     with pytest.raises(SystemExit):
         step_time.parse_args(['--repeats', '0'])
