@@ -142,6 +142,29 @@ def test_lsq_qat_first_batch_sets_the_lsq_step_sizes(qfm, data):
     torch.testing.assert_close(scale.detach(), expected.detach())
 
 
+def test_minmax_weight_init_starts_at_the_weights_range(qfm, data):
+    """``with_minmax_weight_init``: with a zero learning rate the conv's
+    weight step sizes stay ``max(|w|) / 127`` per output channel of the
+    BN-folded weight (symmetric qint8 over [-127, 127]); only the weight
+    observer differs from the config's qconfig."""
+    recipe = qfm.lsq_recipe()
+    recipe = recipe._replace(
+        batch_size=10,
+        optimizer=dict(lr=0.0, momentum=0.9, weight_decay=0.0))
+    qconfig = qfm.with_minmax_weight_init(recipe.global_qconfig)
+    assert {k: v for k, v in qconfig.items() if k != 'w_observer'} == \
+        {k: v for k, v in recipe.global_qconfig.items() if k != 'w_observer'}
+    model = _tiny_net()
+    prepared, _ = qfm.lsq_qat(model, recipe.quantizer_type, qconfig, data,
+                              1, 0, recipe, lambda m: 0.0)
+    bn = model.bn
+    folded = model.conv.weight * (
+        bn.weight / torch.sqrt(bn.running_var + bn.eps)).reshape(-1, 1, 1, 1)
+    expected = folded.abs().amax((1, 2, 3)) / 127
+    scale = prepared.get_submodule('conv').weight_fake_quant.scale
+    torch.testing.assert_close(scale.detach(), expected.detach())
+
+
 def test_lsq_qat_is_reproducible_per_seed(qfm, data):
     recipe = qfm.lsq_recipe()._replace(batch_size=8)
     runs = [
@@ -276,7 +299,8 @@ def test_docs_section_describes_the_qat_rows_when_there(qfm, qat_epochs):
         act_observer='histogram',
         weight_bits=7 if qat_epochs else 8,
         ort_kernels='reference' if qat_epochs else 'int8',
-        qat_kd_tau=4.0 if qat_epochs else 0.0)
+        qat_kd_tau=4.0 if qat_epochs else 0.0,
+        qat_weight_init=['lsq', 'minmax'] if qat_epochs else ['lsq'])
     text = qfm.docs_section('TABLE', 'python bench.py', args)
     assert ('graph optimisations off' in text) == bool(qat_epochs)
     assert ("onnxruntime's int8 kernels" in text) != bool(qat_epochs)
@@ -291,6 +315,8 @@ def test_docs_section_describes_the_qat_rows_when_there(qfm, qat_epochs):
     settings = 'SGD\nlr 0.001, momentum 0.9, weight_decay 0.0001, constant'
     assert (settings in text) == bool(qat_epochs)
     assert ('3 epoch(s) of LSQ' in text) == bool(qat_epochs)
+    assert ('The min-max rows start the weight step sizes' in text) == \
+        bool(qat_epochs)
 
 
 def test_with_activations_switches_only_the_activation_symmetry(qfm):

@@ -184,6 +184,38 @@ def test_lsq_qat_learns_step_sizes_freezes_bn_and_validates_both(
     assert f"accuracy/top1: {metrics['qat.accuracy/top1']:.4f}" in printed
 
 
+W4A8_CONFIG = osp.join(REPO, 'configs/quantization/qat',
+                       'lsq_academic-w4a8_resnet18-w16_fashion-mnist.py')
+
+
+def test_w4a8_config_starts_weight_steps_at_min_max(tmp_path, monkeypatch):
+    """The W4A8 config: 4-bit weights over [-7, 7] whose step sizes start at
+    ``max|w| / 7`` per output channel of the BN-folded weight (a zero
+    learning rate keeps them there), affine 8-bit activations."""
+    torch.manual_seed(0)
+    cfg = Config.fromfile(W4A8_CONFIG)
+    float_path = save_float_model(cfg.model.architecture,
+                                  str(tmp_path / 'float.pth'))
+    runner = train_in_process(
+        W4A8_CONFIG, str(tmp_path / 'work'), [
+            f'model.float_checkpoint={float_path}', 'train_cfg.max_epochs=1',
+            'optim_wrapper.optimizer.lr=0.0'
+        ] + small_loaders(images=4, batch_size=4), monkeypatch)
+    assert type(runner.model.quantizer).__name__ == 'AcademicQuantizer'
+    conv = runner.model.qmodels['loss'].backbone.conv1
+    fake_quant = conv.weight_fake_quant
+    assert isinstance(fake_quant, LearnableFakeQuantize)
+    assert (fake_quant.quant_min, fake_quant.quant_max) == (-7, 7)
+    bn = conv.bn
+    folded = conv.weight * (bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                            ).reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(fake_quant.scale.detach(),
+                               folded.abs().amax((1, 2, 3)).detach() / 7)
+    inputs = runner.model.qmodels['loss'].inputs_post_process
+    assert inputs.qscheme == torch.per_tensor_affine
+    assert (inputs.quant_min, inputs.quant_max) == (0, 255)
+
+
 # ---------------------------------------------------------- loop pieces
 class ConvBnReluConvBn(nn.Module):
 
