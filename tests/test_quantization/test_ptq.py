@@ -465,10 +465,15 @@ def test_1x_ptq_config_through_the_tool(config, tmp_path, monkeypatch):
     state = torch.load(
         str(tmp_path / 'work' / 'model_ptq.pth'),
         weights_only=True)['state_dict']
-    # every weight's fake-quant was calibrated: per-channel symmetric int8
-    # on [-127, 127], so its scale is max |w| of the channel / 127 (at
-    # least the float32 epsilon), w being the conv weight with its BN
-    # folded in (gamma / sqrt(var + 1e-5)) where the conv and BN are fused
+    assert weight_scales_are_min_max(state) >= 20
+
+
+def weight_scales_are_min_max(state: dict) -> int:
+    """Checks that every weight fake-quant of a saved PTQ ``state`` was
+    calibrated: per-channel symmetric int8 on [-127, 127], so its scale is
+    max |w| of the channel / 127 (at least the float32 epsilon), w being
+    the conv weight with its BN folded in (gamma / sqrt(var + 1e-5)) where
+    the conv and BN are fused. Returns how many were checked."""
     checked = 0
     for key, scale in state.items():
         if not key.endswith('.weight_fake_quant.scale'):
@@ -482,4 +487,41 @@ def test_1x_ptq_config_through_the_tool(config, tmp_path, monkeypatch):
         expected = torch.clamp(amax / 127, min=torch.finfo(torch.float32).eps)
         torch.testing.assert_close(scale, expected, rtol=1e-5, atol=1e-12)
         checked += 1
-    assert checked >= 20, checked
+    return checked
+
+
+MBV2_PTQ_CONFIG = osp.join(REPO, 'configs/quantization/ptq',
+                           'ptq_openvino_mbv2_fashion-mnist.py')
+
+
+def test_mbv2_ptq_config_through_the_tool(tmp_path, monkeypatch):
+    """The Fashion-MNIST MobileNetV2 PTQ config through tools/ptq.py (a
+    freshly built float model, 2 calibration steps of 4 images): the
+    calibration steps run, the model evaluates, and every conv's and the
+    classifier's weight quantizer holds its min-max scale."""
+    from tool_runs import default_scopes_restored, load_tool
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    torch.manual_seed(0)
+    cfg = Config.fromfile(MBV2_PTQ_CONFIG)
+    with default_scopes_restored():
+        float_model = MODELS.build(cfg.model.architecture)
+        float_model.init_weights()
+    float_path = str(tmp_path / 'float.pth')
+    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    steps = record_calibration_steps(monkeypatch)
+    with default_scopes_restored():
+        metrics = load_tool('ptq.py').main([
+            MBV2_PTQ_CONFIG, float_path, '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options',
+            'test_cfg.calibrate_steps=2',
+            'test_cfg.calibrate_dataloader.batch_size=4',
+            'test_dataloader.dataset.indices=8', 'test_dataloader.batch_size=8'
+        ])
+    assert len(steps) == 2
+    assert 'accuracy/top1' in metrics
+    state = torch.load(
+        str(tmp_path / 'work' / 'model_ptq.pth'),
+        weights_only=True)['state_dict']
+    # MobileNetV2's 52 conv-bn pairs and the classifier, in each of the
+    # three forward modes' graphs
+    assert weight_scales_are_min_max(state) == 3 * 53

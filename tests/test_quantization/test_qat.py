@@ -216,6 +216,41 @@ def test_w4a8_config_starts_weight_steps_at_min_max(tmp_path, monkeypatch):
     assert (inputs.quant_min, inputs.quant_max) == (0, 255)
 
 
+MBV2_LSQ_CONFIG = osp.join(REPO, 'configs/quantization/qat',
+                           'lsq_openvino_mbv2_fashion-mnist.py')
+
+
+def test_mbv2_lsq_config_trains_with_affine_activations(
+        tmp_path, monkeypatch):
+    """The Fashion-MNIST MobileNetV2 LSQ config, one epoch of 2 iterations
+    at a zero learning rate: LSQ's initial weight step sizes
+    (``2 * mean|w| / sqrt(127)`` per channel of the BN-folded weight) stay,
+    activations are affine quint8, and both validation sets are logged."""
+    torch.manual_seed(0)
+    cfg = Config.fromfile(MBV2_LSQ_CONFIG)
+    float_path = save_float_model(cfg.model.architecture,
+                                  str(tmp_path / 'float.pth'))
+    runner = train_in_process(
+        MBV2_LSQ_CONFIG, str(tmp_path / 'work'), [
+            f'model.float_checkpoint={float_path}', 'train_cfg.max_epochs=1',
+            'optim_wrapper.optimizer.lr=0.0'
+        ] + small_loaders(images=8, batch_size=4), monkeypatch)
+    assert type(runner.train_loop).__name__ == 'LSQEpochBasedLoop'
+    qmodel = runner.model.qmodels['loss']
+    conv = qmodel.backbone.conv1.conv
+    bn = conv.bn
+    folded = conv.weight * (bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                            ).reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(
+        conv.weight_fake_quant.scale.detach(),
+        2 * folded.abs().mean((1, 2, 3)).detach() / 127**0.5)
+    inputs = qmodel.inputs_post_process
+    assert inputs.qscheme == torch.per_tensor_affine
+    scalars = runner.message_hub.log_scalars
+    assert 'val/qat.accuracy/top1' in scalars
+    assert 'val/original.accuracy/top1' in scalars
+
+
 # ---------------------------------------------------------- loop pieces
 class ConvBnReluConvBn(nn.Module):
 
