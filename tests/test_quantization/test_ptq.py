@@ -496,9 +496,11 @@ MBV2_PTQ_CONFIG = osp.join(REPO, 'configs/quantization/ptq',
 
 def test_mbv2_ptq_config_through_the_tool(tmp_path, monkeypatch):
     """The Fashion-MNIST MobileNetV2 PTQ config through tools/ptq.py (a
-    freshly built float model, 2 calibration steps of 4 images): the
-    calibration steps run, the model evaluates, and every conv's and the
-    classifier's weight quantizer holds its min-max scale."""
+    freshly built float model, 2 calibration steps of 4 images, with
+    ``bias_correction``): the calibration steps run (twice: calibration,
+    then bias correction), the model evaluates, every conv's and the
+    classifier's weight quantizer holds its min-max scale, and the biases
+    moved (each conv-bn's BN ``beta``)."""
     from tool_runs import default_scopes_restored, load_tool
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
     torch.manual_seed(0)
@@ -513,11 +515,11 @@ def test_mbv2_ptq_config_through_the_tool(tmp_path, monkeypatch):
         metrics = load_tool('ptq.py').main([
             MBV2_PTQ_CONFIG, float_path, '--work-dir',
             str(tmp_path / 'work'), '--cfg-options',
-            'test_cfg.calibrate_steps=2',
+            'test_cfg.calibrate_steps=2', 'test_cfg.bias_correction=True',
             'test_cfg.calibrate_dataloader.batch_size=4',
             'test_dataloader.dataset.indices=8', 'test_dataloader.batch_size=8'
         ])
-    assert len(steps) == 2
+    assert len(steps) == 4
     assert 'accuracy/top1' in metrics
     state = torch.load(
         str(tmp_path / 'work' / 'model_ptq.pth'),
@@ -525,3 +527,13 @@ def test_mbv2_ptq_config_through_the_tool(tmp_path, monkeypatch):
     # MobileNetV2's 52 conv-bn pairs and the classifier, in each of the
     # three forward modes' graphs
     assert weight_scales_are_min_max(state) == 3 * 53
+    floating = float_model.state_dict()
+    moved = [
+        key for key in floating if key.endswith('.bn.bias') and not
+        torch.equal(state['qmodels.tensor.' + key[:-len('bn.bias')] +
+                          'conv.bn.bias'], floating[key])
+    ]
+    # 48 of 52: in this freshly initialised network the deepest layers'
+    # inputs quantize to all zeros on 4 images, so there is no shift to
+    # remove there (a trained model's layers all see data)
+    assert len(moved) >= 45, len(moved)

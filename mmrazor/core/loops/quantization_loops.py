@@ -18,7 +18,7 @@ from torch.ao.quantization import (disable_fake_quant, disable_observer,
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader
 
-from mmrazor.models.quantizers import LearnableFakeQuantize
+from mmrazor.models.quantizers import LearnableFakeQuantize, correct_biases
 from mmrazor.registry import LOOPS
 
 #: torch's fused QAT conv-bn(-relu) modules (1d/2d/3d).
@@ -83,6 +83,11 @@ class PTQLoop(TestLoop):
         fp16 (bool): Evaluate with autocast. Defaults to False.
         only_val (bool): Skip calibration and evaluate the model as it is
             (e.g. a calibrated checkpoint). Defaults to False.
+        bias_correction (bool): After calibrating, run the calibration
+            batches once more through the fake-quant model and subtract
+            from each quantized layer's bias the mean output shift its
+            rounded weights cause (:func:`correct_biases`). Defaults to
+            False.
 
     Attributes:
         calibrated_steps (int): Batches calibrated by the latest run.
@@ -95,7 +100,8 @@ class PTQLoop(TestLoop):
                  calibrate_dataloader: Union[DataLoader, Dict],
                  calibrate_steps: int = 32,
                  fp16: bool = False,
-                 only_val: bool = False) -> None:
+                 only_val: bool = False,
+                 bias_correction: bool = False) -> None:
         super().__init__(runner, dataloader, evaluator, fp16)
         if (isinstance(calibrate_steps, bool)
                 or not isinstance(calibrate_steps, int)
@@ -108,6 +114,7 @@ class PTQLoop(TestLoop):
         self.calibrate_dataloader = calibrate_dataloader
         self.calibrate_steps = calibrate_steps
         self.only_val = only_val
+        self.bias_correction = bool(bias_correction)
         self.calibrated_steps = 0
 
     @property
@@ -124,16 +131,26 @@ class PTQLoop(TestLoop):
         """
         algorithm = self._algorithm
         set_calibration_mode(algorithm, calibrating=True)
+        steps = self._run_calibration_batches()
+        set_calibration_mode(algorithm, calibrating=False)
+        logger = MMLogger.get_current_instance()
+        logger.info(f'PTQLoop: calibrated on {steps} batch(es) '
+                    f'(calibrate_steps={self.calibrate_steps})')
+        if self.bias_correction:
+            layers = correct_biases(algorithm, self._run_calibration_batches)
+            logger.info(f'PTQLoop: corrected the biases of {layers} '
+                        'quantized layer(s)')
+        return steps
+
+    def _run_calibration_batches(self) -> int:
+        """Run up to ``calibrate_steps`` calibration batches through the
+        model; returns how many ran."""
         steps = 0
         for data_batch in self.calibrate_dataloader:
             if steps == self.calibrate_steps:
                 break
-            algorithm.calibrate_step(data_batch)
+            self._algorithm.calibrate_step(data_batch)
             steps += 1
-        set_calibration_mode(algorithm, calibrating=False)
-        MMLogger.get_current_instance().info(
-            f'PTQLoop: calibrated on {steps} batch(es) '
-            f'(calibrate_steps={self.calibrate_steps})')
         return steps
 
     def run(self) -> dict:
