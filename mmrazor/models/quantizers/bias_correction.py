@@ -21,10 +21,6 @@ from torch.nn import functional as F
 
 from .export import CONV_BN_MODULES, WEIGHT_MODULES, fold_conv_bn
 
-#: ``F.conv*d`` of a conv module's rank (weight dimensions).
-_CONVS = {3: F.conv1d, 4: F.conv2d, 5: F.conv3d}
-
-
 def _float_and_quantized_weight(module: nn.Module):
     """The weight the layer multiplies by (BN folded in for a conv-bn) and
     its fake-quantized version, as the layer's forward computes them."""
@@ -41,9 +37,8 @@ def _mean_output_shift(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if weight.dim() == 2:  # linear: features last
         shift = F.linear(x, delta)
         return shift.reshape(-1, shift.shape[-1]).double().mean(0)
-    shift = _CONVS[weight.dim()](x, delta, None, module.stride,
-                                 module.padding, module.dilation,
-                                 module.groups)
+    # the module's own convolution (stride, padding and its mode, groups)
+    shift = module._conv_forward(x, delta, None)
     dims = [0] + list(range(2, shift.dim()))
     return shift.double().mean(dims)
 
