@@ -558,9 +558,10 @@ def mean_std(values: List[float]) -> str:
     return f'{statistics.mean(values):.2f} ± {std:.2f}'
 
 
-def markdown_table(per_model: Dict[str, List[Dict]]) -> str:
+def markdown_table(per_model: Dict[str, List[Dict]],
+                   test_images: int = 2000) -> str:
     names = list(per_model)
-    lines = ['| top-1 (%) on the 2,000 test images | ' +
+    lines = [f'| top-1 (%) on the {test_images:,} test images | ' +
              ' | '.join(names) + ' |', '|---' * (len(names) + 1) + '|']
     for key in COLUMNS:
         if key not in per_model[names[0]][0]:
@@ -792,7 +793,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work_dir:
         for name in args.models:
             per_model[name] = bench_model(name, args, train, test, work_dir)
-    table = markdown_table(per_model)
+    table = markdown_table(per_model, len(test[1]))
     print(f"CPU: {cpu_words()}")
     print(table)
     for key, runtime in (('agreement', 'onnxruntime'),

@@ -286,6 +286,8 @@ def test_table_and_verdicts(qfm):
         for name, rs in per_model.items()
     }
     assert len(qfm.markdown_table(ptq_only).splitlines()) == len(table) - 2
+    assert qfm.markdown_table(per_model, 10000).startswith(
+        '| top-1 (%) on the 10,000 test images |')
     assert not any('lsq' in line for line in qfm.verdicts(ptq_only))
 
 
