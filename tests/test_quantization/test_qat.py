@@ -184,6 +184,14 @@ def test_lsq_qat_learns_step_sizes_freezes_bn_and_validates_both(
     assert f"accuracy/top1: {metrics['qat.accuracy/top1']:.4f}" in printed
 
 
+def bn_folded_weight(conv: nn.Module) -> torch.Tensor:
+    """``weight * gamma / sqrt(running_var + eps)`` per output channel of a
+    fused QAT conv-bn, written out here (detached)."""
+    bn = conv.bn
+    factor = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return (conv.weight * factor.reshape(-1, 1, 1, 1)).detach()
+
+
 W4A8_CONFIG = osp.join(REPO, 'configs/quantization/qat',
                        'lsq_academic-w4a8_resnet18-w16_fashion-mnist.py')
 
@@ -206,11 +214,9 @@ def test_w4a8_config_starts_weight_steps_at_min_max(tmp_path, monkeypatch):
     fake_quant = conv.weight_fake_quant
     assert isinstance(fake_quant, LearnableFakeQuantize)
     assert (fake_quant.quant_min, fake_quant.quant_max) == (-7, 7)
-    bn = conv.bn
-    folded = conv.weight * (bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                            ).reshape(-1, 1, 1, 1)
+    folded = bn_folded_weight(conv)
     torch.testing.assert_close(fake_quant.scale.detach(),
-                               folded.abs().amax((1, 2, 3)).detach() / 7)
+                               folded.abs().amax((1, 2, 3)) / 7)
     inputs = runner.model.qmodels['loss'].inputs_post_process
     assert inputs.qscheme == torch.per_tensor_affine
     assert (inputs.quant_min, inputs.quant_max) == (0, 255)
@@ -238,12 +244,9 @@ def test_mbv2_lsq_config_trains_with_affine_activations(
     assert type(runner.train_loop).__name__ == 'LSQEpochBasedLoop'
     qmodel = runner.model.qmodels['loss']
     conv = qmodel.backbone.conv1.conv
-    bn = conv.bn
-    folded = conv.weight * (bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                            ).reshape(-1, 1, 1, 1)
-    torch.testing.assert_close(
-        conv.weight_fake_quant.scale.detach(),
-        2 * folded.abs().mean((1, 2, 3)).detach() / 127**0.5)
+    folded = bn_folded_weight(conv)
+    torch.testing.assert_close(conv.weight_fake_quant.scale.detach(),
+                               2 * folded.abs().mean((1, 2, 3)) / 127**0.5)
     inputs = qmodel.inputs_post_process
     assert inputs.qscheme == torch.per_tensor_affine
     scalars = runner.message_hub.log_scalars
