@@ -3,6 +3,7 @@ recipe and training on a tiny model and 30 images (the benchmark itself
 takes most of an hour), and its table / verdicts on made-up numbers."""
 import argparse
 import copy
+import os.path as osp
 
 import pytest
 import torch
@@ -332,3 +333,34 @@ def test_with_activations_switches_only_the_activation_symmetry(qfm):
     assert qfm.with_activations(qconfig, 'config') is qconfig
     with pytest.raises(ValueError, match="activations='signed'"):
         qfm.with_activations(qconfig, 'signed')
+
+
+def test_ptq_verdicts_cover_the_learned_rounding_row(qfm):
+    results = _results(88.0, [87.9], [87.5])
+    results[0]['ours_int8_adaround_onnx'] = 87.4  # below ORT's 87.5
+    lines = qfm.verdicts(dict(m=results))
+    assert lines[0] == 'm: ours_int8_onnx 87.60 >= ORT int8 87.50: met'
+    assert lines[1] == ('m: ours_int8_adaround_onnx 87.40 >= ORT int8 '
+                        '87.50: NOT met')
+
+
+def test_bench_adaround_rows_on_a_tiny_net(qfm, data, tmp_path):
+    """Both learned-rounding rows are measured: the int8 one through an
+    ONNX file in onnxruntime, the W4A8 one in PyTorch."""
+    images, labels = data
+    args = argparse.Namespace(act_observer='histogram', weight_bits=8,
+                              adaround_iters=3, batch_size=10,
+                              ort_kernels='int8')
+    calls = []
+
+    def top1(pred) -> float:
+        calls.append(len(pred))
+        return 100 * float((pred == labels.numpy()).mean())
+
+    path = str(tmp_path / 'adaround.onnx')
+    result = qfm.bench_adaround(_tiny_net(), [images[:16], images[16:]],
+                                images, args, top1, path)
+    assert sorted(result) == ['ours_int8_adaround_onnx', 'ours_w4a8_adaround']
+    assert calls == [len(images)] * 2
+    assert torch.tensor(list(result.values())).le(100).all()
+    assert osp.isfile(path)

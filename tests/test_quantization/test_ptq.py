@@ -537,3 +537,89 @@ def test_mbv2_ptq_config_through_the_tool(tmp_path, monkeypatch):
     # inputs quantize to all zeros on 4 images, so there is no shift to
     # remove there (a trained model's layers all see data)
     assert len(moved) >= 45, len(moved)
+
+
+
+def _folded_weights(state, weights=None):
+    """Per quantized layer of a state dict: its weight (from ``weights``
+    where given, keyed as ``state``) with the BN folded in by hand where it
+    has one, and its weight quantizer's scale."""
+    weights = weights or state
+    folded = {}
+    for key in state:
+        if not key.endswith('.weight_fake_quant.scale'):
+            continue
+        layer = key[:-len('.weight_fake_quant.scale')]
+        weight = weights[layer + '.weight']
+        if layer + '.bn.weight' in state:
+            factor = state[layer + '.bn.weight'] / torch.sqrt(
+                state[layer + '.bn.running_var'] + 1e-5)
+            weight = weight * factor.reshape([-1] + [1] *
+                                             (weight.dim() - 1))
+        folded[layer] = (weight, state[key])
+    return folded
+
+
+def test_ptq_tool_learns_the_rounding(tmp_path, monkeypatch):
+    """``PTQLoop(learned_rounding=...)`` through tools/ptq.py on a freshly
+    built ResNet-18: the calibration batch runs once to calibrate, once to
+    find the layer order and twice per quantized layer (float and
+    quantized inputs: 20 convs and the classifier); every saved weight lies
+    on its quantizer's grid, at the float weight's floor or ceiling; an
+    unknown key of ``learned_rounding`` is refused by name."""
+    from tool_runs import default_scopes_restored, load_tool
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    torch.manual_seed(0)
+    cfg = Config.fromfile(PTQ_CONFIG)
+    with default_scopes_restored():
+        float_model = MODELS.build(cfg.model.architecture)
+        float_model.init_weights()
+    float_path = str(tmp_path / 'float.pth')
+    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    small = ('test_cfg.calibrate_steps=1',
+             'test_cfg.calibrate_dataloader.batch_size=4',
+             'test_dataloader.dataset.indices=8',
+             'test_dataloader.batch_size=8')
+    steps = record_calibration_steps(monkeypatch)
+    with default_scopes_restored():
+        load_tool('ptq.py').main([
+            PTQ_CONFIG, float_path, '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options', *small,
+            'test_cfg.learned_rounding.iters=3'
+        ])
+    assert len(steps) == 1 + 1 + 2 * 21
+    state = torch.load(
+        str(tmp_path / 'work' / 'model_ptq.pth'),
+        weights_only=True)['state_dict']
+    # the prepared layers keep the float layers' names (the BN statistics
+    # do not change)
+    floating = {
+        f'qmodels.{mode}.{key}': value
+        for key, value in float_model.state_dict().items()
+        for mode in ('tensor', 'predict', 'loss')
+    }
+    learned = _folded_weights(state)
+    original = _folded_weights(state, floating)
+    checked = 0
+    for layer, (weight, scale) in learned.items():
+        if not layer.startswith('qmodels.tensor.'):
+            continue
+        shape = [-1] + [1] * (weight.dim() - 1)
+        levels = weight / scale.reshape(shape)
+        torch.testing.assert_close(levels, torch.round(levels), rtol=0,
+                                   atol=1e-3)
+        exact = original[layer][0] / scale.reshape(shape)
+        levels = torch.round(levels)
+        assert bool(((levels == torch.floor(exact))
+                     | (levels == torch.ceil(exact))
+                     | (levels.abs() == 127)).all()), layer
+        checked += 1
+    assert checked == 21
+
+    with pytest.raises(ValueError, match="unknown key.*'itres'"):
+        with default_scopes_restored():
+            load_tool('ptq.py').main([
+                PTQ_CONFIG, float_path, '--work-dir',
+                str(tmp_path / 'work2'), '--cfg-options', *small,
+                'test_cfg.learned_rounding.itres=3'
+            ])

@@ -1,6 +1,7 @@
 """Quantization loops of the 1.x toolbox: ``PTQLoop`` (post-training),
 ``QATEpochBasedLoop``, ``LSQEpochBasedLoop`` and ``QATValLoop``
 (quantization-aware training)."""
+import inspect
 from typing import (Any, Dict, Iterable, List, Optional, Sequence, Tuple,
                     Union)
 
@@ -18,7 +19,8 @@ from torch.ao.quantization import (disable_fake_quant, disable_observer,
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader
 
-from mmrazor.models.quantizers import LearnableFakeQuantize, correct_biases
+from mmrazor.models.quantizers import (LearnableFakeQuantize, correct_biases,
+                                       learn_rounding)
 from mmrazor.registry import LOOPS
 
 #: torch's fused QAT conv-bn(-relu) modules (1d/2d/3d).
@@ -88,6 +90,12 @@ class PTQLoop(TestLoop):
             from each quantized layer's bias the mean output shift its
             rounded weights cause (:func:`correct_biases`). Defaults to
             False.
+        learned_rounding (dict, optional): After calibrating (before any
+            bias correction), learn how each quantized layer rounds its
+            weights on the calibration batches (AdaRound,
+            :func:`learn_rounding`); the dict holds its keyword arguments,
+            e.g. ``dict(iters=500)`` (``{}``: its defaults). Defaults to
+            None (round to nearest).
 
     Attributes:
         calibrated_steps (int): Batches calibrated by the latest run.
@@ -101,7 +109,8 @@ class PTQLoop(TestLoop):
                  calibrate_steps: int = 32,
                  fp16: bool = False,
                  only_val: bool = False,
-                 bias_correction: bool = False) -> None:
+                 bias_correction: bool = False,
+                 learned_rounding: Optional[Dict] = None) -> None:
         super().__init__(runner, dataloader, evaluator, fp16)
         if (isinstance(calibrate_steps, bool)
                 or not isinstance(calibrate_steps, int)
@@ -115,6 +124,20 @@ class PTQLoop(TestLoop):
         self.calibrate_steps = calibrate_steps
         self.only_val = only_val
         self.bias_correction = bool(bias_correction)
+        if learned_rounding is not None and not isinstance(
+                learned_rounding, dict):
+            raise ValueError('PTQLoop: learned_rounding must be a dict of '
+                             'learn_rounding arguments or None, got '
+                             f'{learned_rounding!r}')
+        if learned_rounding:
+            known = set(inspect.signature(learn_rounding).parameters) - {
+                'model', 'run_batches'
+            }
+            unknown = sorted(set(learned_rounding) - known)
+            if unknown:
+                raise ValueError(f'PTQLoop: learned_rounding has unknown '
+                                 f'key(s) {unknown}; known: {sorted(known)}')
+        self.learned_rounding = learned_rounding
         self.calibrated_steps = 0
 
     @property
@@ -136,6 +159,12 @@ class PTQLoop(TestLoop):
         logger = MMLogger.get_current_instance()
         logger.info(f'PTQLoop: calibrated on {steps} batch(es) '
                     f'(calibrate_steps={self.calibrate_steps})')
+        if self.learned_rounding is not None:
+            layers = learn_rounding(algorithm,
+                                    self._run_calibration_batches,
+                                    **self.learned_rounding)
+            logger.info(f'PTQLoop: learned the rounding of {layers} '
+                        'quantized layer(s)')
         if self.bias_correction:
             layers = correct_biases(algorithm, self._run_calibration_batches)
             logger.info(f'PTQLoop: corrected the biases of {layers} '
