@@ -30,13 +30,10 @@ from torch.ao.quantization import FakeQuantizeBase
 from torch.nn import functional as F
 
 from .export import CONV_BN_MODULES, WEIGHT_MODULES, fake_quant_params
+from .layer_hooks import is_weight_layer, run_with_pre_hooks
 
 #: The stretch of the rectified sigmoid (the paper's zeta and gamma).
 ZETA, GAMMA = 1.1, -0.1
-
-
-def _is_layer(module: nn.Module) -> bool:
-    return type(module) in CONV_BN_MODULES or type(module) in WEIGHT_MODULES
 
 
 def _has_relu(module: nn.Module) -> bool:
@@ -97,22 +94,6 @@ def _rounding_regulariser(h: torch.Tensor, beta: float) -> torch.Tensor:
     return (1 - (2 * h - 1).abs().pow(beta)).sum()
 
 
-class _Capture:
-    """Records the input of one layer over the calibration batches."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.inputs: List[torch.Tensor] = []
-        self.handle = module.register_forward_pre_hook(self)
-
-    def __call__(self, module: nn.Module, inputs: tuple) -> None:
-        self.inputs.append(inputs[0].detach())
-
-    def remove(self) -> Optional[torch.Tensor]:
-        """Stop recording; the inputs seen, concatenated (None if none)."""
-        self.handle.remove()
-        return torch.cat(self.inputs) if self.inputs else None
-
-
 def _fake_quants_enabled(model: nn.Module, enabled: bool) -> Dict:
     """Switch every fake-quant of ``model`` on or off; returns the previous
     states to restore."""
@@ -150,46 +131,39 @@ def _layer_inputs(model: nn.Module, module: nn.Module,
     """The inputs ``module`` receives over ``run_batches``, in the
     fake-quant model (``quantized``) or in the float one (fake-quants off,
     the layers rounded so far given back their ``float_weights``)."""
+    inputs: List[torch.Tensor] = []
     before = _fake_quants_enabled(model, quantized)
     if not quantized:
         _swap_weights(float_weights)
-    capture = _Capture(module)
     try:
-        with torch.no_grad():
-            run_batches()
+        run_with_pre_hooks(
+            {module: lambda mod, args: inputs.append(args[0].detach())},
+            run_batches)
     finally:
-        inputs = capture.remove()
         if not quantized:
             _swap_weights(float_weights)
         _restore(before)
-    return inputs
+    return torch.cat(inputs) if inputs else None
 
 
 def _layer_order(model: nn.Module, run_batches: Callable[[], Any]) -> List:
     """The quantized layers of ``model`` in the order data first reaches
     them, as ``(name, module)`` (those whose weight fake-quant is off stay
     float and are left out)."""
-    order: List = []
-    seen = set()
-    handles = []
-    for name, module in model.named_modules():
-        if not _is_layer(module) or not bool(
-                module.weight_fake_quant.fake_quant_enabled[0]):
-            continue
+    names = {
+        module: name
+        for name, module in model.named_modules()
+        if is_weight_layer(module)
+        and bool(module.weight_fake_quant.fake_quant_enabled[0])
+    }
+    order: Dict[nn.Module, str] = {}  # insertion order: the data's
 
-        def hook(mod, inputs, name=name):
-            if id(mod) not in seen:
-                seen.add(id(mod))
-                order.append((name, mod))
+    def first_call(module: nn.Module, inputs: tuple) -> None:
+        order.setdefault(module, names[module])
 
-        handles.append(module.register_forward_pre_hook(hook))
-    try:
-        with torch.no_grad():
-            run_batches()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return order
+    run_with_pre_hooks({module: first_call
+                        for module in names}, run_batches)
+    return [(name, module) for module, name in order.items()]
 
 
 def _round_layer(module: nn.Module, x_q: torch.Tensor, target: torch.Tensor,
@@ -312,7 +286,7 @@ def learn_rounding(model: nn.Module,
     if len(beta) != 2 or min(beta) <= 0:
         raise ValueError('learn_rounding: beta must be two positive '
                          f'numbers (start, end), got {beta!r}')
-    if not any(_is_layer(module) for module in model.modules()):
+    if not any(is_weight_layer(module) for module in model.modules()):
         raise ValueError('learn_rounding: the model has no quantized conv '
                          'or linear layer (is it prepared?)')
     was_training = model.training

@@ -19,7 +19,8 @@ from mmengine import dist
 from torch import nn
 from torch.nn import functional as F
 
-from .export import CONV_BN_MODULES, WEIGHT_MODULES, fold_conv_bn
+from .export import CONV_BN_MODULES, fold_conv_bn
+from .layer_hooks import is_weight_layer, run_with_pre_hooks
 
 def _float_and_quantized_weight(module: nn.Module):
     """The weight the layer multiplies by (BN folded in for a conv-bn) and
@@ -68,8 +69,7 @@ def correct_biases(model: nn.Module, run_batches: Callable[[], Any]) -> int:
     """
     layers: Dict[str, nn.Module] = {
         name: module
-        for name, module in model.named_modules()
-        if type(module) in CONV_BN_MODULES or type(module) in WEIGHT_MODULES
+        for name, module in model.named_modules() if is_weight_layer(module)
     }
     if not layers:
         raise ValueError('correct_biases: the model has no quantized conv '
@@ -87,16 +87,9 @@ def correct_biases(model: nn.Module, run_batches: Callable[[], Any]) -> int:
 
         return hook
 
-    handles = [
-        module.register_forward_pre_hook(hook_for(name))
-        for name, module in layers.items()
-    ]
-    try:
-        with torch.no_grad():
-            run_batches()
-    finally:
-        for handle in handles:
-            handle.remove()
+    run_with_pre_hooks(
+        {module: hook_for(name)
+         for name, module in layers.items()}, run_batches)
     corrected = 0
     with torch.no_grad():
         for name, module in layers.items():
