@@ -623,3 +623,72 @@ def test_ptq_tool_learns_the_rounding(tmp_path, monkeypatch):
                 str(tmp_path / 'work2'), '--cfg-options', *small,
                 'test_cfg.learned_rounding.itres=3'
             ])
+
+
+W4A8_ADAROUND_CONFIG = osp.join(
+    REPO, 'configs/quantization/ptq',
+    'ptq_academic-w4a8-adaround_mbv2_fashion-mnist.py')
+
+
+@pytest.mark.e2e  # about 18 s: the default suite keeps to its budget
+def test_w4a8_adaround_config_through_the_tool(tmp_path, monkeypatch):
+    """The MobileNetV2 W4A8 learned-rounding PTQ config through
+    tools/ptq.py (a freshly built float model, one calibration step of 4
+    images, 2 rounding steps per layer): one calibration pass, one to order
+    the layers, two per layer (52 conv-bns and the classifier); every saved
+    weight is a 4-bit level (-7..7) at the float weight's floor or
+    ceiling, with affine activation quantizers."""
+    from tool_runs import default_scopes_restored, load_tool
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    torch.manual_seed(0)
+    cfg = Config.fromfile(W4A8_ADAROUND_CONFIG)
+    assert cfg.test_cfg.learned_rounding == dict(iters=500, lr=1e-2)
+    with default_scopes_restored():
+        float_model = MODELS.build(cfg.model.architecture)
+        float_model.init_weights()
+    float_path = str(tmp_path / 'float.pth')
+    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    steps = record_calibration_steps(monkeypatch)
+    with default_scopes_restored():
+        metrics = load_tool('ptq.py').main([
+            W4A8_ADAROUND_CONFIG, float_path, '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options',
+            'test_cfg.calibrate_steps=1',
+            'test_cfg.calibrate_dataloader.batch_size=4',
+            'test_cfg.learned_rounding.iters=2',
+            'test_dataloader.dataset.indices=8', 'test_dataloader.batch_size=8'
+        ])
+    assert len(steps) == 1 + 1 + 2 * 53
+    assert 'accuracy/top1' in metrics
+    state = torch.load(
+        str(tmp_path / 'work' / 'model_ptq.pth'),
+        weights_only=True)['state_dict']
+    floating = {
+        f'qmodels.{mode}.{key}': value
+        for key, value in float_model.state_dict().items()
+        for mode in ('tensor', 'predict', 'loss')
+    }
+    original = _folded_weights(state, floating)
+    checked = 0
+    for layer, (weight, scale) in _folded_weights(state).items():
+        if not layer.startswith('qmodels.tensor.'):
+            continue
+        shape = [-1] + [1] * (weight.dim() - 1)
+        levels = weight / scale.reshape(shape)
+        torch.testing.assert_close(levels, torch.round(levels), rtol=0,
+                                   atol=1e-3)
+        levels = torch.round(levels)
+        exact = original[layer][0] / scale.reshape(shape)
+        assert levels.abs().max() <= 7, layer
+        assert bool(((levels == torch.floor(exact))
+                     | (levels == torch.ceil(exact))
+                     | (levels.abs() == 7)).all()), layer
+        checked += 1
+    assert checked == 53
+    zero_points = [
+        value for key, value in state.items()
+        if key.startswith('qmodels.tensor.') and key.endswith(
+            '_post_process.zero_point')
+    ]
+    # affine: the ReLU6 outputs' quantizers start at level 0
+    assert any(int(z.flatten()[0]) == 0 for z in zero_points)
