@@ -12,7 +12,8 @@ continuous relaxation ``h(V) = clamp(sigmoid(V) * (zeta - gamma) + gamma,
     + reg_weight * sum(1 - |2 h(V) - 1| ** beta)
 
 with ``x_q`` the layer's input in the quantized model (the layers before it
-already rounded) and ``x_fp`` its input in the float model; the second term,
+already rounded) and ``x_fp`` its input in the float model (fake-quants
+off, the rounded layers' float weights put back); the second term,
 with ``beta`` falling from 20 to 2, drives every ``h`` to 0 or 1. The
 layers are rounded one after the other in the order the data reaches them;
 the chosen grid points are written back as weights that the layer's own
@@ -29,7 +30,8 @@ from torch import nn
 from torch.ao.quantization import FakeQuantizeBase
 from torch.nn import functional as F
 
-from .export import CONV_BN_MODULES, WEIGHT_MODULES, fake_quant_params
+from .export import (CONV_BN_MODULES, WEIGHT_MODULES, fake_quant_params,
+                     fold_conv_bn)
 from .layer_hooks import is_weight_layer, run_with_pre_hooks
 
 #: The stretch of the rectified sigmoid (the paper's zeta and gamma).
@@ -53,13 +55,7 @@ def _float_weight_and_bias(module: nn.Module):
     channel with ``gamma = 0`` gives zero weights, whatever their
     rounding)."""
     if type(module) in CONV_BN_MODULES:
-        bn = module.bn
-        factor = _bn_factor(module)
-        weight = module.weight.detach() * _per_channel(
-            factor, 0, module.weight.dim())
-        bias = module.bias.detach() if module.bias is not None else \
-            torch.zeros_like(bn.running_mean)
-        return weight, ((bias - bn.running_mean) * factor + bn.bias).detach()
+        return fold_conv_bn(module, zero_gamma_ok=True)
     bias = module.bias.detach() if module.bias is not None else None
     return module.weight.detach(), bias
 

@@ -259,7 +259,9 @@ def _float_layer(module: nn.Module, weight: torch.Tensor,
     return layer
 
 
-def fold_conv_bn(module: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
+def fold_conv_bn(module: nn.Module,
+                 zero_gamma_ok: bool = False
+                 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """The weight and bias of a QAT conv-bn module with its BN (running
     statistics) folded in.
 
@@ -269,6 +271,10 @@ def fold_conv_bn(module: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
     Args:
         module (nn.Module): A ``ConvBn*d`` / ``ConvBnReLU*d`` of
             ``torch.ao.nn.intrinsic.qat``.
+        zero_gamma_ok (bool): Accept BN channels with ``gamma = 0`` (their
+            folded weights are zero; an export cannot store the float
+            weight of such a channel, learned rounding leaves it). Defaults
+            to False.
 
     Returns:
         tuple[Tensor, Tensor]: The folded weight and bias.
@@ -278,7 +284,7 @@ def fold_conv_bn(module: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f'{type(module).__name__}: its BN has no running '
                          'statistics to fold')
     factor = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    if (factor == 0).any():
+    if not zero_gamma_ok and (factor == 0).any():
         raise ValueError(f'{type(module).__name__}: a BN channel has '
                          'gamma = 0; the folded weight cannot be quantized')
     shape = [-1] + [1] * (module.weight.dim() - 1)
