@@ -297,6 +297,20 @@ def trained_float_model(cfg, tmp_path):
     return float_model, float_path
 
 
+def fresh_float_checkpoint(config: str, tmp_path):
+    """A freshly built (seed 0) float model of ``config``'s architecture,
+    its checkpoint saved under ``tmp_path``, and the config."""
+    from tool_runs import default_scopes_restored
+    torch.manual_seed(0)
+    cfg = Config.fromfile(config)
+    with default_scopes_restored():
+        float_model = MODELS.build(cfg.model.architecture)
+        float_model.init_weights()
+    float_path = str(tmp_path / 'float.pth')
+    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    return cfg, float_model, float_path
+
+
 def record_calibration_steps(monkeypatch) -> list:
     """A list that gets one entry per ``MMArchitectureQuant.calibrate_step``
     call (the step still runs)."""
@@ -503,13 +517,8 @@ def test_mbv2_ptq_config_through_the_tool(tmp_path, monkeypatch):
     moved (each conv-bn's BN ``beta``)."""
     from tool_runs import default_scopes_restored, load_tool
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    torch.manual_seed(0)
-    cfg = Config.fromfile(MBV2_PTQ_CONFIG)
-    with default_scopes_restored():
-        float_model = MODELS.build(cfg.model.architecture)
-        float_model.init_weights()
-    float_path = str(tmp_path / 'float.pth')
-    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    _, float_model, float_path = fresh_float_checkpoint(
+        MBV2_PTQ_CONFIG, tmp_path)
     steps = record_calibration_steps(monkeypatch)
     with default_scopes_restored():
         metrics = load_tool('ptq.py').main([
@@ -560,6 +569,41 @@ def _folded_weights(state, weights=None):
     return folded
 
 
+def assert_learned_levels(state, float_model, max_level: int) -> int:
+    """Every weight quantizer of the ``tensor`` graph of a saved
+    learned-rounding PTQ model: its layer's weight (BN folded in by hand)
+    is a multiple of its scale, an integer level within ``max_level``,
+    the float weight's floor or ceiling (or the clamp at ``max_level``).
+
+    Returns:
+        int: The number of layers checked.
+    """
+    # the prepared layers keep the float layers' names; the BN statistics
+    # do not change
+    floating = {
+        f'qmodels.{mode}.{key}': value
+        for key, value in float_model.state_dict().items()
+        for mode in ('tensor', 'predict', 'loss')
+    }
+    original = _folded_weights(state, floating)
+    checked = 0
+    for layer, (weight, scale) in _folded_weights(state).items():
+        if not layer.startswith('qmodels.tensor.'):
+            continue
+        shape = [-1] + [1] * (weight.dim() - 1)
+        levels = weight / scale.reshape(shape)
+        torch.testing.assert_close(levels, torch.round(levels), rtol=0,
+                                   atol=1e-3)
+        levels = torch.round(levels)
+        exact = original[layer][0] / scale.reshape(shape)
+        assert levels.abs().max() <= max_level, layer
+        assert bool(((levels == torch.floor(exact))
+                     | (levels == torch.ceil(exact))
+                     | (levels.abs() == max_level)).all()), layer
+        checked += 1
+    return checked
+
+
 def test_ptq_tool_learns_the_rounding(tmp_path, monkeypatch):
     """``PTQLoop(learned_rounding=...)`` through tools/ptq.py on a freshly
     built ResNet-18: the calibration batch runs once to calibrate, once to
@@ -569,13 +613,8 @@ def test_ptq_tool_learns_the_rounding(tmp_path, monkeypatch):
     unknown key of ``learned_rounding`` is refused by name."""
     from tool_runs import default_scopes_restored, load_tool
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    torch.manual_seed(0)
-    cfg = Config.fromfile(PTQ_CONFIG)
-    with default_scopes_restored():
-        float_model = MODELS.build(cfg.model.architecture)
-        float_model.init_weights()
-    float_path = str(tmp_path / 'float.pth')
-    torch.save({'state_dict': float_model.state_dict()}, float_path)
+    _, float_model, float_path = fresh_float_checkpoint(
+        PTQ_CONFIG, tmp_path)
     small = ('test_cfg.calibrate_steps=1',
              'test_cfg.calibrate_dataloader.batch_size=4',
              'test_dataloader.dataset.indices=8',
@@ -591,30 +630,7 @@ def test_ptq_tool_learns_the_rounding(tmp_path, monkeypatch):
     state = torch.load(
         str(tmp_path / 'work' / 'model_ptq.pth'),
         weights_only=True)['state_dict']
-    # the prepared layers keep the float layers' names (the BN statistics
-    # do not change)
-    floating = {
-        f'qmodels.{mode}.{key}': value
-        for key, value in float_model.state_dict().items()
-        for mode in ('tensor', 'predict', 'loss')
-    }
-    learned = _folded_weights(state)
-    original = _folded_weights(state, floating)
-    checked = 0
-    for layer, (weight, scale) in learned.items():
-        if not layer.startswith('qmodels.tensor.'):
-            continue
-        shape = [-1] + [1] * (weight.dim() - 1)
-        levels = weight / scale.reshape(shape)
-        torch.testing.assert_close(levels, torch.round(levels), rtol=0,
-                                   atol=1e-3)
-        exact = original[layer][0] / scale.reshape(shape)
-        levels = torch.round(levels)
-        assert bool(((levels == torch.floor(exact))
-                     | (levels == torch.ceil(exact))
-                     | (levels.abs() == 127)).all()), layer
-        checked += 1
-    assert checked == 21
+    assert assert_learned_levels(state, float_model, 127) == 21
 
     with pytest.raises(ValueError, match="unknown key.*'itres'"):
         with default_scopes_restored():
@@ -640,14 +656,9 @@ def test_w4a8_adaround_config_through_the_tool(tmp_path, monkeypatch):
     ceiling, with affine activation quantizers."""
     from tool_runs import default_scopes_restored, load_tool
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    torch.manual_seed(0)
-    cfg = Config.fromfile(W4A8_ADAROUND_CONFIG)
+    cfg, float_model, float_path = fresh_float_checkpoint(
+        W4A8_ADAROUND_CONFIG, tmp_path)
     assert cfg.test_cfg.learned_rounding == dict(iters=500, lr=1e-2)
-    with default_scopes_restored():
-        float_model = MODELS.build(cfg.model.architecture)
-        float_model.init_weights()
-    float_path = str(tmp_path / 'float.pth')
-    torch.save({'state_dict': float_model.state_dict()}, float_path)
     steps = record_calibration_steps(monkeypatch)
     with default_scopes_restored():
         metrics = load_tool('ptq.py').main([
@@ -663,28 +674,7 @@ def test_w4a8_adaround_config_through_the_tool(tmp_path, monkeypatch):
     state = torch.load(
         str(tmp_path / 'work' / 'model_ptq.pth'),
         weights_only=True)['state_dict']
-    floating = {
-        f'qmodels.{mode}.{key}': value
-        for key, value in float_model.state_dict().items()
-        for mode in ('tensor', 'predict', 'loss')
-    }
-    original = _folded_weights(state, floating)
-    checked = 0
-    for layer, (weight, scale) in _folded_weights(state).items():
-        if not layer.startswith('qmodels.tensor.'):
-            continue
-        shape = [-1] + [1] * (weight.dim() - 1)
-        levels = weight / scale.reshape(shape)
-        torch.testing.assert_close(levels, torch.round(levels), rtol=0,
-                                   atol=1e-3)
-        levels = torch.round(levels)
-        exact = original[layer][0] / scale.reshape(shape)
-        assert levels.abs().max() <= 7, layer
-        assert bool(((levels == torch.floor(exact))
-                     | (levels == torch.ceil(exact))
-                     | (levels.abs() == 7)).all()), layer
-        checked += 1
-    assert checked == 53
+    assert assert_learned_levels(state, float_model, 7) == 53
     zero_points = [
         value for key, value in state.items()
         if key.startswith('qmodels.tensor.') and key.endswith(
