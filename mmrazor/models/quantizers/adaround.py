@@ -247,7 +247,10 @@ def learn_rounding(model: nn.Module,
             fake-quants on) or an :class:`MMArchitectureQuant`.
         run_batches (Callable[[], Any]): Runs the calibration data through
             the model once (its inputs are kept in memory, one layer at a
-            time).
+            time). Every call must run the same images in the same order
+            (the float and the quantized pass of a layer are paired): no
+            random augmentation; mmengine's ``DefaultSampler`` repeats its
+            order while its epoch stays.
         iters (int): Optimisation steps per layer. Defaults to 500 (the
             paper takes 10,000 at ``lr=1e-3`` on a GPU; 500 at ``1e-2``
             decide every rounding as well on the Fashion-MNIST models,
