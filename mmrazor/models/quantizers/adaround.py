@@ -113,12 +113,11 @@ def _restore(before: Dict) -> None:
 
 
 def _swap_weights(weights: Dict[nn.Module, torch.Tensor]) -> None:
-    """Exchange each layer's weight with the tensor ``weights`` holds."""
-    with torch.no_grad():
-        for module, other in weights.items():
-            current = module.weight.detach().clone()
-            module.weight.copy_(other)
-            other.copy_(current)
+    """Exchange each layer's weight data with the tensor ``weights`` holds
+    (no copies: the tensors change places)."""
+    for module, other in list(weights.items()):
+        weights[module] = module.weight.data
+        module.weight.data = other
 
 
 def _layer_inputs(model: nn.Module, module: nn.Module,
