@@ -10,15 +10,20 @@ The first of three commands (prune, fine-tune, deploy)::
 CONFIG builds the model (``model``) and may hold the pruning settings:
 ``pruner`` (an ``ImportancePruner`` config: criterion, exclusions,
 guard-rails), ``prune_target`` (e.g. ``dict(flops=0.5)``), ``calibration``
-(``dict(batches=N)``: training batches that a data-driven criterion such as
-Taylor or Group Fisher reads), ``input_shape`` and ``finetune`` (settings
-the fine-tuning config takes instead, e.g. its schedule). Command-line
-flags override them. ``--target flops=3x`` means a third of the FLOPs.
+(``dict(batches=N, bn_batches=M)``: training batches that a data-driven
+criterion such as Taylor or Group Fisher reads, and batches that recompute
+the BatchNorm statistics of the pruned model, 8 by default),
+``input_shape`` and ``finetune`` (settings the fine-tuning config takes
+instead, e.g. its schedule). Command-line flags override them.
+``--target flops=3x`` means a third of the FLOPs.
 
 Written to DIR: ``subnet.yaml`` (the kept units of every group),
-``prune_report.json`` (costs reached, kept units), ``kept_units.png``, and
+``prune_report.json`` (costs reached, kept units), ``kept_units.png``,
+``pruned.pth`` (CKPT's weights with the recomputed BatchNorm statistics,
+in the unpruned shapes: it deploys as it is, before any fine-tuning) and
 ``finetune.py`` (the original config whose model is the masked pruned
-model, starting from CKPT).
+model, starting from ``pruned.pth``, or from CKPT without a
+``train_dataloader`` or with ``--bn-batches 0``).
 """
 import argparse
 import os
@@ -51,6 +56,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         help='training batches a data-driven criterion reads')
     parser.add_argument(
+        '--bn-batches',
+        type=int,
+        help='training batches that recompute the BatchNorm statistics of '
+        'the pruned model (default: the config\'s calibration.bn_batches, '
+        'else 8; 0: keep the unpruned model\'s)')
+    parser.add_argument(
         '--input-shape',
         type=int,
         nargs='+',
@@ -72,15 +83,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmengine.runner import Runner
 
     from mmrazor.apis.config_compat import load_config
-    from mmrazor.apis.prune import (calibrate, check_target, data_driven,
+    from mmrazor.apis.prune import (calibrate, check_calibration,
+                                    check_target, data_driven,
                                     finetune_config, kept_table,
                                     parse_target, plot_kept, to_builtin,
                                     write_json_atomic)
     from mmrazor.models.pruners import (ImportancePruner, build_pruner,
                                         dump_channel_cfg)
     from mmrazor.models.task_modules import load_weights
+    from mmrazor.core import recalibrate_bn
     from mmrazor.registry import MODELS
-    from mmrazor.utils import register_all_modules
+    from mmrazor.utils import register_all_modules, save_state_dict
 
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options)
@@ -120,19 +133,38 @@ def main(argv: Optional[List[str]] = None) -> int:
     pruner.prepare_from_supernet(model)
     print(f'{len(pruner.units)} prunable channel groups; criterion '
           f'{pruner.importance!r}')
-    if data_driven(pruner):
-        calib = dict(cfg.get('calibration', None) or {})
-        batches = args.calib_batches or calib.get('batches', 16)
-        if 'train_dataloader' not in cfg:
-            raise SystemExit(f'{pruner.importance!r} reads training data: '
-                             'the config needs a train_dataloader')
+    calib = check_calibration(cfg.get('calibration', None) or {},
+                              f'{args.config}: calibration')
+    loader = None
+    if 'train_dataloader' in cfg:
         loader = Runner.build_dataloader(cfg.train_dataloader,
                                          seed=args.seed)
+    if data_driven(pruner):
+        batches = args.calib_batches or calib.get('batches', 16)
+        if loader is None:
+            raise SystemExit(f'{pruner.importance!r} reads training data: '
+                             'the config needs a train_dataloader')
         print(f'calibrating on {batches} training batches')
         calibrate(pruner, model, loader, batches)
 
     report = pruner.prune_to_target(**target)
     print(kept_table(pruner))
+    bn_batches = args.bn_batches if args.bn_batches is not None else \
+        calib.get('bn_batches', 8)
+    start_from = osp.abspath(args.checkpoint)
+    if bn_batches > 0 and loader is None:
+        print('no train_dataloader in the config: the BatchNorm statistics '
+              'stay those of the unpruned model')
+    elif bn_batches > 0:
+        used = recalibrate_bn(model, loader, bn_batches)
+        if used:
+            # the masked model: unpruned shapes, the new statistics
+            start_from = osp.abspath(osp.join(work_dir, 'pruned.pth'))
+            save_state_dict(model, start_from, meta=dict(
+                pruned_from=osp.abspath(args.checkpoint),
+                bn_recalibrated_batches=used))
+            print(f'BatchNorm statistics recomputed on {used} training '
+                  f'batches: {start_from}')
     subnet_path = osp.join(work_dir, 'subnet.yaml')
     dump_channel_cfg(pruner.export_subnet(), subnet_path)
     report = dict(
@@ -140,6 +172,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         target=target,
         config=osp.abspath(args.config),
         checkpoint=osp.abspath(args.checkpoint),
+        pruned_checkpoint=start_from,
         importance=repr(pruner.importance),
         input_shape=list(shape))
     write_json_atomic(report, osp.join(work_dir, 'prune_report.json'))
@@ -148,8 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'{osp.basename(args.config)}: flops {report["flops_ratio"]:.3f}')
     saved = dict(pruner_cfg)
     saved['importance'] = dict(type=type(pruner.importance).__name__)
-    ft_cfg = finetune_config(cfg, subnet_path, args.checkpoint, shape,
-                             saved)
+    ft_cfg = finetune_config(cfg, subnet_path, start_from, shape, saved)
     ft_path = osp.join(work_dir, 'finetune.py')
     ft_cfg.dump(ft_path)
     print(f'reached flops {report["flops_ratio"]:.4f}, params '
@@ -158,7 +190,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print('next: python tools/train.py ' + ft_path +
           f' --work-dir {osp.join(work_dir, "finetune")}')
     print(f'then: python tools/deploy_subnet.py {args.config} --checkpoint '
-          f'<finetuned .pth> --channel-cfg {subnet_path} --input-shape '
+          f'<finetuned .pth, or {start_from} as pruned> --channel-cfg '
+          f'{subnet_path} --input-shape '
           f'{" ".join(map(str, shape))} --out-dir '
           f'{osp.join(work_dir, "deployed")}')
     return 0

@@ -23,20 +23,15 @@ Examples:
         --pruned work_dirs/r18_pruned/finetune.py
 """
 import argparse
-import io
 import os.path as osp
 from typing import Optional, Sequence
 
-import torch
 from mmengine.dist import is_main_process
-from mmengine.model import is_model_wrapper
-from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
 
 from mmrazor.apis import (add_common_args, build_runner, config_from_args,
                           setup_launch)
 from mmrazor.registry import explain_unknown_types
-from mmrazor.utils import close_distributed
-from mmrazor.utils.checkpoint import atomic_write_bytes
+from mmrazor.utils import close_distributed, save_state_dict
 
 PTQ_CHECKPOINT = 'model_ptq.pth'
 
@@ -54,23 +49,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'pruned shapes')
     add_common_args(parser)
     return parser.parse_args(argv)
-
-
-def save_quantized(model: torch.nn.Module, path: str) -> None:
-    """Save ``model``'s state dict (CPU tensors) atomically.
-
-    Args:
-        model (nn.Module): The calibrated algorithm (or its wrapper).
-        path (str): The destination.
-    """
-    if is_model_wrapper(model):
-        model = model.module
-    buffer = io.BytesIO()
-    torch.save(
-        dict(
-            meta=dict(quantized=True),
-            state_dict=weights_to_cpu(get_state_dict(model))), buffer)
-    atomic_write_bytes(buffer.getvalue(), path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -96,7 +74,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         metrics = runner.test()
     if is_main_process():
         path = osp.join(cfg.work_dir, PTQ_CHECKPOINT)
-        save_quantized(runner.model, path)
+        save_state_dict(runner.model, path, meta=dict(quantized=True))
         print('PTQ metrics: ' + ', '.join(
             f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
             for k, v in metrics.items()))

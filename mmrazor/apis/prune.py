@@ -80,6 +80,41 @@ def check_target(target: Dict[str, Any], where: str) -> Dict[str, float]:
     return checked
 
 
+
+#: Keys of a pruning config's ``calibration``: training batches that a
+#: data-driven criterion reads, and batches that recompute the BatchNorm
+#: statistics of the pruned model.
+CALIBRATION_KEYS = ('batches', 'bn_batches')
+
+
+def check_calibration(calibration: Dict[str, Any],
+                      where: str) -> Dict[str, int]:
+    """Validate a pruning config's ``calibration`` (see
+    :data:`CALIBRATION_KEYS`).
+
+    Args:
+        calibration (dict): E.g. ``dict(batches=16, bn_batches=8)``.
+        where (str): Where it comes from, for the message.
+
+    Returns:
+        dict[str, int]: The settings given.
+
+    Raises:
+        ValueError: An unknown key or a value that is not a count >= 0,
+            named.
+    """
+    checked = {}
+    for key, value in dict(calibration).items():
+        if key not in CALIBRATION_KEYS:
+            raise ValueError(f'{where}: key {key!r} is not one of '
+                             f'{list(CALIBRATION_KEYS)}')
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                value < 0:
+            raise ValueError(f'{where}: {key}={value!r} is not a number '
+                             'of batches (an int >= 0)')
+        checked[key] = value
+    return checked
+
 def _loss_forward(model: nn.Module, batch: Any) -> Any:
     """The loss dict of an mmengine model for a dataloader batch."""
     data = model.data_preprocessor(batch, True)
@@ -180,12 +215,14 @@ def finetune_config(cfg: Config, subnet_path: str, checkpoint: str,
     ``tools/train.py``: the original config whose ``model`` is a
     :func:`~mmrazor.models.algorithms.pruning.pruned_model` (masked, so
     that its checkpoints deploy with ``tools/deploy_subnet.py``), starting
-    from the unpruned checkpoint (``load_from``).
+    from ``checkpoint`` (``load_from``).
 
     Args:
         cfg (Config): The original (pruning) config.
         subnet_path (str): The subnet file.
-        checkpoint (str): The unpruned model's checkpoint.
+        checkpoint (str): Weights of the unpruned shapes: the unpruned
+            model's, or those of the masked model with its BatchNorm
+            statistics recomputed (``pruned.pth`` of ``tools/prune.py``).
         input_shape (Sequence[int]): Dummy input of the analysis.
         pruner_cfg (dict): The pruner config.
 

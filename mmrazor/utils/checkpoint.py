@@ -364,6 +364,31 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
         raise
 
 
+def save_state_dict(model: torch.nn.Module, path: Union[str, Path],
+                    meta: Optional[dict] = None) -> None:
+    """Save ``model``'s state dict (CPU tensors) as ``{'meta': meta,
+    'state_dict': ...}`` atomically, a file ``load_from`` / ``--checkpoint``
+    of the tools read like a Runner checkpoint.
+
+    Args:
+        model (nn.Module): The model, or a model wrapper (its ``module``
+            is saved).
+        path (str | Path): The destination.
+        meta (dict, optional): Plain data describing the weights.
+    """
+    import io
+
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
+    if is_model_wrapper(model):
+        model = model.module
+    buffer = io.BytesIO()
+    torch.save(
+        dict(meta=dict(meta or {}),
+             state_dict=weights_to_cpu(get_state_dict(model))), buffer)
+    atomic_write_bytes(buffer.getvalue(), path)
+
+
 def install() -> None:
     """Make mmengine load local checkpoints safely and write atomically.
 

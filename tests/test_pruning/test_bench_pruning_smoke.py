@@ -80,6 +80,7 @@ def test_table_summary_and_plot(tmp_path):
             runs.append(
                 dict(model='resnet18', target=2.0, method=method, seed=seed,
                      flops_ratio=0.5, params_ratio=0.5, acc_pruned=acc - 10,
+                     acc_recalibrated=acc - 5 + 2 * seed,
                      acc_finetuned=acc + seed, step_ms=ms, setup_ms=1.0,
                      speedup=1.8 if seed == 0 else None,
                      max_diff=1e-6 if method in bench.OURS else None))
@@ -87,10 +88,13 @@ def test_table_summary_and_plot(tmp_path):
     table = '\n'.join(bench.table(runs, base, [0, 1]))
     assert '| resnet18 | 2x | Taylor | 0.5000 |' in table
     assert '82.50 ± 0.71' in table and '0.90 |' in table
+    # top-1 pruned, + BN, fine-tuned
+    assert '| 72.00 ± 0.00 | 78.00 ± 1.41 | 82.50 ± 0.71 |' in table
     summary = '\n'.join(bench.summary(runs))
     assert 'ours best Taylor 82.50 vs Torch-Pruning best TP Taylor 81.50 ' \
         '(+1.00, met)' in summary
-    assert 'step 5.5 ms ours vs 7.5 ms theirs (0.73x, met)' in summary
+    assert 'step 5.5 ms ours vs 7.5 ms theirs (0.73x, met); right after ' \
+        'pruning, BN recomputed: Taylor 78.00 vs TP Taylor 77.00' in summary
     pytest.importorskip('matplotlib')
     assert bench.plot(runs, base, str(tmp_path / 'plot.png'))
     assert (tmp_path / 'plot.png').stat().st_size > 0
@@ -119,6 +123,35 @@ def test_unreachable_targets_are_rows_not_failures(pb, data):
         in table
     summary = '\n'.join(bench.summary([reached, run]))
     assert 'not reachable under the guard-rails: resnet18 8x L1' in summary
+
+
+def test_bn_recalibration_uses_a_copy(pb, data, monkeypatch):
+    """``top-1 pruned + BN`` comes from a recalibrated copy: the model
+    that goes on to fine-tuning keeps its statistics."""
+    bench = import_benchmark('pruning_vs_torch_pruning')
+    args = bench.parse_args(['--seeds', '0', '--latency-rounds', '0',
+                             '--finetune-epochs', '0', '--bn-batches', '1'])
+    torch.manual_seed(0)
+    model, classifier = pb.build_model('resnet18')
+    x, y = data
+    base = dict(macs=pb.count_macs(model), params=pb.count_params(model))
+    handed = []
+    monkeypatch.setattr(bench, 'train',
+                        lambda model, *a, **k: handed.append(model))
+    run = bench.run_one('resnet18', 2.0, 'L1', 0, model.eval(), classifier,
+                        None, args, dict(test_x=x, test_y=y, ft_x=x,
+                                         ft_y=y), base, print, None)
+    assert 0 <= run['acc_recalibrated'] <= 100
+    # the fresh model's statistics (mean 0, variance 1), sliced
+    bns = [m for m in handed[0].modules()
+           if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) > 10
+    for bn in bns:
+        assert torch.equal(bn.running_mean, torch.zeros_like(
+            bn.running_mean))
+        assert torch.equal(bn.running_var, torch.ones_like(bn.running_var))
+    args = bench.parse_args(['--bn-batches', '0'])
+    assert args.bn_batches == 0
 
 
 def test_step_time_comparison_times_both_sides(pb):

@@ -85,7 +85,9 @@ def test_prune_finetune_deploy(tmp_path, trained_ckpt, monkeypatch):
         *TINY_DATA, 'train_cfg.max_epochs=1', 'default_hooks.checkpoint.'
         'save_best=None'
     ], monkeypatch)
-    assert runner.cfg.load_from == osp.abspath(ckpt)
+    # it starts from the pruned model with recomputed BN statistics
+    assert runner.cfg.load_from == str(out / 'pruned.pth')
+    assert report['pruned_checkpoint'] == str(out / 'pruned.pth')
     assert runner.optim_wrapper.optimizer.param_groups[0]['initial_lr'] == \
         pytest.approx(0.01)  # the `finetune` schedule of the config
     finetuned = osp.join(str(tmp_path / 'ft'), 'epoch_1.pth')
@@ -147,6 +149,107 @@ def test_unreachable_target_and_bad_pruner_name_the_problem(
     with pytest.raises(SystemExit, match='ImportancePruner'):
         run_prune([L1_CONFIG, ckpt, '--work-dir', str(tmp_path),
                    '--cfg-options', 'pruner.type=StructurePruner'])
+
+
+def _deploy(checkpoint, subnet, out_dir):
+    """``tools/deploy_subnet.py`` of the L1 config; the reloaded model."""
+    from mmrazor.models.task_modules import load_deployed
+    deploy = load_tool('deploy_subnet.py')
+    with default_scopes_restored():
+        code = deploy.main([
+            L1_CONFIG, '--checkpoint', checkpoint, '--channel-cfg', subnet,
+            '--input-shape', '1', '1', '28', '28', '--out-dir', out_dir
+        ])
+    assert code == 0
+    return load_deployed(quickstart_model(), out_dir)
+
+
+def test_pruned_checkpoint_holds_the_pruned_models_bn_statistics(
+        tmp_path, trained_ckpt):
+    """``pruned.pth``: the unpruned weights, with every BatchNorm's running
+    mean / variance those of its inputs in the pruned model, averaged over
+    the ``--bn-batches`` training batches (written out here from a
+    train-mode forward of the physically pruned model)."""
+    from mmrazor.datasets import read_idx
+    model, ckpt = trained_ckpt
+    out = tmp_path / 'pruned'
+    run_prune([
+        L1_CONFIG, ckpt, '--target', 'flops=3x', '--bn-batches', '2',
+        '--work-dir',
+        str(out), '--cfg-options', 'train_dataloader.dataset.indices=128',
+        'train_dataloader.batch_size=32',
+        'train_dataloader.sampler.shuffle=False',
+        'train_dataloader.dataset.pipeline.0.prob=0.0'
+    ])
+    saved = torch.load(out / 'pruned.pth', weights_only=True)
+    assert saved['meta']['bn_recalibrated_batches'] == 2
+    state = saved['state_dict']
+    stats = ('running_mean', 'running_var', 'num_batches_tracked')
+    for key, value in model.state_dict().items():
+        if not key.endswith(stats):
+            assert torch.equal(state[key], value), key
+
+    subnet = str(out / 'subnet.yaml')
+    recalibrated = _deploy(str(out / 'pruned.pth'), subnet,
+                           str(tmp_path / 'dep_recal'))
+    plain = _deploy(ckpt, subnet, str(tmp_path / 'dep_plain'))
+    # the first 64 training images (file order, no flip), normalised
+    images = read_idx(
+        osp.join(REPO, 'data', 'fashion_mnist_subset',
+                 'train-images-idx3-ubyte.gz'))[:64]
+    x = (torch.from_numpy(images.astype('float32')).unsqueeze(1) -
+         72.94) / 90.02
+    inputs = {}
+    bns = {
+        name: m
+        for name, m in plain.named_modules()
+        if isinstance(m, torch.nn.BatchNorm2d)
+    }
+    for name, bn in bns.items():
+        bn.register_forward_pre_hook(
+            lambda m, args, name=name: inputs.setdefault(name, []).append(
+                args[0].detach()))
+    plain.train()
+    with torch.no_grad():
+        for batch in (x[:32], x[32:]):
+            plain(batch, mode='tensor')
+    new_bns = dict(recalibrated.named_modules())
+    changed = 0
+    for name, seen in inputs.items():
+        means = [t.mean((0, 2, 3)) for t in seen]
+        variances = [t.transpose(0, 1).flatten(1).var(1) for t in seen]
+        expect_mean = sum(means) / len(means)
+        expect_var = sum(variances) / len(variances)
+        bn = new_bns[name]
+        assert torch.allclose(bn.running_mean, expect_mean, atol=1e-4,
+                              rtol=1e-4), name
+        assert torch.allclose(bn.running_var, expect_var, atol=1e-4,
+                              rtol=1e-4), name
+        changed += not torch.allclose(bns[name].running_mean,
+                                      expect_mean, atol=1e-3)
+    assert len(inputs) == len(bns) > 10 and changed == len(bns)
+
+
+def test_bn_batches_zero_keeps_the_unpruned_statistics(tmp_path,
+                                                       trained_ckpt):
+    _, ckpt = trained_ckpt
+    out = tmp_path / 'pruned'
+    run_prune([
+        L1_CONFIG, ckpt, '--bn-batches', '0', '--work-dir',
+        str(out)
+    ])
+    assert not (out / 'pruned.pth').exists()
+    report = json.loads((out / 'prune_report.json').read_text())
+    assert report['pruned_checkpoint'] == osp.abspath(ckpt)
+    from mmengine.config import Config
+    assert Config.fromfile(str(out / 'finetune.py')).load_from == \
+        osp.abspath(ckpt)
+    with pytest.raises(ValueError, match="calibration: bn_batches=-1"):
+        run_prune([L1_CONFIG, ckpt, '--work-dir', str(out),
+                   '--cfg-options', 'calibration.bn_batches=-1'])
+    with pytest.raises(ValueError, match="calibration: key 'bn_batch'"):
+        run_prune([L1_CONFIG, ckpt, '--work-dir', str(out),
+                   '--cfg-options', 'calibration.bn_batch=4'])
 
 
 MBV2_CONFIG = osp.join(REPO, 'configs', 'pruning', 'importance',

@@ -10,8 +10,9 @@ pruner = dict(
     # no channel group falls below a tenth of its width (layer collapse)
     min_ratio=0.1)
 prune_target = dict(flops=0.5)
-# batches a data-driven criterion (Taylor, Group Fisher) reads first
-calibration = dict(batches=16)
+# batches a data-driven criterion (Taylor, Group Fisher) reads first, and
+# batches that recompute the BatchNorm statistics of the pruned model
+calibration = dict(batches=16, bn_batches=8)
 finetune = dict(
     optim_wrapper=dict(
         optimizer=dict(type='SGD', lr=0.01, momentum=0.9,
