@@ -176,3 +176,23 @@ def test_step_time_comparison_times_both_sides(pb):
     assert step_time.parse_args(['--rounds', '2']).rounds == 2
     with pytest.raises(SystemExit):
         step_time.parse_args(['--repeats', '0'])
+
+
+def test_padding_benchmark_variants(pb):
+    """``benchmarks/onnx_channel_padding.py``: the pruned model and its
+    padded copies (same outputs, checked inside), padded ones at least
+    as wide, every padded conv a multiple of the block or as pruned."""
+    bench = import_benchmark('onnx_channel_padding')
+    torch.manual_seed(0)
+    model, classifier = pb.build_model('mobilenetv2')
+    models = bench.variants(model.eval(), classifier, 1 / 3, 8, [1.5, 16])
+    assert list(models) == ['padded <= 1.5x', 'padded <= 16x', 'as pruned']
+    macs = {k: pb.count_macs(m) for k, m in models.items()}
+    assert macs['as pruned'] <= pb.count_macs(model) / 3
+    assert macs['as pruned'] < macs['padded <= 1.5x'] <= macs['padded <= 16x']
+    convs = {k: [c.out_channels for c in m.modules()
+                 if isinstance(c, torch.nn.Conv2d)]
+             for k, m in models.items()}
+    for pruned, padded in zip(convs['as pruned'], convs['padded <= 16x']):
+        assert padded == pruned or (padded > pruned and padded % 8 == 0)
+    assert bench.parse_args(['--block', '8']).block == 8

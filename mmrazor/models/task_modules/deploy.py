@@ -35,7 +35,8 @@ import os.path as osp
 import random
 import shutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 from torch import nn
@@ -265,7 +266,13 @@ _REPORT_KEYS = ('input_shape', 'params_before', 'params_after',
                 'max_diff_deployed_vs_masked', 'stale_attributes',
                 'first_mismatch', 'torch_version',
                 'max_diff_reloaded_vs_masked', 'stale_attributes_reloaded',
-                'onnx', 'max_diff_onnxruntime_vs_masked')
+                'onnx', 'max_diff_onnxruntime_vs_masked',
+                'onnx_channel_block', 'onnx_padded_groups',
+                'max_diff_padded_vs_masked', 'onnx_padding_refused')
+#: Keys written only when set (ONNX export, channel padding).
+_OPTIONAL_KEYS = ('onnx', 'max_diff_onnxruntime_vs_masked',
+                  'onnx_channel_block', 'onnx_padded_groups',
+                  'max_diff_padded_vs_masked', 'onnx_padding_refused')
 _DIFF_KEYS = ('max_diff_deployed_vs_masked', 'max_diff_reloaded_vs_masked',
               'max_diff_onnxruntime_vs_masked')
 
@@ -293,6 +300,14 @@ class DeployReport:
         onnx (str, optional): The ONNX file, when exported.
         max_diff_onnxruntime_vs_masked (float, optional): The output
             difference of the ONNX model run in onnxruntime.
+        onnx_channel_block (int, optional): The block the ONNX model's
+            channel counts were padded to.
+        onnx_padded_groups (dict, optional): Group -> ``[kept, exported]``
+            channels of the groups padded in the ONNX model.
+        max_diff_padded_vs_masked (float, optional): The output difference
+            of the padded model (in torch) from the masked one.
+        onnx_padding_refused (str, optional): Why the ONNX model is not
+            padded after all (the padded model computed something else).
     """
     out_dir: str
     atol: float
@@ -307,6 +322,10 @@ class DeployReport:
     stale_attributes_reloaded: List[str] = field(default_factory=list)
     onnx: Optional[str] = None
     max_diff_onnxruntime_vs_masked: Optional[float] = None
+    onnx_channel_block: Optional[int] = None
+    onnx_padded_groups: Optional[Dict[str, List[int]]] = None
+    max_diff_padded_vs_masked: Optional[float] = None
+    onnx_padding_refused: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """The content of ``deploy_report.json``.
@@ -317,8 +336,7 @@ class DeployReport:
         out = {}
         for key in _REPORT_KEYS:
             value = getattr(self, key)
-            if key in ('onnx', 'max_diff_onnxruntime_vs_masked') and \
-                    value is None:
+            if key in _OPTIONAL_KEYS and value is None:
                 continue
             out[key] = value
         return out
@@ -449,6 +467,28 @@ def _num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _padded_copy(pruner: Any, to_pad: nn.Module, twin: Dict[int, nn.Module],
+                 block: int, max_growth: float
+                 ) -> Tuple[nn.Module, Dict[str, List[int]]]:
+    """``to_pad`` (a copy of the analysed model) sliced to the pruner's
+    masks padded to ``block``, the added channels silenced; and
+    ``group -> [kept, exported]`` channels of the padded groups."""
+    from mmrazor.models.pruners.channel_padding import (kept_channels,
+                                                        pad_masks_to_block,
+                                                        zero_padded_channels)
+    from mmrazor.models.pruners.utils import slice_model
+    dep, masks = pruner.dependency, pruner._masks
+    padded = pad_masks_to_block(dep, masks, block, max_growth)
+    zero_padded_channels(to_pad, dep, masks, padded, twin)
+    slice_model(to_pad, dep, padded, twin)
+    groups = {
+        name: [kept_channels(dep, name, masks[name]),
+               kept_channels(dep, name, padded[name])]
+        for name in masks if (padded[name] != masks[name]).any()
+    }
+    return to_pad.eval(), groups
+
+
 def deploy_pruned(
     model: nn.Module,
     channel_cfg: Optional[Union[str, Dict[str, Any]]],
@@ -463,6 +503,8 @@ def deploy_pruned(
     seed: int = 0,
     onnx: bool = False,
     atol: float = 1e-3,
+    onnx_channel_block: int = 0,
+    onnx_max_growth: float = 1.5,
 ) -> DeployReport:
     """Physically prune a model to a channel config, write the artefact
     and check it.
@@ -506,6 +548,15 @@ def deploy_pruned(
         onnx (bool): Also export ``model.onnx`` and compare onnxruntime's
             output with the masked model's. Defaults to False.
         atol (float): The tolerance of the output checks. Defaults to 1e-3.
+        onnx_channel_block (int): With ``onnx``, pad every group's kept
+            channels in the ONNX model up to a multiple of this block
+            with channels that compute zeros
+            (:mod:`~mmrazor.models.pruners.channel_padding`: onnxruntime's
+            fast CPU convolutions want multiples of 16 with AVX-512, 8
+            with AVX2); the torch artefact stays unpadded. 0 or 1: no
+            padding. Defaults to 0.
+        onnx_max_growth (float): Largest padded / kept channel ratio of a
+            padded group. Defaults to 1.5.
 
     Returns:
         DeployReport: The measurements; ``report.ok`` tells whether every
@@ -530,6 +581,10 @@ def deploy_pruned(
     model.eval()
     # Without a builder, the "fresh" model is a copy of the original.
     template = copy.deepcopy(model) if build_fresh is None else None
+    padding = onnx and onnx_channel_block > 1
+    if padding:  # the copy that becomes the padded ONNX model
+        to_pad = copy.deepcopy(model)
+        twin = {id(a): b for a, b in zip(model.modules(), to_pad.modules())}
     shape = tuple(input_shape)
     kwargs = dict(pruner_cfg or {})
     if except_start_keys is not None:
@@ -554,6 +609,10 @@ def deploy_pruned(
     recorder.start()
     masked = _forward(model, x)
     masked_layers, order = recorder.stop(), list(recorder.order)
+    padded = None
+    if padding:
+        padded = _padded_copy(pruner, to_pad, twin, onnx_channel_block,
+                              onnx_max_growth)
     pruner.deploy_subnet(model, exported)
     recorder.start()
     deployed = _forward(model, x)
@@ -580,11 +639,23 @@ def deploy_pruned(
                                                    _forward(fresh, x))
     report.stale_attributes_reloaded = stale_attributes(fresh)
 
+    exported_model = fresh
+    if padded is not None:
+        report.onnx_channel_block = onnx_channel_block
+        report.onnx_padded_groups = padded[1]
+        diff = _max_diff(masked, _forward(padded[0], x))
+        report.max_diff_padded_vs_masked = diff
+        if diff <= atol:
+            exported_model = padded[0]
+        else:  # (NaN included) e.g. a LayerNorm over the padded channels
+            report.onnx_padding_refused = (
+                f'the padded model differs from the masked one by {diff:.3g}'
+                f' > atol={atol}: model.onnx is not padded')
     if onnx:
         import numpy as np
         import onnxruntime as ort
         path = osp.join(out_dir, ONNX_FILE)
-        torch.onnx.export(fresh, x, path, opset_version=17)
+        torch.onnx.export(exported_model, x, path, opset_version=17)
         report.onnx = path
         sess = ort.InferenceSession(path)
         ort_out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
