@@ -187,6 +187,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'reached flops {report["flops_ratio"]:.4f}, params '
           f'{report["params_ratio"]:.4f} of the unpruned model')
     print(f'wrote {subnet_path}, {ft_path}')
+    print(f'top-1 as pruned: python tools/test.py {ft_path} {start_from}')
     print('next: python tools/train.py ' + ft_path +
           f' --work-dir {osp.join(work_dir, "finetune")}')
     print(f'then: python tools/deploy_subnet.py {args.config} --checkpoint '
