@@ -67,6 +67,19 @@ def run_prune(argv):
         assert tool.main(argv) == 0
 
 
+def _deploy(checkpoint, subnet, out_dir):
+    """``tools/deploy_subnet.py`` of the L1 config; the reloaded model."""
+    from mmrazor.models.task_modules import load_deployed
+    deploy = load_tool('deploy_subnet.py')
+    with default_scopes_restored():
+        code = deploy.main([
+            L1_CONFIG, '--checkpoint', checkpoint, '--channel-cfg', subnet,
+            '--input-shape', '1', '1', '28', '28', '--out-dir', out_dir
+        ])
+    assert code == 0
+    return load_deployed(quickstart_model(), out_dir)
+
+
 def test_prune_finetune_deploy(tmp_path, trained_ckpt, monkeypatch):
     model, ckpt = trained_ckpt
     out = tmp_path / 'pruned'
@@ -95,20 +108,11 @@ def test_prune_finetune_deploy(tmp_path, trained_ckpt, monkeypatch):
 
     # 2. deploy the fine-tuned checkpoint: deployed == masked, and the
     # deployed model's FLOPs (counted by the estimator) are the report's
-    deploy = load_tool('deploy_subnet.py')
     dep_dir = tmp_path / 'deployed'
-    with default_scopes_restored():
-        code = deploy.main([
-            L1_CONFIG, '--checkpoint', finetuned, '--channel-cfg',
-            str(out / 'subnet.yaml'), '--input-shape', '1', '1', '28',
-            '28', '--out-dir',
-            str(dep_dir)
-        ])
-    assert code == 0
+    reloaded = _deploy(finetuned, str(out / 'subnet.yaml'),
+                       str(dep_dir)).eval()
     dep_report = json.loads((dep_dir / 'deploy_report.json').read_text())
     assert dep_report['max_diff_deployed_vs_masked'] <= 1e-4
-    from mmrazor.models.task_modules import load_deployed
-    reloaded = load_deployed(quickstart_model(), str(dep_dir)).eval()
     base = macs_of(quickstart_model())
     assert macs_of(reloaded) / base == pytest.approx(
         report['flops_ratio'], rel=0.02)
@@ -149,19 +153,6 @@ def test_unreachable_target_and_bad_pruner_name_the_problem(
     with pytest.raises(SystemExit, match='ImportancePruner'):
         run_prune([L1_CONFIG, ckpt, '--work-dir', str(tmp_path),
                    '--cfg-options', 'pruner.type=StructurePruner'])
-
-
-def _deploy(checkpoint, subnet, out_dir):
-    """``tools/deploy_subnet.py`` of the L1 config; the reloaded model."""
-    from mmrazor.models.task_modules import load_deployed
-    deploy = load_tool('deploy_subnet.py')
-    with default_scopes_restored():
-        code = deploy.main([
-            L1_CONFIG, '--checkpoint', checkpoint, '--channel-cfg', subnet,
-            '--input-shape', '1', '1', '28', '28', '--out-dir', out_dir
-        ])
-    assert code == 0
-    return load_deployed(quickstart_model(), out_dir)
 
 
 def test_pruned_checkpoint_holds_the_pruned_models_bn_statistics(
