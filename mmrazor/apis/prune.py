@@ -80,7 +80,6 @@ def check_target(target: Dict[str, Any], where: str) -> Dict[str, float]:
     return checked
 
 
-
 #: Keys of a pruning config's ``calibration``: training batches that a
 #: data-driven criterion reads, and batches that recompute the BatchNorm
 #: statistics of the pruned model.
@@ -114,6 +113,7 @@ def check_calibration(calibration: Dict[str, Any],
                              'of batches (an int >= 0)')
         checked[key] = value
     return checked
+
 
 def _loss_forward(model: nn.Module, batch: Any) -> Any:
     """The loss dict of an mmengine model for a dataloader batch."""
