@@ -294,6 +294,7 @@ def test_imagenet_configs_read(name, criterion, round_to):
     assert pruner.round_to == round_to
     assert pruner.cost_normalization == 'flops'
     assert cfg.prune_target == dict(flops=0.5)
+    assert cfg.calibration == dict(batches=64, bn_batches=64)
     assert tuple(cfg.input_shape) == (1, 3, 224, 224)
     assert cfg.train_dataloader.dataset.type.endswith('ImageNet')
 
