@@ -4,6 +4,7 @@ weight-standardised convs (NF-ResNet), selective kernels (SKResNet) and
 channel-transposed attention with a baked width (XCiT, refused with the
 reason while the rest is pruned)."""
 import os
+import os.path as osp
 from typing import Any, Callable
 
 import pytest
@@ -124,6 +125,45 @@ def test_nf_resnet_weight_standardised_convs_are_folded():
     stem = model.stem.conv
     assert type(stem).__name__ == 'ScaledStdConv2d'
     assert stem.gain.shape[0] == stem.out_channels == 32  # of 64
+
+
+def test_nf_resnet_artefact_loads_into_a_fresh_model(tmp_path):
+    """The folded convs are recorded in ``structure.json`` as plain
+    ``nn.Conv2d`` layers, which ``load_deployed`` builds in a freshly
+    created NF-ResNet: the reloaded model computes the masked one."""
+    import json
+    from mmrazor.models.task_modules import deploy_pruned, load_deployed
+
+    def build():
+        torch.manual_seed(0)
+        return timm.create_model('nf_resnet26', pretrained=False,
+                                 num_classes=10).eval()
+
+    out = str(tmp_path / 'art')
+    report = deploy_pruned(build(), None, out, (1, 3, 64, 64),
+                           model_spec=dict(timm='nf_resnet26'),
+                           build_fresh=build, except_start_keys=['head.fc'])
+    assert report.ok, report.problems
+    assert report.max_diff_reloaded_vs_masked <= 1e-4
+    with open(osp.join(out, 'structure.json')) as f:
+        structure = json.load(f)
+    folded = [n for n, a in structure.items() if '__torch_nn__' in a]
+    assert len(folded) >= 10
+    fresh = load_deployed(build(), out)
+    for name in folded:
+        conv = fresh.get_submodule(name)
+        assert type(conv) is nn.Conv2d
+        assert list(conv.weight.shape[:2]) == [
+            structure[name]['out_channels'],
+            structure[name]['in_channels'] // structure[name]['groups']
+        ]
+    # only convolutions may be asked for
+    name = folded[0]
+    structure[name]['__torch_nn__']['class'] = 'Sequential'
+    with open(osp.join(out, 'structure.json'), 'w') as f:
+        json.dump(structure, f)
+    with pytest.raises(ValueError, match='torch.nn.Sequential'):
+        load_deployed(build(), out)
 
 
 def test_skresnet_selective_kernels_are_pruned():

@@ -43,6 +43,7 @@ from torch import nn
 
 from mmrazor.utils import atomic_write_bytes
 from .channel_analysis import LayerRecord, handler_of
+from .channel_analysis.layer_handlers import REPLACED_BY_KEY
 from .channel_analysis.structure_attrs import PRUNED_ATTRS_KEY
 
 __all__ = [
@@ -64,6 +65,31 @@ ONNX_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
 
 # ------------------------------------------------ torch-only loading side
 
+#: ``structure.json`` key of a module the deployment replaced by a plain
+#: ``torch.nn`` layer: ``{'class': name, 'kwargs': constructor arguments}``.
+TORCH_NN_KEY = '__torch_nn__'
+#: The ``torch.nn`` classes an artefact may ask ``load_deployed`` to build,
+#: with the attributes that are their constructor's arguments.
+_BUILDABLE = {
+    cls: ('in_channels', 'out_channels', 'kernel_size', 'stride', 'padding',
+          'dilation', 'groups', 'padding_mode')
+    for cls in ('Conv1d', 'Conv2d', 'Conv3d')
+}
+
+
+def _build_torch_nn(spec: Dict[str, Any], name: str) -> nn.Module:
+    """The plain ``torch.nn`` layer of a ``structure.json`` entry."""
+    cls = spec.get('class')
+    if cls not in _BUILDABLE:
+        raise ValueError(f'structure.json: {name!r} asks for torch.nn.'
+                         f'{cls}, not one of {sorted(_BUILDABLE)}')
+    kwargs = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in spec['kwargs'].items()
+    }
+    return getattr(nn, cls)(**kwargs)
+
+
 
 def load_deployed(model: nn.Module, artefact_dir: str) -> nn.Module:
     """Resize a freshly built original model to a deployed artefact and
@@ -83,6 +109,8 @@ def load_deployed(model: nn.Module, artefact_dir: str) -> nn.Module:
 
     Raises:
         KeyError: ``structure.json`` names a module the model lacks.
+        ValueError: ``structure.json`` asks for a ``torch.nn`` class other
+            than a convolution.
         RuntimeError: The weights do not fit the resized model
             (from :meth:`nn.Module.load_state_dict`).
     """
@@ -97,6 +125,13 @@ def load_deployed(model: nn.Module, artefact_dir: str) -> nn.Module:
         if name not in modules:
             raise KeyError(f'structure.json: the model has no module '
                            f'{name!r}')
+        attrs = dict(attrs)
+        spec = attrs.pop(TORCH_NN_KEY, None)
+        if spec is not None:  # e.g. a folded weight-standardised conv
+            new = _build_torch_nn(spec, name)
+            parent, _, child = name.rpartition('.')
+            setattr(model.get_submodule(parent), child, new)
+            modules = dict(model.named_modules())
         module = modules[name]
         for attr, value in attrs.items():
             setattr(module, attr,
@@ -129,7 +164,10 @@ def structure_of(model: nn.Module) -> Dict[str, Dict[str, Any]]:
     ``num_channels`` and ``num_groups`` of group norms, ``normalized_shape``
     of layer norms, ``num_parameters`` of PReLUs, ...), and the attributes
     a deployment rewrote on other modules (``num_heads`` of attention
-    modules, ``splits`` of mixed-kernel convs).
+    modules, ``splits`` of mixed-kernel convs). A layer the deployment
+    replaced by a plain ``torch.nn`` conv (a weight-standardised conv with
+    pruned inputs) also gets ``__torch_nn__``: its class and constructor
+    arguments, which :func:`load_deployed` builds in its place.
 
     Args:
         model (nn.Module): A (deployed) model.
@@ -152,6 +190,13 @@ def structure_of(model: nn.Module) -> Dict[str, Dict[str, Any]]:
             value = getattr(module, attr)
             attrs[attr] = list(value) if isinstance(value,
                                                     (tuple, list)) else value
+        cls = module.__dict__.get(REPLACED_BY_KEY)
+        if cls in _BUILDABLE:
+            kwargs = {k: getattr(module, k) for k in _BUILDABLE[cls]}
+            kwargs = {k: list(v) if isinstance(v, tuple) else v
+                      for k, v in kwargs.items()}
+            kwargs['bias'] = module.bias is not None
+            attrs[TORCH_NN_KEY] = {'class': cls, 'kwargs': kwargs}
         out[name] = attrs
     return out
 
@@ -396,12 +441,20 @@ class _LayerRecorder:
         self.order: List[str] = []
         self.handles: list = []
 
-    def start(self) -> None:
-        """Hook the layers; forget earlier outputs."""
+    def start(self, root: Optional[nn.Module] = None) -> None:
+        """Hook the layers; forget earlier outputs.
+
+        Args:
+            root (nn.Module, optional): The analysed model, after
+                deployment: its layers are looked up by name (deployment
+                may have put new modules in their places).
+        """
         self.outputs, self.order = {}, []
         for name, rec in self.layers.items():
             if rec.kind == 'structure':
                 continue  # a module's size attributes, not a layer
+            module = rec.module if root is None else root.get_submodule(
+                name)
 
             def hook(mod, inp, out, name=name):
                 if isinstance(out, torch.Tensor) and name not in \
@@ -409,7 +462,7 @@ class _LayerRecorder:
                     self.outputs[name] = out.detach().clone()
                     self.order.append(name)
 
-            self.handles.append(rec.module.register_forward_hook(hook))
+            self.handles.append(module.register_forward_hook(hook))
 
     def stop(self) -> Dict[str, torch.Tensor]:
         """Remove the hooks.
@@ -614,7 +667,7 @@ def deploy_pruned(
         padded = _padded_copy(pruner, to_pad, twin, onnx_channel_block,
                               onnx_max_growth)
     pruner.deploy_subnet(model, exported)
-    recorder.start()
+    recorder.start(pruner._model)
     deployed = _forward(model, x)
     deployed_layers = recorder.stop()
     report = DeployReport(

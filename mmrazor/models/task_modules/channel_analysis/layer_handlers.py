@@ -53,6 +53,13 @@ from torch import nn
 if TYPE_CHECKING:  # pragma: no cover
     from .tracer import ChannelTracer, LayerRecord
 
+#: Instance attribute of a plain ``torch.nn`` layer that a deployment put in
+#: place of a layer of another class (a weight-standardised conv whose
+#: inputs were pruned becomes an ``nn.Conv2d``): its class name, so that
+#: :func:`~mmrazor.models.task_modules.deploy.structure_of` records it and
+#: ``load_deployed`` builds it in a fresh model.
+REPLACED_BY_KEY = '_deployed_as_torch_nn'
+
 #: ``tensor attribute -> (input channel dim, output channel dim)``; None
 #: where the tensor does not follow that side.
 TensorDims = Dict[str, Tuple[Optional[int], Optional[int]]]
@@ -821,6 +828,7 @@ class StdConvHandler(ConvHandler):
                 plain.bias.copy_(module.bias)
         ConvHandler().slice(plain, in_keep, out_keep, where)
         plain.train(module.training)
+        plain.__dict__[REPLACED_BY_KEY] = 'Conv2d'
         return plain
 
 
