@@ -30,8 +30,8 @@ from torch import nn
 from torch.ao.quantization import FakeQuantizeBase
 from torch.nn import functional as F
 
-from .export import (CONV_BN_MODULES, WEIGHT_MODULES, fake_quant_params,
-                     fold_conv_bn)
+from .export import (CONV_BN_MODULES, WEIGHT_MODULES, bn_fold_factor,
+                     fake_quant_params, fold_conv_bn)
 from .layer_hooks import is_weight_layer, run_with_pre_hooks
 
 #: The stretch of the rectified sigmoid (the paper's zeta and gamma).
@@ -42,12 +42,6 @@ def _has_relu(module: nn.Module) -> bool:
     table = CONV_BN_MODULES if type(module) in CONV_BN_MODULES \
         else WEIGHT_MODULES
     return table[type(module)]
-
-
-def _bn_factor(module: nn.Module) -> torch.Tensor:
-    """``gamma / sqrt(running_var + eps)`` of a conv-bn's BN."""
-    bn = module.bn
-    return (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
 
 
 def _float_weight_and_bias(module: nn.Module):
@@ -210,7 +204,7 @@ def _round_layer(module: nn.Module, x_q: torch.Tensor, target: torch.Tensor,
                              quant_min, quant_max) - zero_point
         quantized = scale * levels
         if type(module) in CONV_BN_MODULES:
-            factor = _per_channel(_bn_factor(module), 0, weight.dim())
+            factor = _per_channel(bn_fold_factor(module), 0, weight.dim())
             # channels with gamma = 0 compute zeros: their weights stay
             quantized = torch.where(factor != 0, quantized / factor,
                                     module.weight)

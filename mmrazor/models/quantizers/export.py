@@ -259,6 +259,20 @@ def _float_layer(module: nn.Module, weight: torch.Tensor,
     return layer
 
 
+def bn_fold_factor(module: nn.Module) -> torch.Tensor:
+    """``gamma / sqrt(running_var + eps)`` of a QAT conv-bn's BN: the
+    per-output-channel factor folding multiplies the conv weight by.
+
+    Args:
+        module (nn.Module): A ``ConvBn*d`` / ``ConvBnReLU*d``.
+
+    Returns:
+        Tensor: The factor (detached), one per output channel.
+    """
+    bn = module.bn
+    return (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+
+
 def fold_conv_bn(module: nn.Module,
                  zero_gamma_ok: bool = False
                  ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -283,7 +297,7 @@ def fold_conv_bn(module: nn.Module,
     if not bn.track_running_stats or bn.running_var is None:
         raise ValueError(f'{type(module).__name__}: its BN has no running '
                          'statistics to fold')
-    factor = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    factor = bn_fold_factor(module)
     if not zero_gamma_ok and (factor == 0).any():
         raise ValueError(f'{type(module).__name__}: a BN channel has '
                          'gamma = 0; the folded weight cannot be quantized')
