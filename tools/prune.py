@@ -73,7 +73,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag in ('calib_batches', 'bn_batches'):
+        value = getattr(args, flag)
+        if value is not None and value < 0:
+            parser.error(f'--{flag.replace("_", "-")} {value}: a number of '
+                         'batches (>= 0)')
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -88,10 +94,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     finetune_config, kept_table,
                                     parse_target, plot_kept, to_builtin,
                                     write_json_atomic)
+    from mmrazor.core import recalibrate_bn
     from mmrazor.models.pruners import (ImportancePruner, build_pruner,
                                         dump_channel_cfg)
     from mmrazor.models.task_modules import load_weights
-    from mmrazor.core import recalibrate_bn
     from mmrazor.registry import MODELS
     from mmrazor.utils import register_all_modules, save_state_dict
 
@@ -119,6 +125,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not target:
         raise SystemExit('give --target (e.g. flops=0.5) or `prune_target` '
                          'in the config')
+    calib = check_calibration(cfg.get('calibration', None) or {},
+                              f'{args.config}: calibration')
 
     torch.manual_seed(args.seed)
     model = MODELS.build(cfg.model)
@@ -133,30 +141,42 @@ def main(argv: Optional[List[str]] = None) -> int:
     pruner.prepare_from_supernet(model)
     print(f'{len(pruner.units)} prunable channel groups; criterion '
           f'{pruner.importance!r}')
-    calib = check_calibration(cfg.get('calibration', None) or {},
-                              f'{args.config}: calibration')
-    loader = None
-    if 'train_dataloader' in cfg:
-        loader = Runner.build_dataloader(cfg.train_dataloader,
-                                         seed=args.seed)
+    loaders = []  # built once, when first needed
+
+    def train_loader(purpose: str):
+        if not loaders:
+            try:
+                loaders.append(Runner.build_dataloader(
+                    cfg.train_dataloader, seed=args.seed))
+            except Exception as err:
+                raise SystemExit(
+                    f'{args.config}: the train_dataloader, read {purpose}, '
+                    f'cannot be built: {type(err).__name__}: {err}') from err
+        return loaders[0]
+
     if data_driven(pruner):
         batches = args.calib_batches or calib.get('batches', 16)
-        if loader is None:
+        if 'train_dataloader' not in cfg:
             raise SystemExit(f'{pruner.importance!r} reads training data: '
                              'the config needs a train_dataloader')
         print(f'calibrating on {batches} training batches')
-        calibrate(pruner, model, loader, batches)
+        calibrate(pruner, model,
+                  train_loader(f'by {type(pruner.importance).__name__}'),
+                  batches)
 
     report = pruner.prune_to_target(**target)
     print(kept_table(pruner))
     bn_batches = args.bn_batches if args.bn_batches is not None else \
         calib.get('bn_batches', 8)
     start_from = osp.abspath(args.checkpoint)
-    if bn_batches > 0 and loader is None:
+    if bn_batches > 0 and 'train_dataloader' not in cfg:
         print('no train_dataloader in the config: the BatchNorm statistics '
               'stay those of the unpruned model')
     elif bn_batches > 0:
-        used = recalibrate_bn(model, loader, bn_batches)
+        used = recalibrate_bn(
+            model,
+            train_loader('to recompute the BatchNorm statistics (skip '
+                         'with --bn-batches 0)'), bn_batches)
         if used:
             # the masked model: unpruned shapes, the new statistics
             start_from = osp.abspath(osp.join(work_dir, 'pruned.pth'))

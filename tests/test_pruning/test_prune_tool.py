@@ -241,6 +241,17 @@ def test_bn_batches_zero_keeps_the_unpruned_statistics(tmp_path,
     with pytest.raises(ValueError, match="calibration: key 'bn_batch'"):
         run_prune([L1_CONFIG, ckpt, '--work-dir', str(out),
                    '--cfg-options', 'calibration.bn_batch=4'])
+    with pytest.raises(SystemExit):  # argparse: a negative count
+        run_prune([L1_CONFIG, ckpt, '--work-dir', str(out),
+                   '--bn-batches', '-1'])
+    # training data that is not there: named, and how to do without it
+    missing = ['--cfg-options',
+               'train_dataloader.dataset.data_root=/no/such/folder']
+    with pytest.raises(SystemExit, match='BatchNorm statistics .skip with '
+                       '--bn-batches 0.*no/such/folder'):
+        run_prune([L1_CONFIG, ckpt, '--work-dir', str(out), *missing])
+    run_prune([L1_CONFIG, ckpt, '--work-dir', str(out), '--bn-batches',
+               '0', *missing])  # L1 needs no data
 
 
 MBV2_CONFIG = osp.join(REPO, 'configs', 'pruning', 'importance',
