@@ -68,8 +68,7 @@ def variants(model: torch.nn.Module, classifier: str, target: float,
     """The model pruned to ``target`` of its FLOPs, as pruned and padded
     for every growth, each checked against the pruned one."""
     from mmrazor.models.pruners import ImportancePruner
-    from mmrazor.models.pruners.channel_padding import (pad_masks_to_block,
-                                                        zero_padded_channels)
+    from mmrazor.models.pruners.channel_padding import slice_padded
     from mmrazor.models.pruners.utils import slice_model
     model = copy.deepcopy(model)
     pruner = ImportancePruner(importance=dict(type='L1Importance'),
@@ -83,9 +82,7 @@ def variants(model: torch.nn.Module, classifier: str, target: float,
     for growth in growths:
         copy_ = copy.deepcopy(model)
         twin = {id(a): b for a, b in zip(model.modules(), copy_.modules())}
-        padded = pad_masks_to_block(dep, masks, block, growth)
-        zero_padded_channels(copy_, dep, masks, padded, twin)
-        slice_model(copy_, dep, padded, twin)
+        slice_padded(copy_, dep, masks, block, growth, twin)
         out[f'padded <= {growth:g}x'] = copy_.eval()
     slice_model(model, dep, masks)
     out['as pruned'] = model.eval()

@@ -17,6 +17,7 @@ their values, along the layers' output side, are set to zero) before
 :func:`~mmrazor.models.pruners.utils.slice_model` slices to the padded
 masks. A layer that mixes statistics over channels (LayerNorm) sees the
 extra zeros; compare the padded model with the pruned one before using it.
+:func:`slice_padded` does the three steps.
 """
 from typing import Dict, Optional
 
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from mmrazor.models.task_modules.channel_analysis import ChannelDependency
+from .utils import slice_model
 
 
 def _channels_per_unit(dependency: ChannelDependency,
@@ -164,3 +166,35 @@ def zero_padded_channels(root: nn.Module,
             dim = [d for d, s in enumerate(prec.ids.shape) if s > 1][0]
             _zero_along(getattr(own(prec.owner), prec.attr), dim, flags)
     return changed
+
+
+
+def slice_padded(root: nn.Module,
+                 dependency: ChannelDependency,
+                 masks: Dict[str, np.ndarray],
+                 block: int,
+                 max_growth: float = 1.5,
+                 twin: Optional[Dict[int, nn.Module]] = None
+                 ) -> Dict[str, np.ndarray]:
+    """Physically prune ``root`` to ``masks`` padded to ``block``
+    (:func:`pad_masks_to_block`), the added channels silenced
+    (:func:`zero_padded_channels`), in place.
+
+    Args:
+        root (nn.Module): The analysed model with all its channels and no
+            masking hooks (or such a deep copy of it, with ``twin``).
+        dependency (ChannelDependency): The channel analysis.
+        masks (dict[str, np.ndarray]): The pruned model's keep-masks.
+        block (int): The runtime's channel block.
+        max_growth (float): Largest padded / kept channel ratio of a
+            group. Defaults to 1.5.
+        twin (dict[int, nn.Module], optional): ``id(analysed module) ->
+            its counterpart in root`` when ``root`` is a copy.
+
+    Returns:
+        dict[str, np.ndarray]: The padded masks.
+    """
+    padded = pad_masks_to_block(dependency, masks, block, max_growth)
+    zero_padded_channels(root, dependency, masks, padded, twin)
+    slice_model(root, dependency, padded, twin)
+    return padded

@@ -527,13 +527,9 @@ def _padded_copy(pruner: Any, to_pad: nn.Module, twin: Dict[int, nn.Module],
     masks padded to ``block``, the added channels silenced; and
     ``group -> [kept, exported]`` channels of the padded groups."""
     from mmrazor.models.pruners.channel_padding import (kept_channels,
-                                                        pad_masks_to_block,
-                                                        zero_padded_channels)
-    from mmrazor.models.pruners.utils import slice_model
+                                                        slice_padded)
     dep, masks = pruner.dependency, pruner._masks
-    padded = pad_masks_to_block(dep, masks, block, max_growth)
-    zero_padded_channels(to_pad, dep, masks, padded, twin)
-    slice_model(to_pad, dep, padded, twin)
+    padded = slice_padded(to_pad, dep, masks, block, max_growth, twin)
     groups = {
         name: [kept_channels(dep, name, masks[name]),
                kept_channels(dep, name, padded[name])]
