@@ -131,7 +131,7 @@ def load_deployed(model: nn.Module, artefact_dir: str) -> nn.Module:
             new = _build_torch_nn(spec, name)
             parent, _, child = name.rpartition('.')
             setattr(model.get_submodule(parent), child, new)
-            modules = dict(model.named_modules())
+            modules[name] = new  # a conv has no submodules
         module = modules[name]
         for attr, value in attrs.items():
             setattr(module, attr,
